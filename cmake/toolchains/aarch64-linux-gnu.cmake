@@ -1,0 +1,13 @@
+# Linux aarch64 with Debian's cross gcc (gcc-aarch64-linux-gnu); tests run under qemu-user.
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+find_program(KEEL_CROSS_CXX aarch64-linux-gnu-g++)
+if(KEEL_CROSS_CXX)
+  set(CMAKE_CXX_COMPILER ${KEEL_CROSS_CXX})
+endif()
+set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)

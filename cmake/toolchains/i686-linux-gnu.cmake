@@ -1,0 +1,12 @@
+# Linux i386 with Debian's cross gcc (gcc-i686-linux-gnu, libc6-i386); runs natively.
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR i686)
+set(CMAKE_C_COMPILER i686-linux-gnu-gcc)
+find_program(KEEL_CROSS_CXX i686-linux-gnu-g++)
+if(KEEL_CROSS_CXX)
+  set(CMAKE_CXX_COMPILER ${KEEL_CROSS_CXX})
+endif()
+set(CMAKE_FIND_ROOT_PATH /usr/i686-linux-gnu)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)

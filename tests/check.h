@@ -1,0 +1,48 @@
+/* check.h — the tests' whole framework: CHECK, a counter, and the closing line
+   "name: N passed, N failed". Include once per test program. */
+#ifndef KEEL_TEST_CHECK_H
+#define KEEL_TEST_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_passed, check_failed;
+
+#define CHECK(cond) check_record((cond) ? 1 : 0, #cond, __FILE__, __LINE__, NULL)
+/* CHECK with a note printed on failure (an error message, a value). */
+#define CHECK_NOTE(cond, note) check_record((cond) ? 1 : 0, #cond, __FILE__, __LINE__, (note))
+
+static inline int check_record(int ok, const char* what, const char* file, int line, const char* note) {
+    if (ok) {
+        check_passed++;
+    } else {
+        check_failed++;
+        fprintf(stderr, "%s:%d: CHECK failed: %s%s%s\n", file, line, what, note ? " -- " : "", note ? note : "");
+        fflush(stderr);
+    }
+    return ok;
+}
+
+/* Substring test that tolerates NULL. */
+static inline int check_contains(const char* text, const char* part) {
+    return text && part && strstr(text, part) != NULL;
+}
+
+/* Integer from the environment, for thread counts and scales. */
+static inline long check_env_long(const char* name, long fallback) {
+    const char* s = getenv(name);
+    char* end;
+    long v;
+    if (!s || !*s) return fallback;
+    v = strtol(s, &end, 10);
+    return *end == '\0' && v > 0 ? v : fallback;
+}
+
+static inline int check_done(const char* name) {
+    printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);
+    fflush(stdout);
+    return check_failed ? 1 : 0;
+}
+
+#endif

@@ -1,0 +1,54 @@
+/* probe.h — does touching an address fault? POSIX: a forked child touches it
+   and the parent reads its fate; Windows: VirtualQuery says what the page
+   allows. Answers 1 (faults), 0 (does not), -1 (could not tell). */
+#ifndef KEEL_TEST_PROBE_H
+#define KEEL_TEST_PROBE_H
+
+#if defined(_WIN32)
+#include <windows.h>
+
+static inline int probe_faults(void* p, int write) {
+    MEMORY_BASIC_INFORMATION mbi;
+    DWORD prot;
+    if (VirtualQuery(p, &mbi, sizeof mbi) == 0) return -1;
+    if (mbi.State != MEM_COMMIT) return 1;
+    prot = mbi.Protect & 0xFF;
+    if (mbi.Protect & PAGE_GUARD) return 1;
+    if (prot == PAGE_NOACCESS) return 1;
+    if (!write) return 0;
+    return (prot == PAGE_READWRITE || prot == PAGE_WRITECOPY || prot == PAGE_EXECUTE_READWRITE ||
+            prot == PAGE_EXECUTE_WRITECOPY) ? 0 : 1;
+}
+
+#else
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static inline int probe_faults(void* p, int write) {
+    int status;
+    pid_t pid;
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        /* default actions, so sanitizers' handlers don't turn the fault into an exit */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        if (write) *(volatile char*)p = 1;
+        else (void)*(volatile char*)p;
+        _exit(0);
+    }
+    if (waitpid(pid, &status, 0) != pid) return -1;
+    if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGSEGV || WTERMSIG(status) == SIGBUS)) return 1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    return -1;
+}
+#endif
+
+static inline int probe_read_faults(void* p) { return probe_faults(p, 0); }
+static inline int probe_write_faults(void* p) { return probe_faults(p, 1); }
+
+#endif
