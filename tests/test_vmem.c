@@ -314,7 +314,10 @@ static void test_bad_input(void) {
     CHECK_NOTE(check_contains(msg, "vmem_commit: the OS refused to commit") && names_os_error(msg), msg);
     CHECK(!vmem_decommit(gone, page));
     CHECK_NOTE(names_os_error(vmem_get_error_message()), vmem_get_error_message());
-    CHECK(!vmem_reset(gone, page));
+    if (getenv("KEEL_TEST_QEMU"))   /* qemu-user's madvise accepts unmapped ranges; Linux does not */
+        printf("test_vmem: note: reset of an unmapped range not checked under qemu-user\n");
+    else
+        CHECK(!vmem_reset(gone, page));
     CHECK(!vmem_protect(gone, page, VMEM_READ_WRITE));
     CHECK(!vmem_release(gone, gran));   /* release of a pointer never (or no longer) reserved */
     msg = vmem_get_error_message();

@@ -555,16 +555,28 @@ static bool vmem__os_release(void* p, size_t size) {
     return VirtualFree(first.AllocationBase, 0, MEM_RELEASE) != 0;
 }
 
+/* Virtual size: the sum of the regions that are not free, walked with
+   VirtualQuery (GlobalMemoryStatusEx's figure is not reliable under wine). It
+   costs one call per region, fine for a statistics call. */
 static bool vmem__os_process_usage(size_t* resident, size_t* virt) {
     PROCESS_MEMORY_COUNTERS pmc;
-    MEMORYSTATUSEX ms;
+    MEMORY_BASIC_INFORMATION mbi;
+    SYSTEM_INFO si;
+    const char* at;
+    const char* end;
+    size_t total = 0;
     memset(&pmc, 0, sizeof pmc);
     pmc.cb = sizeof pmc;
-    ms.dwLength = sizeof ms;
     if (!GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc)) return false;
-    if (!GlobalMemoryStatusEx(&ms)) return false;
+    GetSystemInfo(&si);
+    at = (const char*)si.lpMinimumApplicationAddress;
+    end = (const char*)si.lpMaximumApplicationAddress;
+    while (at < end && VirtualQuery(at, &mbi, sizeof mbi) != 0 && mbi.RegionSize != 0) {
+        if (mbi.State != MEM_FREE) total += mbi.RegionSize;
+        at = (const char*)mbi.BaseAddress + mbi.RegionSize;
+    }
     *resident = (size_t)pmc.WorkingSetSize;
-    *virt = (size_t)(ms.ullTotalVirtual - ms.ullAvailVirtual);
+    *virt = total;
     return true;
 }
 

@@ -15,12 +15,15 @@ static int hcheck_failed;
             : (void)(hcheck_failed++, \
                      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond)))
 
+static inline void hcheck_print_msg(const char* file, int line, const char* cond, const char* msg) {
+    fprintf(stderr, "%s:%d: CHECK failed: %s (message: \"%s\")\n", file, line, cond, msg ? msg : "(null)");
+}
+
 /* As CHECK, printing the vmem error message with the failure. */
 #define CHECK_MSG(cond, msg) \
     ((cond) ? (void)hcheck_passed++ \
             : (void)(hcheck_failed++, \
-                     fprintf(stderr, "%s:%d: CHECK failed: %s (message: \"%s\")\n", \
-                             __FILE__, __LINE__, #cond, (msg))))
+                     hcheck_print_msg(__FILE__, __LINE__, #cond, (msg))))
 
 /* Prints the closing line; returns the exit status of the test. */
 static inline int hcheck_report(const char* name) {
