@@ -53,6 +53,26 @@ static inline int probe_faults(void* p, int write) {
 }
 #endif
 
+/* Released address space: no longer mapped at all. Asked of the kernel
+   directly, not through a forked child, because a runtime in the child (TSan)
+   may map its own memory into the hole that the release just left. */
+#if defined(_WIN32)
+static inline int probe_unmapped(void* p) {
+    MEMORY_BASIC_INFORMATION mbi;
+    if (VirtualQuery(p, &mbi, sizeof mbi) == 0) return -1;
+    return mbi.State == MEM_FREE;
+}
+#else
+#include <errno.h>
+#include <sys/mman.h>
+static inline int probe_unmapped(void* p) {
+    long page = sysconf(_SC_PAGESIZE);
+    void* start = (void*)((unsigned long)p & ~(unsigned long)(page - 1));
+    if (msync(start, (size_t)page, MS_ASYNC) == 0) return 0;
+    return errno == ENOMEM ? 1 : -1;
+}
+#endif
+
 static inline int probe_read_faults(void* p) { return probe_faults(p, 0); }
 static inline int probe_write_faults(void* p) { return probe_faults(p, 1); }
 
