@@ -1,0 +1,120 @@
+/* keel.h — the keel heap: a thread-safe general-purpose allocator that lives
+   beside the C heap (and can replace it, see the override library).
+
+   CONTRACT (DESIGN.md section 4)
+     - Every function may be called from any thread at any time; a block may
+       be freed by a thread other than the one that allocated it, including
+       threads that never allocated and after the allocating thread exited.
+     - Every block is 16-byte aligned. Every allocation failure returns NULL
+       and sets errno = ENOMEM (after the out-of-memory handler, if any, has
+       declined to retry).
+     - The heap is separate from malloc's: a block goes back to the heap it
+       came from. Passing keel a pointer it does not own is reported on
+       stderr ("keel: free of invalid pointer 0x...") and changes nothing.
+     - Nothing is torn down at exit: frees from atexit handlers, TLS
+       destructors and late threads keep working.
+
+   Link: libkeel.a (with -lpthread) or libkeel.so. C++: keel/keel.hpp.
+*/
+#ifndef KEEL_KEEL_H
+#define KEEL_KEEL_H
+
+#include <stddef.h>
+#include <string.h>
+#ifndef __cplusplus
+#include <stdbool.h>
+#endif
+
+#ifndef KEEL_API
+#  if defined(_WIN32) && defined(KEEL_DLL_EXPORT)
+#    define KEEL_API __declspec(dllexport)
+#  elif defined(_WIN32) && defined(KEEL_DLL)
+#    define KEEL_API __declspec(dllimport)
+#  elif defined(__GNUC__)
+#    define KEEL_API __attribute__((visibility("default")))
+#  else
+#    define KEEL_API
+#  endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* num_bytes, 16-byte aligned. NULL (errno ENOMEM) on failure. keel_alloc(0)
+   returns a unique pointer that must be freed. */
+KEEL_API void* keel_alloc(size_t num_bytes);
+
+/* ptr NULL: keel_alloc(num_bytes), 0 included. Otherwise num_bytes 0 frees
+   ptr and returns NULL. Contents are kept up to the smaller size; the block
+   grows or shrinks in place when it can. On failure ptr is untouched and
+   still valid. */
+KEEL_API void* keel_realloc(void* ptr, size_t num_bytes);
+
+/* Frees a block from any keel function. NULL is a no-op; errno is preserved. */
+KEEL_API void keel_free(void* ptr);
+
+/* num_bytes aligned to alignment: any power of two up to at least 16 MiB
+   (up to 1 GiB in fact); below 16 acts as 16. 0 or not a power of two: NULL
+   with errno ENOMEM, like every failure. Freed with keel_free. */
+KEEL_API void* keel_alloc_aligned(size_t num_bytes, size_t alignment);
+
+/* count * size bytes, zeroed. NULL (errno ENOMEM) when the product
+   overflows. Memory fresh from the OS is not zeroed twice. */
+KEEL_API void* keel_calloc(size_t count, size_t size);
+
+/* Bytes usable in the block (>= the size asked for). 0 for NULL; 0 and a
+   report on stderr for a pointer keel does not own. */
+KEEL_API size_t keel_usable_size(const void* ptr);
+
+/* C form of Plywood's Heap::create<T>/destroy: keel_create(Foo, .x = 1)
+   allocates a Foo (aligned for Foo) initialised like the compound literal
+   (Foo){.x = 1}; keel_create(Foo, 0) zeroes it. NULL on failure. */
+#define keel_create(T, ...) \
+    ((T*)keel__create_copy(&(T){__VA_ARGS__}, sizeof(T), _Alignof(T)))
+#define keel_destroy(ptr) keel_free(ptr)
+
+/* Out of memory: when the OS refuses memory, keel first gives back what it
+   holds cached and retries; then it calls the handler (outside any lock)
+   with the size asked for. true: "I freed something, retry" (each retry may
+   flush caches again); false: the call returns NULL. NULL handler: none. */
+typedef bool (*keel_oom_handler)(size_t num_bytes, void* user_data);
+KEEL_API void keel_set_out_of_memory_handler(keel_oom_handler handler, void* user_data);
+
+typedef struct keel_stats {
+    size_t num_bytes_allocated;       /* sum of the usable sizes of all live blocks, process-wide */
+    size_t virtual_memory_size;       /* memory the heap holds committed (and not reset), bookkeeping included */
+    size_t peak_virtual_memory_size;  /* highest virtual_memory_size so far */
+    size_t reserved_bytes;            /* address space the heap holds reserved */
+    size_t cached_bytes;              /* part of virtual_memory_size held in caches of empty memory */
+    size_t num_allocs;                /* allocations so far (a moving realloc counts one alloc and one free) */
+    size_t num_frees;                 /* frees so far */
+    size_t num_live_blocks;           /* num_allocs - num_frees */
+    size_t num_segments;              /* segments held (small/medium pages and large blocks) */
+    size_t num_heaps;                 /* thread heaps alive */
+} keel_stats;
+
+/* Process-wide and exact whenever no other thread is allocating at that
+   moment. After every block is freed num_bytes_allocated is back where it
+   started; keel's metadata is never in it. */
+KEEL_API keel_stats keel_get_stats(void);
+
+/* Checks the heap: fully the calling thread's heap, the segments of exited
+   threads and every shared structure (deferred and cached free lists); of
+   other live threads' pages what can be read safely. On a broken invariant
+   writes "keel: heap corruption: <what>" to stderr and calls abort(). */
+KEEL_API void keel_validate(void);
+
+/* Gives memory back to the OS now: everything empty in the calling thread's
+   heap, in segments of exited threads and in shared caches (cached
+   reservations are unmapped). Returns the bytes given back. */
+KEEL_API size_t keel_trim(void);
+
+/* Implementation of keel_create; not for direct use. */
+KEEL_API void* keel__create_copy(const void* init, size_t size, size_t alignment);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KEEL_KEEL_H */
