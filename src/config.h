@@ -13,6 +13,30 @@
 #define KEEL_ARENA_COMMIT_MIN ((size_t)64 << 10)
 #endif
 
+/* TUNABLE: committed empty page slots a thread heap keeps for reuse;
+   beyond this an emptied page is reset (its memory goes back) at once. */
+#ifndef KEEL_HEAP_EMPTY_CACHE
+#define KEEL_HEAP_EMPTY_CACHE ((size_t)4 << 20)
+#endif
+
+/* TUNABLE: empty segments kept reserved (slots decommitted) for reuse. */
+#ifndef KEEL_SEGMENT_CACHE_COUNT
+#define KEEL_SEGMENT_CACHE_COUNT 4
+#endif
+
+/* TUNABLE: freed large blocks kept for reuse: at most this many spans, this
+   many committed bytes, and memory cached longer than KEEL_LARGE_CACHE_MS is
+   decommitted at the next cache operation. */
+#ifndef KEEL_LARGE_CACHE_COUNT
+#define KEEL_LARGE_CACHE_COUNT 16
+#endif
+#ifndef KEEL_LARGE_CACHE_BYTES
+#define KEEL_LARGE_CACHE_BYTES ((size_t)32 << 20)
+#endif
+#ifndef KEEL_LARGE_CACHE_MS
+#define KEEL_LARGE_CACHE_MS 1000
+#endif
+
 /* Symbols the shared library exports; everything else is hidden
    (-fvisibility=hidden). */
 #if defined(__GNUC__) && !defined(_WIN32)

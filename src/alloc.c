@@ -1,0 +1,228 @@
+/* alloc.c — keel_alloc and its family. The fast path is a TLS load, an
+   index into the heap's direct table and a list pop; everything else (a
+   page with no free block, a first allocation, large blocks, out of memory)
+   is keel__alloc_slow. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- choosing a page: the slow path of small and medium sizes ---- */
+
+static keel_segment_kind kind_of_class(size_t cls) {
+    return keel__class_size[cls] <= KEEL_SMALL_MAX ? KEEL_SEGMENT_SMALL : KEEL_SEGMENT_MEDIUM;
+}
+
+/* Points the direct-table entries of class cls at its queue's first page. */
+void keel__heap_direct_update(keel_heap* heap, size_t cls) {
+    size_t lo, hi, w;
+    keel_page* page;
+    if (keel__class_size[cls] > KEEL_DIRECT_MAX) return;
+    page = heap->queues[cls].first ? heap->queues[cls].first : &keel__page_empty;
+    lo = cls == 1 ? 0 : keel__class_size[cls - 1] / 16 + 1;
+    hi = keel__class_size[cls] / 16;
+    for (w = lo; w <= hi; w++) heap->direct[w] = page;
+}
+
+static void page_to_full(keel_heap* heap, keel_page* page) {
+    size_t cls = page->class_index;
+    keel__queue_remove(&heap->queues[cls], page);
+    keel__queue_push_back(&heap->full[cls], page);
+    page->free_flags |= KEEL_PAGE_IN_FULL;
+}
+
+void keel__page_unfull(keel_heap* heap, keel_page* page) {
+    size_t cls = page->class_index;
+    keel__queue_remove(&heap->full[cls], page);
+    keel__queue_push_back(&heap->queues[cls], page);
+    page->free_flags &= (uint8_t)~KEEL_PAGE_IN_FULL;
+    if (heap->queues[cls].first == page) keel__heap_direct_update(heap, cls);
+}
+
+/* A page of class cls with a block in `free`, at the head of its queue;
+   NULL when the OS refuses memory. */
+static keel_page* find_page(keel_heap* heap, size_t cls) {
+    keel_page_queue* q = &heap->queues[cls];
+    keel_page* page = q->first;
+    keel_page* next;
+    unsigned scanned = 0;
+    for (; page; page = next) {
+        next = page->next;
+        if (!page->free) (void)keel__page_collect(heap, page);
+        if (!page->free && keel__page_used(page) == 0 && page != q->first) {
+            keel__page_retire(heap, page);
+            continue;
+        }
+        if (page->free || keel__page_extend(page)) break;
+        page_to_full(heap, page);
+        if (++scanned > 16) { page = NULL; break; }   /* bounded: take a fresh page */
+    }
+    if (!page) {
+        /* full pages that other threads freed into */
+        keel_page* f;
+        for (f = heap->full[cls].first; f; f = next) {
+            next = f->next;
+            if (atomic_load_explicit(&f->a_thread_free, memory_order_relaxed) == NULL) continue;
+            (void)keel__page_collect(heap, f);
+            if (f->free) { keel__page_unfull(heap, f); page = f; break; }
+        }
+    }
+    if (!page && keel__heap_adopt_abandoned(heap)) {
+        for (page = q->first; page; page = page->next) {
+            if (!page->free) (void)keel__page_collect(heap, page);
+            if (page->free || keel__page_extend(page)) break;
+        }
+    }
+    if (!page) {
+        page = keel__segment_page_alloc(heap, kind_of_class(cls));
+        if (!page) return NULL;
+        keel__page_init(page, cls);
+        (void)keel__page_extend(page);
+        keel__queue_push(q, page);
+    } else if (page != q->first) {
+        keel__queue_remove(q, page);
+        keel__queue_push(q, page);
+    }
+    keel__heap_direct_update(heap, cls);
+    return page;
+}
+
+/* ---- the slow path ---- */
+
+static void* alloc_from_page(keel_heap* heap, size_t cls, size_t size, bool zero) {
+    keel_page* page = find_page(heap, cls);
+    keel_block* b;
+    if (!page) return NULL;
+    b = page->free;
+    page->free = b->next;
+    keel__page_used_set(page, keel__page_used(page) + 1);
+    if (zero) {
+        if (page->free_is_zero) b->next = NULL;
+        else memset(b, 0, size);
+    }
+    return b;
+}
+
+void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero) {
+    unsigned attempt;
+    int saved = errno;
+    if (size > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
+    for (attempt = 0;; attempt++) {
+        void* p = NULL;
+        if (heap == &keel__heap_empty) heap = keel__heap_get();
+        if (heap) {
+            if (size > KEEL_MEDIUM_MAX) p = keel__large_alloc(heap, size, KEEL_ALIGN, zero);
+            else p = alloc_from_page(heap, keel__class_of(size), size, zero);
+        }
+        if (p) { errno = saved; return p; }
+        if (!keel__oom_retry(size, attempt)) { errno = ENOMEM; return NULL; }
+    }
+}
+
+/* ---- the fast path ---- */
+
+static inline void* heap_alloc(keel_heap* heap, size_t size, bool zero) {
+    if (KEEL_LIKELY(size <= KEEL_DIRECT_MAX)) {
+        keel_page* page = heap->direct[(size + 15) >> 4];
+        keel_block* b = page->free;
+        if (KEEL_LIKELY(b != NULL)) {
+            page->free = b->next;
+            keel__page_used_set(page, keel__page_used(page) + 1);
+            if (zero) {
+                if (page->free_is_zero) b->next = NULL;
+                else memset(b, 0, size);
+            }
+            return b;
+        }
+    }
+    return keel__alloc_slow(heap, size, zero);
+}
+
+void* keel_alloc(size_t num_bytes) {
+    return heap_alloc(keel__tls_heap, num_bytes, false);
+}
+
+void* keel_calloc(size_t count, size_t size) {
+    size_t total;
+    if (size != 0 && count > SIZE_MAX / size) { errno = ENOMEM; return NULL; }
+    total = count * size;
+    return heap_alloc(keel__tls_heap, total, true);
+}
+
+/* ---- alignment ---- */
+
+void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
+    keel_heap* heap;
+    uint8_t* p;
+    uintptr_t a;
+    size_t total;
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > KEEL_MAX_ALIGNMENT ||
+        num_bytes > KEEL_MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (alignment <= KEEL_ALIGN) return keel_alloc(num_bytes);
+    heap = keel__tls_heap;
+    /* blocks whose size is a multiple of the alignment often are aligned already */
+    if (num_bytes <= KEEL_MEDIUM_MAX && (num_bytes & (alignment - 1)) == 0 && num_bytes > 0) {
+        p = (uint8_t*)heap_alloc(heap, num_bytes, false);
+        if (!p) return NULL;
+        if (((uintptr_t)p & (alignment - 1)) == 0) return p;
+        keel_free(p);
+        heap = keel__tls_heap;
+    }
+    total = num_bytes + alignment - KEEL_ALIGN;
+    if (total > KEEL_MEDIUM_MAX) {
+        unsigned attempt;
+        int saved = errno;
+        for (attempt = 0;; attempt++) {
+            void* q = NULL;
+            if (heap == &keel__heap_empty) heap = keel__heap_get();
+            if (heap) q = keel__large_alloc(heap, num_bytes, alignment, false);
+            if (q) { errno = saved; return q; }
+            if (!keel__oom_retry(num_bytes, attempt)) { errno = ENOMEM; return NULL; }
+        }
+    }
+    p = (uint8_t*)heap_alloc(heap, total, false);
+    if (!p) return NULL;
+    a = ((uintptr_t)p + (alignment - 1)) & ~(uintptr_t)(alignment - 1);
+    if (a != (uintptr_t)p) {
+        keel_segment* seg = keel__segment_of(p);
+        keel_page* page = keel__page_of(seg, p);
+        heap = keel__tls_heap;   /* the allocation may have created it */
+        page->free_flags |= KEEL_PAGE_HAS_ALIGNED;
+        keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)(a - (uintptr_t)p));
+    }
+    return (void*)a;
+}
+
+/* ---- realloc ---- */
+
+void* keel_realloc(void* ptr, size_t num_bytes) {
+    keel_segment* seg;
+    size_t usable;
+    void* q;
+    if (!ptr) return keel_alloc(num_bytes);
+    if (num_bytes == 0) { keel_free(ptr); return NULL; }
+    seg = keel__segment_of(ptr);
+    if (!seg) { keel__report_invalid("realloc", ptr); return NULL; }
+    usable = keel__usable_size_checked(seg, ptr, "realloc");
+    if (usable == 0) return NULL;
+    if (num_bytes > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
+    if (seg->kind == KEEL_SEGMENT_LARGE) {
+        if (num_bytes > KEEL_MEDIUM_MAX / 2 && keel__large_resize_in_place(seg, num_bytes)) return ptr;
+    } else if (num_bytes <= usable && num_bytes >= usable / 2) {
+        return ptr;   /* fits, and not so much smaller that a smaller class pays */
+    }
+    q = keel_alloc(num_bytes);
+    if (!q) return NULL;   /* ptr untouched */
+    memcpy(q, ptr, usable < num_bytes ? usable : num_bytes);
+    keel_free(ptr);
+    return q;
+}
+
+void* keel__create_copy(const void* init, size_t size, size_t alignment) {
+    void* p = alignment > KEEL_ALIGN ? keel_alloc_aligned(size, alignment) : keel_alloc(size);
+    if (p) memcpy(p, init, size);
+    return p;
+}

@@ -1,0 +1,127 @@
+/* free.c — keel_free and keel_usable_size. The fast path: a map lookup, a
+   page index, an owner check, a push on local_free. Frees from other
+   threads go on the page's a_thread_free stack; large blocks go back to the
+   large cache. */
+#include "internal.h"
+
+#include <errno.h>
+
+/* Start of the block that p points into (p itself unless the block was
+   handed out at an aligned interior offset). */
+void* keel__block_start(keel_segment* seg, keel_page* page, const void* p) {
+    size_t off = (size_t)((const uint8_t*)p - page->start);
+    (void)seg;
+    return page->start + (off - off % page->block_size);
+}
+
+/* Whether p can be a block keel handed out in this small/medium page. */
+static bool pointer_plausible(keel_page* page, const void* p) {
+    const uint8_t* b = (const uint8_t*)p;
+    size_t off;
+    if (!page->in_use || page->block_size == 0) return false;
+    if (b < page->start || b >= page->start + (size_t)page->capacity * page->block_size) return false;
+    off = (size_t)(b - page->start);
+    if (page->free_flags & KEEL_PAGE_HAS_ALIGNED) return (off % KEEL_ALIGN) == 0;
+    return off % page->block_size == 0;
+}
+
+/* Owner-side free of block b into page. */
+static void free_local(keel_heap* heap, keel_page* page, keel_block* b) {
+    uint32_t used = keel__page_used(page) - 1;
+    b->next = page->local_free;
+    page->local_free = b;
+    keel__page_used_set(page, used);
+    if (page->free_flags & KEEL_PAGE_IN_FULL) keel__page_unfull(heap, page);
+    if (used == 0) keel__page_retire(heap, page);
+}
+
+void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
+    keel_heap* heap = keel__tls_heap;
+    keel_block* b;
+    int saved = errno;
+    if (seg->kind == KEEL_SEGMENT_LARGE) {
+        if ((uint8_t*)p != (uint8_t*)seg + seg->large_offset || !seg->pages[0].in_use) {
+            keel__report_invalid("free", p);
+            return;
+        }
+        keel__large_free(seg);
+        errno = saved;
+        return;
+    }
+    if (!pointer_plausible(page, p)) {
+        keel__report_invalid("free", p);
+        return;
+    }
+    b = (keel_block*)keel__block_start(seg, page, p);
+    if ((void*)b != p) {
+        size_t off = (size_t)((uint8_t*)p - (uint8_t*)b);
+        if (heap != &keel__heap_empty) keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)0 - off);
+        else keel__stat_aligned_offset_global((size_t)0 - off);
+    }
+    /* relaxed: only this thread can have stored its own heap here */
+    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && heap != &keel__heap_empty) {
+        free_local(heap, page, b);
+    } else {
+        /* release: the link is written before the block becomes visible to
+           the owner, which exchanges the list with acquire */
+        keel_block* head = atomic_load_explicit(&page->a_thread_free, memory_order_relaxed);
+        size_t bsize = page->block_size;
+        do {
+            b->next = head;
+        } while (!atomic_compare_exchange_weak_explicit(&page->a_thread_free, &head, b,
+                                                        memory_order_release, memory_order_relaxed));
+        keel__stat_remote_free(heap, bsize);
+    }
+    errno = saved;
+}
+
+void keel_free(void* ptr) {
+    keel_segment* seg = keel__segment_of(ptr);
+    keel_page* page;
+    keel_heap* heap;
+    if (KEEL_UNLIKELY(seg == NULL)) {
+        if (ptr) keel__report_invalid("free", ptr);
+        return;
+    }
+    page = keel__page_of(seg, ptr);
+    heap = keel__tls_heap;
+    /* relaxed: see keel__free_slow */
+    if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0)) {
+        keel_block* b = (keel_block*)ptr;
+        uint32_t used = keel__page_used(page) - 1;
+        b->next = page->local_free;
+        page->local_free = b;
+        keel__page_used_set(page, used);
+        if (KEEL_UNLIKELY(used == 0)) keel__page_retire(heap, page);
+        return;
+    }
+    keel__free_slow(seg, page, ptr);
+}
+
+size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op) {
+    keel_page* page;
+    if (seg->kind == KEEL_SEGMENT_LARGE) {
+        if ((const uint8_t*)p != (const uint8_t*)seg + seg->large_offset || !seg->pages[0].in_use) {
+            keel__report_invalid(op, p);
+            return 0;
+        }
+        return keel__large_usable(seg, p);
+    }
+    page = keel__page_of(seg, p);
+    if (!pointer_plausible(page, p)) {
+        keel__report_invalid(op, p);
+        return 0;
+    }
+    return page->block_size - (size_t)((const uint8_t*)p - (const uint8_t*)keel__block_start(seg, page, p));
+}
+
+size_t keel_usable_size(const void* ptr) {
+    keel_segment* seg;
+    if (!ptr) return 0;
+    seg = keel__segment_of(ptr);
+    if (!seg) {
+        keel__report_invalid("usable_size", ptr);
+        return 0;
+    }
+    return keel__usable_size_checked(seg, ptr, "usable_size");
+}

@@ -1,0 +1,303 @@
+/* heap.c — thread heaps: created on a thread's first allocation, handed
+   over when the thread exits (its segments become "abandoned" and the next
+   thread that needs a page adopts them), fixed up in a forked child. Also
+   keel_trim. Entry points: keel__heap_get, keel__page_retire, keel_trim. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define E &keel__page_empty
+#define E8 E, E, E, E, E, E, E, E
+
+/* Every thread starts on this heap: its direct table points at a page with
+   no free block, so the first allocation takes the slow path, which gives
+   the thread a heap of its own. Never written. */
+keel_page keel__page_empty;
+keel_heap keel__heap_empty = {
+    .direct = {E8, E8, E8, E8, E8, E8, E8, E8, E},
+};
+
+_Thread_local keel_heap* keel__tls_heap = &keel__heap_empty;
+
+keel_heap* keel__registry;                       /* live heaps                  */
+static keel_heap* heap_pool;                     /* retired heap structs        */
+static keel_lock registry_lock = KEEL_LOCK_INIT;
+static keel_segment* abandoned;                  /* segments of exited threads  */
+static _Atomic(size_t) a_abandoned_count;        /* peeked without the lock     */
+static keel_lock abandoned_lock = KEEL_LOCK_INIT;
+static atomic_flag init_started = ATOMIC_FLAG_INIT;
+static _Atomic(int) a_init_done;
+
+void keel__registry_lock(void) { keel__lock(&registry_lock); }
+void keel__registry_unlock(void) { keel__unlock(&registry_lock); }
+
+/* ---- process set-up and fork ---- */
+
+static void heap_thread_exit(void* value);
+
+static void fork_prepare(void) {
+    keel__lock(&registry_lock);
+    keel__lock(&abandoned_lock);
+    keel__large_lock();
+    keel__segments_lock();
+}
+
+static void fork_parent(void) {
+    keel__segments_unlock();
+    keel__large_unlock();
+    keel__unlock(&abandoned_lock);
+    keel__unlock(&registry_lock);
+}
+
+static void abandoned_push_locked(keel_segment* seg) {
+    seg->heap_prev = NULL;
+    seg->heap_next = abandoned;
+    if (abandoned) abandoned->heap_prev = seg;
+    abandoned = seg;
+    seg->in_heap_list = 0;
+    atomic_fetch_add_explicit(&a_abandoned_count, 1, memory_order_relaxed);
+}
+
+/* In the child only the forking thread lives on: every other heap's
+   segments become abandoned (found through the global segment list, which
+   was consistent at the fork since its lock was held), and those heaps are
+   retired. The blocks those threads held are never freed in the child;
+   their memory is reclaimed with the segment once the child frees the rest. */
+static void fork_child(void) {
+    keel_heap* me = keel__tls_heap;
+    keel_segment* seg;
+    keel_heap* h;
+    keel_heap* next;
+    keel__segments_child_reset();
+    keel__large_child_reset();
+    keel__lock_reset(&abandoned_lock);
+    keel__lock_reset(&registry_lock);
+    for (seg = keel__segments; seg; seg = seg->all_next) {
+        keel_heap* owner = atomic_load_explicit(&seg->a_heap, memory_order_relaxed);
+        if (seg->kind == KEEL_SEGMENT_LARGE || owner == NULL || owner == me) continue;
+        atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
+        abandoned_push_locked(seg);
+    }
+    for (h = keel__registry; h; h = next) {
+        next = h->reg_next;
+        if (h == me) continue;
+        keel__stat_fold_heap(h);
+        if (h->reg_prev) h->reg_prev->reg_next = h->reg_next;
+        else keel__registry = h->reg_next;
+        if (h->reg_next) h->reg_next->reg_prev = h->reg_prev;
+        h->alive = 0;
+        h->reg_next = heap_pool;
+        heap_pool = h;
+    }
+}
+
+void keel__process_init(void) {
+    if (atomic_load_explicit(&a_init_done, memory_order_acquire)) return;
+    if (!atomic_flag_test_and_set_explicit(&init_started, memory_order_acq_rel)) {
+        keel__os_init(heap_thread_exit, fork_prepare, fork_parent, fork_child);
+        atomic_store_explicit(&a_init_done, 1, memory_order_release);
+        return;
+    }
+    while (!atomic_load_explicit(&a_init_done, memory_order_acquire)) keel__os_yield();
+}
+
+/* ---- creating and retiring heaps ---- */
+
+/* A heap struct from the pool, or from a new chunk of the OS's memory. */
+static keel_heap* heap_struct_alloc(void) {
+    keel_heap* h;
+    keel__lock(&registry_lock);
+    h = heap_pool;
+    if (h) heap_pool = h->reg_next;
+    keel__unlock(&registry_lock);
+    if (!h) {
+        size_t chunk = (size_t)64 << 10, n = chunk / sizeof(keel_heap), i;
+        keel_heap* block = (keel_heap*)vmem_alloc(chunk);
+        if (!block) return NULL;
+        keel__stat_committed((ptrdiff_t)chunk);
+        keel__stat_reserved((ptrdiff_t)chunk);
+        keel__lock(&registry_lock);
+        for (i = 1; i < n; i++) {
+            block[i].reg_next = heap_pool;
+            heap_pool = &block[i];
+        }
+        keel__unlock(&registry_lock);
+        h = &block[0];
+    }
+    return h;
+}
+
+keel_heap* keel__heap_get(void) {
+    keel_heap* h = keel__tls_heap;
+    size_t i;
+    if (h != &keel__heap_empty) return h;
+    keel__process_init();
+    h = heap_struct_alloc();
+    if (!h) return NULL;
+    memset(h, 0, sizeof *h);
+    for (i = 0; i < KEEL_DIRECT_COUNT; i++) h->direct[i] = &keel__page_empty;
+    h->alive = 1;
+    keel__lock(&registry_lock);
+    h->reg_prev = NULL;
+    h->reg_next = keel__registry;
+    if (keel__registry) keel__registry->reg_prev = h;
+    keel__registry = h;
+    keel__unlock(&registry_lock);
+    keel__tls_heap = h;
+    keel__os_thread_exit_arm(h);
+    return h;
+}
+
+void keel__page_retire(keel_heap* heap, keel_page* page) {
+    size_t cls = page->class_index;
+    bool in_full = (page->free_flags & KEEL_PAGE_IN_FULL) != 0;
+    keel_page_queue* q = in_full ? &heap->full[cls] : &heap->queues[cls];
+    /* keep the only small page of a class: one block allocated and freed
+       in a loop must not take and give back a page every time */
+    if (!in_full && q->first == page && page->next == NULL && page->block_size <= KEEL_SMALL_MAX) return;
+    keel__queue_remove(q, page);
+    if (!in_full) keel__heap_direct_update(heap, cls);
+    keel__segment_page_free(heap, page);
+}
+
+/* Collects every page of the heap and retires the empty ones. */
+static void heap_collect_all(keel_heap* heap, bool retire_all_empty) {
+    size_t cls;
+    for (cls = 1; cls < KEEL_CLASS_COUNT; cls++) {
+        int k;
+        for (k = 0; k < 2; k++) {
+            keel_page_queue* q = k == 0 ? &heap->queues[cls] : &heap->full[cls];
+            keel_page* page = q->first;
+            while (page) {
+                keel_page* next = page->next;
+                (void)keel__page_collect(heap, page);
+                if (keel__page_used(page) == 0) {
+                    if (retire_all_empty) {
+                        keel__queue_remove(q, page);
+                        if (k == 0) keel__heap_direct_update(heap, cls);
+                        keel__segment_page_free(heap, page);
+                    } else {
+                        keel__page_retire(heap, page);
+                    }
+                } else if (k == 1 && page->free) {
+                    keel__page_unfull(heap, page);
+                }
+                page = next;
+            }
+        }
+    }
+}
+
+/* The thread is exiting: give back what is empty, abandon the rest. */
+static void heap_retire(keel_heap* heap) {
+    int k;
+    heap_collect_all(heap, true);
+    (void)keel__segment_purge_heap(heap, true);
+    for (k = 0; k < 2; k++) {
+        keel_segment** list = k == 0 ? &heap->small_segments : &heap->medium_segments;
+        while (*list) {
+            keel_segment* seg = *list;
+            keel__heap_drop_segment(heap, seg);
+            /* relaxed: the abandoned lock below orders the hand-over */
+            atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
+            keel__lock(&abandoned_lock);
+            abandoned_push_locked(seg);
+            keel__unlock(&abandoned_lock);
+        }
+    }
+    keel__lock(&registry_lock);
+    keel__stat_fold_heap(heap);
+    if (heap->reg_prev) heap->reg_prev->reg_next = heap->reg_next;
+    else keel__registry = heap->reg_next;
+    if (heap->reg_next) heap->reg_next->reg_prev = heap->reg_prev;
+    heap->alive = 0;
+    heap->reg_next = heap_pool;
+    heap_pool = heap;
+    keel__unlock(&registry_lock);
+}
+
+static void heap_thread_exit(void* value) {
+    keel_heap* heap = (keel_heap*)value;
+    int saved = errno;
+    if (heap != keel__tls_heap || heap == &keel__heap_empty) return;
+    keel__tls_heap = &keel__heap_empty;   /* later frees and allocations still work */
+    heap_retire(heap);
+    errno = saved;
+}
+
+/* ---- adopting abandoned segments ---- */
+
+static keel_segment* abandoned_pop(void) {
+    keel_segment* seg;
+    if (atomic_load_explicit(&a_abandoned_count, memory_order_relaxed) == 0) return NULL;
+    keel__lock(&abandoned_lock);
+    seg = abandoned;
+    if (seg) {
+        abandoned = seg->heap_next;
+        if (abandoned) abandoned->heap_prev = NULL;
+        seg->heap_next = seg->heap_prev = NULL;
+        atomic_fetch_sub_explicit(&a_abandoned_count, 1, memory_order_relaxed);
+    }
+    keel__unlock(&abandoned_lock);
+    return seg;
+}
+
+/* Makes one abandoned segment the heap's: its pages join the heap's queues
+   (the abandoning heap's queue links are stale and rebuilt here), empty ones
+   are given back. false when there was none. */
+bool keel__heap_adopt_abandoned(keel_heap* heap) {
+    keel_segment* seg = abandoned_pop();
+    uint32_t i;
+    if (!seg) return false;
+    /* relaxed: taking the abandoned lock ordered us after the abandoner */
+    atomic_store_explicit(&seg->a_heap, heap, memory_order_relaxed);
+    keel__heap_take_segment(heap, seg);
+    for (i = 0; i < seg->page_count; i++) {
+        keel_page* page = &seg->pages[i];
+        size_t cls;
+        if (!page->in_use || page->block_size == 0) continue;
+        cls = page->class_index;
+        page->next = page->prev = NULL;
+        (void)keel__page_collect(heap, page);
+        if (keel__page_used(page) == 0) {
+            page->free_flags &= (uint8_t)~KEEL_PAGE_IN_FULL;
+            keel__segment_page_free(heap, page);
+            if (seg->used_pages == 0 || atomic_load_explicit(&seg->a_heap, memory_order_relaxed) != heap) break;
+            continue;
+        }
+        if (page->free || page->local_free || page->capacity < page->reserved) {
+            page->free_flags &= (uint8_t)~KEEL_PAGE_IN_FULL;
+            keel__queue_push_back(&heap->queues[cls], page);
+            keel__heap_direct_update(heap, cls);
+        } else {
+            page->free_flags |= KEEL_PAGE_IN_FULL;
+            keel__queue_push_back(&heap->full[cls], page);
+        }
+    }
+    return true;
+}
+
+/* ---- trim ---- */
+
+size_t keel_trim(void) {
+    keel_heap* heap = keel__heap_get();
+    size_t before = keel__stat_committed_now(), after;
+    int saved = errno;
+    if (heap) {
+        while (keel__heap_adopt_abandoned(heap)) {}
+        heap_collect_all(heap, true);
+        (void)keel__segment_purge_heap(heap, true);
+    }
+    (void)keel__segment_flush_caches();
+    (void)keel__large_cache_flush(true);
+    after = keel__stat_committed_now();
+    errno = saved;
+    return before > after ? before - after : 0;
+}
+
+/* ---- for validate ---- */
+
+void keel__abandoned_lock(void) { keel__lock(&abandoned_lock); }
+void keel__abandoned_unlock(void) { keel__unlock(&abandoned_lock); }
+keel_segment* keel__abandoned_first(void) { return abandoned; }

@@ -1,0 +1,254 @@
+/* internal.h — the heap's core types, constants and cross-file functions.
+   Read docs/design.md first; this is its glossary in code.
+
+   GLOSSARY (each word means one thing)
+     OS page     the unit vmem commits (vmem_get_page_size()).
+     segment     a 4 MiB-aligned reservation from vmem, with its header at the
+                 start; small segments hold 64 pages of 64 KiB, medium ones 8
+                 pages of 512 KiB, a large segment holds one large block.
+     page        a run of a segment that serves one size class; it has its
+                 own free lists (free, local_free, a_thread_free).
+     block       what keel_alloc returns; a page is cut into equal blocks.
+     size class  one of KEEL_CLASS_COUNT block sizes, ~12.5% apart above 128.
+     thread heap the per-thread state (keel_heap): a direct table from small
+                 size to page, page queues per class, owned segments.
+     arena       bump allocation on a reservation (arena.h; not the heap).
+*/
+#ifndef KEEL_INTERNAL_H
+#define KEEL_INTERNAL_H
+
+#include "config.h"
+#include "keel/keel.h"
+#include "keel/vmem.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define KEEL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define KEEL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define KEEL_NOINLINE __attribute__((noinline))
+#define KEEL_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define KEEL_LIKELY(x) (x)
+#define KEEL_UNLIKELY(x) (x)
+#define KEEL_NOINLINE
+#define KEEL_HIDDEN
+#endif
+
+/* ---- geometry ---- */
+#define KEEL_SEGMENT_SHIFT 22                            /* 4 MiB segments      */
+#define KEEL_SEGMENT_SIZE ((size_t)1 << KEEL_SEGMENT_SHIFT)
+#define KEEL_SMALL_PAGE_SHIFT 16                         /* 64 KiB small pages  */
+#define KEEL_MEDIUM_PAGE_SHIFT 19                        /* 512 KiB medium pages */
+#define KEEL_SMALL_MAX ((size_t)8 << 10)                 /* blocks <= 8 KiB: small pages */
+#define KEEL_MEDIUM_MAX ((size_t)128 << 10)              /* <= 128 KiB: medium; above: large */
+#define KEEL_MAX_PAGES (KEEL_SEGMENT_SIZE >> KEEL_SMALL_PAGE_SHIFT)   /* 64 */
+#define KEEL_DIRECT_MAX 1024                             /* sizes served by the direct table */
+#define KEEL_DIRECT_COUNT (KEEL_DIRECT_MAX / 16 + 1)
+#define KEEL_CLASS_COUNT 89                              /* classes 1..88; 0 unused */
+#define KEEL_ALIGN 16
+/* Requests above this can never be met; refusing early keeps every size
+   computation below free of overflow. */
+#define KEEL_MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * KEEL_SEGMENT_SIZE)
+#define KEEL_MAX_ALIGNMENT ((size_t)1 << 30)
+
+typedef enum keel_segment_kind { KEEL_SEGMENT_SMALL, KEEL_SEGMENT_MEDIUM, KEEL_SEGMENT_LARGE } keel_segment_kind;
+
+typedef struct keel_block { struct keel_block* next; } keel_block;
+
+struct keel_heap;
+struct keel_segment;
+
+/* One page: a run of a segment serving one size class.
+   Invariant (owner's view, page in use):
+     capacity == used + |free| + |local_free| + |a_thread_free|
+   where `used` counts blocks handed out and not yet freed locally or
+   collected from a_thread_free. */
+typedef struct keel_page {
+    keel_block* free;                 /* blocks to allocate from (owner only)             */
+    _Atomic(uint32_t) a_used;         /* owner writes (relaxed); stats/validate read      */
+    uint32_t block_size;              /* bytes; 0 while the page is not in use            */
+    keel_block* local_free;           /* freed by the owner thread                        */
+    _Atomic(keel_block*) a_thread_free; /* freed by other threads: lock-free stack       */
+    uint8_t* start;                   /* first block                                      */
+    uint32_t capacity;                /* blocks carved into lists so far                  */
+    uint32_t reserved;                /* blocks that fit in the page                      */
+    uint8_t class_index;              /* size class; 0 for a large block                  */
+    uint8_t free_flags;               /* KEEL_PAGE_IN_FULL | KEEL_PAGE_HAS_ALIGNED: any bit
+                                         set sends keel_free to its slow path            */
+    uint8_t free_is_zero;             /* every block in `free` is fresh zero memory
+                                         but for its link word                            */
+    uint8_t slot_committed;           /* the page's memory is committed                   */
+    uint8_t slot_reset;               /* committed but reset: not counted as held         */
+    uint8_t slot_fresh;               /* committed and never written since               */
+    uint8_t in_use;                   /* handed to a size class                           */
+    struct keel_page* next;           /* in a heap queue                                  */
+    struct keel_page* prev;
+    size_t slot_size;                 /* bytes of the page's area in the segment          */
+} keel_page;
+
+#define KEEL_PAGE_IN_FULL 1u      /* in the heap's full queue of its class             */
+#define KEEL_PAGE_HAS_ALIGNED 2u  /* some block was handed out at an interior offset   */
+
+typedef struct keel_page_queue { keel_page* first; keel_page* last; } keel_page_queue;
+
+/* A segment's header, at its start. */
+typedef struct keel_segment {
+    uint32_t kind;                    /* keel_segment_kind                                */
+    uint32_t page_shift;              /* log2 of its page size (large: segment shift)     */
+    uint32_t page_count;
+    uint32_t used_pages;              /* pages in use (owner only)                        */
+    size_t reserved;                  /* bytes reserved from vmem                         */
+    size_t header_size;               /* bytes of header, committed with the segment      */
+    _Atomic(struct keel_heap*) a_heap;  /* owner; NULL while abandoned or cached          */
+    struct keel_segment* heap_next;   /* owner's list of segments with free page slots,
+                                         or the abandoned list, or a cache                */
+    struct keel_segment* heap_prev;
+    struct keel_segment* all_next;    /* every segment: keel__segments (global lock)      */
+    struct keel_segment* all_prev;
+    size_t large_committed;           /* large: bytes committed after the header          */
+    size_t large_offset;              /* large: offset of the block from the segment      */
+    uint64_t cached_at;               /* large, in the cache: when it went there (ms)     */
+    uint32_t cookie;                  /* KEEL_SEGMENT_COOKIE: checked by validate         */
+    uint32_t in_heap_list;
+    keel_page pages[];                /* page_count descriptors                           */
+} keel_segment;
+
+#define KEEL_SEGMENT_COOKIE 0x6b65656cu  /* "keel" */
+
+/* A thread heap. Only its thread touches it, except the relaxed counters
+   that stats read and the registry links (under the registry lock). */
+typedef struct keel_heap {
+    keel_page* direct[KEEL_DIRECT_COUNT];        /* size/16 -> current page of its class */
+    keel_page_queue queues[KEEL_CLASS_COUNT];     /* pages that may have free blocks      */
+    keel_page_queue full[KEEL_CLASS_COUNT];       /* pages with no free block             */
+    keel_segment* small_segments;                 /* owned, those with free slots first   */
+    keel_segment* medium_segments;
+    /* counters read by keel_get_stats (written by the owner only, relaxed) */
+    _Atomic(size_t) a_remote_freed_bytes;         /* this thread's frees into others' pages */
+    _Atomic(size_t) a_remote_freed_blocks;
+    _Atomic(size_t) a_collected_bytes;            /* collected from this heap's thread_free lists */
+    _Atomic(size_t) a_collected_blocks;
+    _Atomic(size_t) a_aligned_offset_bytes;       /* offsets of live interior-aligned blocks (+/-) */
+    size_t empty_cached_bytes;                    /* committed empty page slots held      */
+    struct keel_heap* reg_next;                   /* registry (keel__registry_lock)       */
+    struct keel_heap* reg_prev;
+    uint32_t alive;
+    uint32_t is_main;
+} keel_heap;
+
+/* ---- per-thread state ---- */
+extern KEEL_HIDDEN keel_heap keel__heap_empty;   /* every thread starts here: all pages empty */
+extern KEEL_HIDDEN keel_page keel__page_empty;
+extern KEEL_HIDDEN _Thread_local keel_heap* keel__tls_heap;
+
+/* ---- size classes (size_class.c) ---- */
+KEEL_HIDDEN extern const uint32_t keel__class_size[KEEL_CLASS_COUNT];
+static inline size_t keel__class_of(size_t size) {
+    size_t w, b;
+    if (size <= 128) return size <= 16 ? 1 : (size + 15) >> 4;
+    w = size - 1;
+    b = (size_t)63 - (size_t)__builtin_clzll((unsigned long long)w);
+    return 9 + (b - 7) * 8 + ((w >> (b - 3)) & 7);
+}
+
+/* ---- the OS seam (src/os/) ---- */
+#include "os/os.h"
+
+/* ---- segments (segment.c) ---- */
+KEEL_HIDDEN keel_segment* keel__segment_of(const void* p);   /* NULL: not keel's */
+KEEL_HIDDEN keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind);
+KEEL_HIDDEN void keel__segment_free(keel_segment* seg);
+KEEL_HIDDEN keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_kind kind);
+KEEL_HIDDEN void keel__segment_page_free(keel_heap* heap, keel_page* page);
+KEEL_HIDDEN size_t keel__segment_flush_caches(void);
+KEEL_HIDDEN size_t keel__segment_purge_heap(keel_heap* heap, bool all);
+KEEL_HIDDEN keel_segment* keel__segment_of_page(keel_page* page);
+KEEL_HIDDEN bool keel__page_commit(keel_page* page);
+KEEL_HIDDEN bool keel__segment_register(keel_segment* seg);
+KEEL_HIDDEN void keel__segment_unregister(keel_segment* seg);
+KEEL_HIDDEN keel_segment* keel__segment_cache_first(void);
+KEEL_HIDDEN void keel__heap_take_segment(keel_heap* heap, keel_segment* seg);
+KEEL_HIDDEN void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg);
+KEEL_HIDDEN size_t keel__segment_purge_empty_slots(keel_segment* seg);
+KEEL_HIDDEN void keel__segments_lock(void);
+KEEL_HIDDEN void keel__segments_unlock(void);
+KEEL_HIDDEN void keel__segments_child_reset(void);
+extern KEEL_HIDDEN keel_segment* keel__segments;   /* all segments (keel__segments_lock) */
+
+/* ---- pages (page.c) ---- */
+KEEL_HIDDEN void keel__page_init(keel_page* page, size_t class_index);
+KEEL_HIDDEN bool keel__page_extend(keel_page* page);
+KEEL_HIDDEN size_t keel__page_collect(keel_heap* heap, keel_page* page);
+KEEL_HIDDEN void keel__queue_push(keel_page_queue* q, keel_page* page);
+KEEL_HIDDEN void keel__queue_push_back(keel_page_queue* q, keel_page* page);
+KEEL_HIDDEN void keel__queue_remove(keel_page_queue* q, keel_page* page);
+KEEL_HIDDEN void keel__page_unfull(keel_heap* heap, keel_page* page);
+KEEL_HIDDEN void keel__heap_direct_update(keel_heap* heap, size_t cls);
+static inline keel_page* keel__page_of(keel_segment* seg, const void* p) {
+    return &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];
+}
+static inline uint32_t keel__page_used(const keel_page* page) {
+    return atomic_load_explicit(&page->a_used, memory_order_relaxed);
+}
+/* Only the owner writes a_used: a relaxed load and store, no RMW, cost
+   nothing on x86 and arm64; stats read it relaxed from other threads. */
+static inline void keel__page_used_set(keel_page* page, uint32_t v) {
+    atomic_store_explicit(&page->a_used, v, memory_order_relaxed);
+}
+static inline void keel__counter_add(_Atomic(size_t)* c, size_t v) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
+/* ---- large blocks (large.c) ---- */
+KEEL_HIDDEN void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zero);
+KEEL_HIDDEN void keel__large_free(keel_segment* seg);
+KEEL_HIDDEN void keel__large_free_span(keel_segment* seg);
+KEEL_HIDDEN bool keel__large_resize_in_place(keel_segment* seg, size_t new_size);
+KEEL_HIDDEN size_t keel__large_usable(const keel_segment* seg, const void* p);
+KEEL_HIDDEN size_t keel__large_cache_flush(bool all);
+KEEL_HIDDEN void keel__large_lock(void);
+KEEL_HIDDEN void keel__large_unlock(void);
+KEEL_HIDDEN void keel__large_child_reset(void);
+KEEL_HIDDEN void keel__large_validate(void);
+
+/* ---- thread heaps (heap.c) ---- */
+KEEL_HIDDEN keel_heap* keel__heap_get(void);            /* the calling thread's, created on demand; NULL on OOM */
+KEEL_HIDDEN void keel__heap_abandon_segment(keel_segment* seg);
+KEEL_HIDDEN bool keel__heap_adopt_abandoned(keel_heap* heap);
+KEEL_HIDDEN size_t keel__heap_trim_abandoned(void);
+KEEL_HIDDEN void keel__abandoned_lock(void);
+KEEL_HIDDEN void keel__abandoned_unlock(void);
+KEEL_HIDDEN keel_segment* keel__abandoned_first(void);
+KEEL_HIDDEN void keel__registry_lock(void);
+KEEL_HIDDEN void keel__registry_unlock(void);
+extern KEEL_HIDDEN keel_heap* keel__registry;
+KEEL_HIDDEN void keel__process_init(void);
+
+/* ---- allocation and free (alloc.c, free.c) ---- */
+KEEL_HIDDEN void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero);
+KEEL_HIDDEN void keel__free_slow(keel_segment* seg, keel_page* page, void* p);
+KEEL_HIDDEN void* keel__block_start(keel_segment* seg, keel_page* page, const void* p);
+KEEL_HIDDEN void keel__page_retire(keel_heap* heap, keel_page* page);
+KEEL_HIDDEN size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op);
+
+/* ---- accounting (stats.c) ---- */
+KEEL_HIDDEN void keel__stat_committed(ptrdiff_t delta);        /* held committed memory     */
+KEEL_HIDDEN void keel__stat_reserved(ptrdiff_t delta);
+KEEL_HIDDEN void keel__stat_cached(ptrdiff_t delta);
+KEEL_HIDDEN void keel__stat_remote_free(keel_heap* heap, size_t bytes);
+KEEL_HIDDEN void keel__stat_fold_heap(keel_heap* heap);        /* at heap retirement        */
+KEEL_HIDDEN void keel__stat_collected_global(size_t blocks, size_t bytes);
+KEEL_HIDDEN void keel__stat_aligned_offset_global(size_t delta);
+KEEL_HIDDEN size_t keel__stat_committed_now(void);
+
+/* ---- errors and out of memory (errors.c) ---- */
+KEEL_HIDDEN void keel__fatal(const char* what);                 /* "keel: <what>", abort     */
+KEEL_HIDDEN void keel__corruption(const char* what);            /* "keel: heap corruption: " */
+KEEL_HIDDEN void keel__report_invalid(const char* op, const void* p);
+KEEL_HIDDEN bool keel__oom_retry(size_t size, unsigned attempt);  /* after a failed attempt  */
+
+#endif /* KEEL_INTERNAL_H */

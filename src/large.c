@@ -1,0 +1,268 @@
+/* large.c — blocks above KEEL_MEDIUM_MAX: each gets a segment of its own,
+   reserved beyond its size so realloc can grow it in place by committing
+   more. Freed spans wait in a small cache, still committed, so programs that
+   reuse big buffers don't fault memory in again each time; the cache is
+   bounded in count and bytes and its oldest memory is decommitted first. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static keel_lock large_lock = KEEL_LOCK_INIT;
+static keel_segment* large_cache;          /* most recently freed first */
+static size_t large_cache_count;
+static size_t large_cache_committed;       /* bytes committed in cached spans */
+
+void keel__large_lock(void) { keel__lock(&large_lock); }
+void keel__large_unlock(void) { keel__unlock(&large_lock); }
+void keel__large_child_reset(void) { keel__lock_reset(&large_lock); }
+
+static size_t os_page(void) { return vmem_get_page_size(); }
+static size_t round_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
+
+static void cache_trim_locked(size_t limit, keel_segment** to_release);
+static void release_list(keel_segment* list);
+
+static size_t large_header_size(void) {
+    return round_up(sizeof(keel_segment) + sizeof(keel_page), os_page());
+}
+
+/* Decommits the block region of a span (not its header). */
+static bool span_decommit_block(keel_segment* seg) {
+    if (seg->large_committed == 0) return true;
+    if (!vmem_decommit((uint8_t*)seg + seg->large_offset, seg->large_committed)) return false;
+    keel__stat_committed(-(ptrdiff_t)seg->large_committed);
+    seg->large_committed = 0;
+    return true;
+}
+
+static void span_release(keel_segment* seg, bool registered) {
+    size_t header = seg->header_size, reserved = seg->reserved;
+    if (!span_decommit_block(seg)) keel__fatal("the OS refused to decommit a large block");
+    if (registered) keel__segment_unregister(seg);
+    if (!vmem_decommit(seg, header) || !vmem_release(seg, reserved))
+        keel__fatal("the OS refused to release a large block");
+    keel__stat_committed(-(ptrdiff_t)header);
+    keel__stat_reserved(-(ptrdiff_t)reserved);
+}
+
+/* Makes exactly round_up(size) bytes usable after the block start. */
+static bool span_fit(keel_segment* seg, size_t size) {
+    size_t want = round_up(size, os_page());
+    uint8_t* block = (uint8_t*)seg + seg->large_offset;
+    if (want > seg->large_committed) {
+        if (!vmem_commit(block + seg->large_committed, want - seg->large_committed)) return false;
+        keel__stat_committed((ptrdiff_t)(want - seg->large_committed));
+        seg->large_committed = want;
+    } else if (seg->large_committed - want > want / 4 + os_page()) {
+        /* much more than needed: give the tail back */
+        if (vmem_decommit(block + want, seg->large_committed - want)) {
+            keel__stat_committed(-(ptrdiff_t)(seg->large_committed - want));
+            seg->large_committed = want;
+        }
+    }
+    return true;
+}
+
+/* A cached span that holds size at the default offset, or NULL. */
+static keel_segment* cache_take(size_t size) {
+    keel_segment* seg;
+    keel_segment* best = NULL;
+    size_t header = large_header_size();
+    keel_segment* to_release = NULL;
+    keel__large_lock();
+    cache_trim_locked(KEEL_LARGE_CACHE_BYTES, &to_release);
+    for (seg = large_cache; seg; seg = seg->heap_next) {
+        size_t room = seg->reserved - seg->large_offset;
+        if (seg->large_offset != header || room < size || room / 4 > size) continue;
+        if (!best || seg->reserved < best->reserved) best = seg;
+    }
+    if (best) {
+        if (best->heap_prev) best->heap_prev->heap_next = best->heap_next;
+        else large_cache = best->heap_next;
+        if (best->heap_next) best->heap_next->heap_prev = best->heap_prev;
+        best->heap_next = best->heap_prev = NULL;
+        large_cache_count--;
+        large_cache_committed -= best->large_committed;
+        keel__stat_cached(-(ptrdiff_t)(best->large_committed + best->header_size));
+    }
+    keel__large_unlock();
+    release_list(to_release);
+    return best;
+}
+
+void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zero) {
+    size_t header = large_header_size(), offset, reserve, seg_align;
+    size_t prev_committed = 0;
+    keel_segment* seg = NULL;
+    uint8_t* block;
+    (void)heap;
+    if (alignment < KEEL_ALIGN) alignment = KEEL_ALIGN;
+    offset = round_up(header, alignment);
+    if (alignment <= header) seg = cache_take(size);
+    if (seg) {
+        prev_committed = seg->large_committed;
+        if (!span_fit(seg, size)) {
+            keel__large_free_span(seg);
+            return NULL;
+        }
+    } else {
+        seg_align = alignment > KEEL_SEGMENT_SIZE ? alignment : KEEL_SEGMENT_SIZE;
+        /* room to grow in place by half again; without it if the OS says no */
+        reserve = round_up(offset + size + size / 2, (size_t)64 << 10);
+        seg = (keel_segment*)vmem_reserve_aligned(reserve, seg_align);
+        if (!seg) {
+            reserve = round_up(offset + size, (size_t)64 << 10);
+            seg = (keel_segment*)vmem_reserve_aligned(reserve, seg_align);
+            if (!seg) return NULL;
+        }
+        if (!vmem_commit(seg, header)) {
+            (void)vmem_release(seg, reserve);
+            return NULL;
+        }
+        memset(seg, 0, sizeof(keel_segment) + sizeof(keel_page));
+        seg->kind = KEEL_SEGMENT_LARGE;
+        seg->page_shift = (uint32_t)(sizeof(uintptr_t) * 8 - 1);
+        seg->page_count = 1;
+        seg->reserved = reserve;
+        seg->header_size = header;
+        seg->large_offset = offset;
+        seg->cookie = KEEL_SEGMENT_COOKIE;
+        seg->pages[0].free_flags = KEEL_PAGE_IN_FULL;   /* never the fast free path */
+        keel__stat_reserved((ptrdiff_t)reserve);
+        keel__stat_committed((ptrdiff_t)header);
+        if (!span_fit(seg, size)) {
+            (void)vmem_decommit(seg, header);
+            (void)vmem_release(seg, reserve);
+            keel__stat_reserved(-(ptrdiff_t)reserve);
+            keel__stat_committed(-(ptrdiff_t)header);
+            return NULL;
+        }
+        if (!keel__segment_register(seg)) {
+            span_release(seg, false);
+            return NULL;
+        }
+    }
+    block = (uint8_t*)seg + seg->large_offset;
+    if (zero && prev_committed) memset(block, 0, prev_committed < size ? prev_committed : size);
+    seg->pages[0].in_use = 1;
+    seg->pages[0].start = block;
+    keel__page_used_set(&seg->pages[0], 1);
+    return block;
+}
+
+size_t keel__large_usable(const keel_segment* seg, const void* p) {
+    (void)p;
+    return seg->large_committed;
+}
+
+bool keel__large_resize_in_place(keel_segment* seg, size_t new_size) {
+    if (new_size > seg->reserved - seg->large_offset) return false;
+    return span_fit(seg, new_size);
+}
+
+/* Decommits cached spans, oldest first, until the cache holds at most
+   `limit` committed bytes; releases spans beyond the count bound. */
+static void cache_trim_locked(size_t limit, keel_segment** to_release) {
+    keel_segment* seg = large_cache;
+    keel_segment* last = NULL;
+    for (; seg; seg = seg->heap_next) last = seg;
+    uint64_t now = keel__os_now_ms();
+    for (seg = last; seg; seg = seg->heap_prev) {
+        size_t c = seg->large_committed;
+        if (large_cache_committed <= limit && now - seg->cached_at < KEEL_LARGE_CACHE_MS) continue;
+        if (c && span_decommit_block(seg)) {
+            large_cache_committed -= c;
+            keel__stat_cached(-(ptrdiff_t)c);
+        }
+    }
+    while (large_cache_count > KEEL_LARGE_CACHE_COUNT && last) {
+        keel_segment* prev = last->heap_prev;
+        if (prev) prev->heap_next = NULL;
+        else large_cache = NULL;
+        large_cache_count--;
+        large_cache_committed -= last->large_committed;
+        keel__stat_cached(-(ptrdiff_t)(last->large_committed + last->header_size));
+        last->heap_next = *to_release;
+        *to_release = last;
+        last = prev;
+    }
+}
+
+static void release_list(keel_segment* list) {
+    while (list) {
+        keel_segment* next = list->heap_next;
+        span_release(list, true);
+        list = next;
+    }
+}
+
+void keel__large_free_span(keel_segment* seg) {
+    keel_segment* to_release = NULL;
+    seg->pages[0].in_use = 0;
+    keel__page_used_set(&seg->pages[0], 0);
+    if (seg->large_offset != large_header_size()) {   /* over-aligned: not reusable */
+        span_release(seg, true);
+        return;
+    }
+    keel__large_lock();
+    seg->cached_at = keel__os_now_ms();
+    seg->heap_prev = NULL;
+    seg->heap_next = large_cache;
+    if (large_cache) large_cache->heap_prev = seg;
+    large_cache = seg;
+    large_cache_count++;
+    large_cache_committed += seg->large_committed;
+    keel__stat_cached((ptrdiff_t)(seg->large_committed + seg->header_size));
+    cache_trim_locked(KEEL_LARGE_CACHE_BYTES, &to_release);
+    keel__large_unlock();
+    release_list(to_release);
+}
+
+void keel__large_free(keel_segment* seg) { keel__large_free_span(seg); }
+
+/* Gives back every cached span (all) or only memory cached for longer than
+   KEEL_LARGE_CACHE_MS. Returns bytes decommitted or released. */
+size_t keel__large_cache_flush(bool all) {
+    keel_segment* list = NULL;
+    size_t given = 0;
+    keel__large_lock();
+    if (!all) {
+        size_t before = large_cache_committed;
+        cache_trim_locked(KEEL_LARGE_CACHE_BYTES, &list);
+        given = before - large_cache_committed;
+    } else {
+        keel_segment* seg;
+        list = large_cache;
+        for (seg = list; seg; seg = seg->heap_next) {
+            given += seg->large_committed + seg->header_size;
+            keel__stat_cached(-(ptrdiff_t)(seg->large_committed + seg->header_size));
+        }
+        large_cache = NULL;
+        large_cache_count = 0;
+        large_cache_committed = 0;
+    }
+    keel__large_unlock();
+    release_list(list);
+    return given;
+}
+
+void keel__large_validate(void) {
+    keel_segment* seg;
+    size_t n = 0, committed = 0;
+    keel__large_lock();
+    for (seg = large_cache; seg; seg = seg->heap_next) {
+        if (seg->cookie != KEEL_SEGMENT_COOKIE || seg->kind != KEEL_SEGMENT_LARGE)
+            keel__corruption("large block cache holds a damaged segment header");
+        if (seg->pages[0].in_use) keel__corruption("large block cache holds a block in use");
+        if (seg->large_offset + seg->large_committed > seg->reserved)
+            keel__corruption("large block committed beyond its reservation");
+        if (keel__segment_of((uint8_t*)seg + seg->large_offset) != seg)
+            keel__corruption("segment map does not lead to a cached large block");
+        committed += seg->large_committed;
+        n++;
+    }
+    if (n != large_cache_count || committed != large_cache_committed)
+        keel__corruption("large block cache counters out of step");
+    keel__large_unlock();
+}

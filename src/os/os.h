@@ -1,0 +1,36 @@
+/* os.h — the heap's seam to the OS for everything but memory (memory is
+   vmem.h's): locks, thread-exit hooks, fork hooks, time, stderr, abort.
+   One implementation per OS: os_posix.c, os_windows.c. */
+#ifndef KEEL_OS_H
+#define KEEL_OS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A small lock for slow paths: spins briefly, then yields. Needs no OS
+   object, so it is valid zero-initialised and trivially reset after fork. */
+typedef struct keel_lock { atomic_flag a_held; } keel_lock;
+#define KEEL_LOCK_INIT { ATOMIC_FLAG_INIT }
+
+void keel__lock(keel_lock* lock);
+void keel__unlock(keel_lock* lock);
+void keel__lock_reset(keel_lock* lock);     /* in a forked child: the holder is gone */
+
+/* Process-wide set-up, once: the thread-exit key and the fork handlers. */
+typedef void (*keel_thread_exit_fn)(void* value);
+typedef void (*keel_fork_fn)(void);
+void keel__os_init(keel_thread_exit_fn on_thread_exit, keel_fork_fn prepare,
+                   keel_fork_fn parent, keel_fork_fn child);
+/* Arms the exit hook of the calling thread with value (NULL disarms). */
+void keel__os_thread_exit_arm(void* value);
+
+void keel__os_yield(void);
+uint64_t keel__os_now_ms(void);
+void keel__os_write_stderr(const char* text, size_t len);
+_Noreturn void keel__os_abort(void);
+
+/* Writes a string literal to stderr. */
+#define KEEL_OS_SAY(literal) keel__os_write_stderr((literal), sizeof(literal) - 1)
+
+#endif

@@ -1,0 +1,71 @@
+/* os_posix.c — the OS seam on POSIX: pthread keys for thread exit,
+   pthread_atfork, sched_yield, clock_gettime, write(2). */
+#if !defined(_WIN32)
+#define _DEFAULT_SOURCE
+#include "os.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_key_t os_exit_key;
+static keel_thread_exit_fn os_on_exit;
+
+void keel__lock(keel_lock* lock) {
+    unsigned spins = 0;
+    /* acquire: the critical section's reads see the previous holder's writes */
+    while (atomic_flag_test_and_set_explicit(&lock->a_held, memory_order_acquire)) {
+        if (++spins > 64) keel__os_yield();
+    }
+}
+
+void keel__unlock(keel_lock* lock) {
+    atomic_flag_clear_explicit(&lock->a_held, memory_order_release);
+}
+
+void keel__lock_reset(keel_lock* lock) {
+    atomic_flag_clear_explicit(&lock->a_held, memory_order_relaxed);
+}
+
+static void os_exit_trampoline(void* value) {
+    if (value && os_on_exit) os_on_exit(value);
+}
+
+void keel__os_init(keel_thread_exit_fn on_thread_exit, keel_fork_fn prepare,
+                   keel_fork_fn parent, keel_fork_fn child) {
+    os_on_exit = on_thread_exit;
+    if (pthread_key_create(&os_exit_key, os_exit_trampoline) != 0)
+        KEEL_OS_SAY("keel: pthread_key_create failed; thread heaps will not be handed over at exit\n");
+    if (pthread_atfork(prepare, parent, child) != 0)
+        KEEL_OS_SAY("keel: pthread_atfork failed\n");
+}
+
+void keel__os_thread_exit_arm(void* value) {
+    (void)pthread_setspecific(os_exit_key, value);
+}
+
+void keel__os_yield(void) { sched_yield(); }
+
+uint64_t keel__os_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void keel__os_write_stderr(const char* text, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(2, text, len);
+        if (n <= 0) return;    /* fd 2 closed or broken: say nothing */
+        text += n;
+        len -= (size_t)n;
+    }
+}
+
+_Noreturn void keel__os_abort(void) { abort(); }
+
+#else
+typedef int keel_os_posix_unused; /* ISO C: a translation unit needs a declaration */
+#endif

@@ -1,0 +1,62 @@
+/* os_windows.c — the OS seam on Windows: fiber-local storage callbacks for
+   thread exit (FlsAlloc), SwitchToThread, GetTickCount64, WriteFile. */
+#if defined(_WIN32)
+#include "os.h"
+
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#include <stdlib.h>
+
+static DWORD os_fls_index = FLS_OUT_OF_INDEXES;
+static keel_thread_exit_fn os_on_exit;
+
+void keel__lock(keel_lock* lock) {
+    unsigned spins = 0;
+    while (atomic_flag_test_and_set_explicit(&lock->a_held, memory_order_acquire)) {
+        if (++spins > 64) keel__os_yield();
+    }
+}
+
+void keel__unlock(keel_lock* lock) {
+    atomic_flag_clear_explicit(&lock->a_held, memory_order_release);
+}
+
+void keel__lock_reset(keel_lock* lock) {
+    atomic_flag_clear_explicit(&lock->a_held, memory_order_relaxed);
+}
+
+static void WINAPI os_fls_callback(void* value) {
+    if (value && os_on_exit) os_on_exit(value);
+}
+
+void keel__os_init(keel_thread_exit_fn on_thread_exit, keel_fork_fn prepare,
+                   keel_fork_fn parent, keel_fork_fn child) {
+    (void)prepare; (void)parent; (void)child;   /* no fork on Windows */
+    os_on_exit = on_thread_exit;
+    os_fls_index = FlsAlloc(os_fls_callback);
+    if (os_fls_index == FLS_OUT_OF_INDEXES)
+        KEEL_OS_SAY("keel: FlsAlloc failed; thread heaps will not be handed over at exit\n");
+}
+
+void keel__os_thread_exit_arm(void* value) {
+    if (os_fls_index != FLS_OUT_OF_INDEXES) (void)FlsSetValue(os_fls_index, value);
+}
+
+void keel__os_yield(void) { (void)SwitchToThread(); }
+
+uint64_t keel__os_now_ms(void) { return (uint64_t)GetTickCount64(); }
+
+void keel__os_write_stderr(const char* text, size_t len) {
+    HANDLE h = GetStdHandle(STD_ERROR_HANDLE);
+    DWORD written;
+    if (h == NULL || h == INVALID_HANDLE_VALUE) return;
+    (void)WriteFile(h, text, (DWORD)len, &written, NULL);
+}
+
+_Noreturn void keel__os_abort(void) { abort(); }
+
+#else
+typedef int keel_os_windows_unused; /* ISO C: a translation unit needs a declaration */
+#endif

@@ -1,0 +1,98 @@
+/* page.c — one page of one size class: carving blocks into the free list
+   as they are needed, collecting blocks freed by other threads, and the
+   per-class page queues of a heap. */
+#include "internal.h"
+
+void keel__page_init(keel_page* page, size_t class_index) {
+    uint32_t bsize = keel__class_size[class_index];
+    page->block_size = bsize;
+    page->class_index = (uint8_t)class_index;
+    page->reserved = (uint32_t)(page->slot_size / bsize);
+    page->capacity = 0;
+    page->free = NULL;
+    page->local_free = NULL;
+    keel__page_used_set(page, 0);
+    page->free_flags = 0;
+    page->free_is_zero = page->slot_fresh;
+    page->slot_fresh = 0;   /* from now on blocks get written */
+    page->next = page->prev = NULL;
+}
+
+/* Carves more blocks into `free` (which is empty): about one OS page's
+   worth at a time, so a page's memory is touched only as it is used.
+   false when every block is already carved. */
+bool keel__page_extend(keel_page* page) {
+    uint32_t n = page->reserved - page->capacity, want, i;
+    uint8_t* p;
+    if (n == 0) return false;
+    want = 4096 / page->block_size;
+    if (want < 1) want = 1;
+    if (n > want) n = want;
+    p = page->start + (size_t)page->capacity * page->block_size;
+    for (i = 0; i + 1 < n; i++) {
+        ((keel_block*)p)->next = (keel_block*)(p + page->block_size);
+        p += page->block_size;
+    }
+    ((keel_block*)p)->next = NULL;
+    page->free = (keel_block*)(page->start + (size_t)page->capacity * page->block_size);
+    page->capacity += n;
+    return true;
+}
+
+/* Moves local_free and the blocks other threads freed into `free` when it
+   is empty. Returns how many blocks came from other threads. */
+size_t keel__page_collect(keel_heap* heap, keel_page* page) {
+    keel_block* tf;
+    size_t n = 0;
+    if (page->free == NULL && page->local_free != NULL) {
+        page->free = page->local_free;
+        page->local_free = NULL;
+        page->free_is_zero = 0;
+    }
+    /* relaxed peek first: the exchange is a locked instruction */
+    if (atomic_load_explicit(&page->a_thread_free, memory_order_relaxed) == NULL) return 0;
+    /* acquire: pairs with the release push in keel__free_slow, so the links
+       written by the freeing threads are visible */
+    tf = atomic_exchange_explicit(&page->a_thread_free, NULL, memory_order_acquire);
+    if (!tf) return 0;
+    {
+        keel_block* last = tf;
+        n = 1;
+        while (last->next) { last = last->next; n++; }
+        last->next = page->free;
+        page->free = tf;
+        page->free_is_zero = 0;
+    }
+    keel__page_used_set(page, keel__page_used(page) - (uint32_t)n);
+    if (heap && heap != &keel__heap_empty) {
+        keel__counter_add(&heap->a_collected_blocks, n);
+        keel__counter_add(&heap->a_collected_bytes, n * page->block_size);
+    } else {
+        keel__stat_collected_global(n, n * page->block_size);
+    }
+    return n;
+}
+
+void keel__queue_push(keel_page_queue* q, keel_page* page) {
+    page->prev = NULL;
+    page->next = q->first;
+    if (q->first) q->first->prev = page;
+    else q->last = page;
+    q->first = page;
+}
+
+void keel__queue_push_back(keel_page_queue* q, keel_page* page) {
+    page->next = NULL;
+    page->prev = q->last;
+    if (q->last) q->last->next = page;
+    else q->first = page;
+    q->last = page;
+}
+
+void keel__queue_remove(keel_page_queue* q, keel_page* page) {
+    if (page->prev) page->prev->next = page->next;
+    else q->first = page->next;
+    if (page->next) page->next->prev = page->prev;
+    else q->last = page->prev;
+    page->next = page->prev = NULL;
+}

@@ -1,0 +1,485 @@
+/* segment.c — segments: 4 MiB-aligned reservations cut into pages; the
+   segment map that says whether an address is keel's; page slots handed to
+   thread heaps; the cache of empty segments. Entry points:
+   keel__segment_of, keel__segment_page_alloc, keel__segment_page_free. */
+#include "internal.h"
+
+#include <string.h>
+
+/* ---- the segment map: 4 MiB chunk of address space -> its segment ----
+   Two levels so that no giant table is reserved up front (ulimit -v): a
+   static top table and 64 KiB leaves made on demand, never freed. Entries
+   are atomics: writers publish under keel__segments_lock, readers (free,
+   usable_size) take no lock. */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define MAP_ADDRESS_BITS 48
+#else
+#define MAP_ADDRESS_BITS 32
+#endif
+#define MAP_LEAF_BITS 13
+#define MAP_LEAF_COUNT ((size_t)1 << MAP_LEAF_BITS)
+#define MAP_CHUNK_BITS (MAP_ADDRESS_BITS - KEEL_SEGMENT_SHIFT)
+#define MAP_TOP_COUNT (MAP_CHUNK_BITS > MAP_LEAF_BITS ? ((size_t)1 << (MAP_CHUNK_BITS - MAP_LEAF_BITS)) : 1)
+
+typedef _Atomic(keel_segment*) map_entry;
+static _Atomic(map_entry*) map_top[MAP_TOP_COUNT];
+
+keel_segment* keel__segments;                      /* every segment, for stats/validate/fork */
+static keel_lock segments_lock = KEEL_LOCK_INIT;
+static keel_segment* segment_cache;                /* empty segments, slots decommitted */
+static size_t segment_cache_count;
+
+void keel__segments_lock(void) { keel__lock(&segments_lock); }
+void keel__segments_unlock(void) { keel__unlock(&segments_lock); }
+void keel__segments_child_reset(void) { keel__lock_reset(&segments_lock); }
+
+/* Relaxed loads: whoever frees a block got it, through some happens-before
+   chain, from the thread that allocated it, which saw the segment published.
+   A pointer keel never gave out may read a stale NULL: it is invalid anyway. */
+keel_segment* keel__segment_of(const void* p) {
+    uintptr_t a = (uintptr_t)p;
+    size_t chunk;
+    map_entry* leaf;
+#if MAP_ADDRESS_BITS < 64 && UINTPTR_MAX > 0xFFFFFFFFu
+    if (a >> MAP_ADDRESS_BITS) return NULL;
+#endif
+    chunk = (size_t)(a >> KEEL_SEGMENT_SHIFT);
+    leaf = atomic_load_explicit(&map_top[chunk >> MAP_LEAF_BITS], memory_order_relaxed);
+    if (!leaf) return NULL;
+    return atomic_load_explicit(&leaf[chunk & (MAP_LEAF_COUNT - 1)], memory_order_relaxed);
+}
+
+/* Caller holds segments_lock. false: no memory for a leaf. */
+static bool map_set_locked(keel_segment* seg, bool present) {
+    uintptr_t a = (uintptr_t)seg, end = a + seg->reserved;
+    for (; a < end; a += KEEL_SEGMENT_SIZE) {
+        size_t chunk = (size_t)(a >> KEEL_SEGMENT_SHIFT);
+        map_entry* leaf = atomic_load_explicit(&map_top[chunk >> MAP_LEAF_BITS], memory_order_relaxed);
+        if (!leaf) {
+            if (!present) continue;
+            leaf = (map_entry*)vmem_alloc(MAP_LEAF_COUNT * sizeof(map_entry));
+            if (!leaf) return false;
+            keel__stat_committed((ptrdiff_t)(MAP_LEAF_COUNT * sizeof(map_entry)));
+            keel__stat_reserved((ptrdiff_t)(MAP_LEAF_COUNT * sizeof(map_entry)));
+            /* release: the leaf's zero entries are visible before the leaf */
+            atomic_store_explicit(&map_top[chunk >> MAP_LEAF_BITS], leaf, memory_order_release);
+        }
+        /* release: the segment header is initialised before anyone finds it */
+        atomic_store_explicit(&leaf[chunk & (MAP_LEAF_COUNT - 1)], present ? seg : NULL, memory_order_release);
+    }
+    return true;
+}
+
+static void all_list_add(keel_segment* seg) {
+    seg->all_prev = NULL;
+    seg->all_next = keel__segments;
+    if (keel__segments) keel__segments->all_prev = seg;
+    keel__segments = seg;
+}
+
+static void all_list_remove(keel_segment* seg) {
+    if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
+    else keel__segments = seg->all_next;
+    if (seg->all_next) seg->all_next->all_prev = seg->all_prev;
+    seg->all_next = seg->all_prev = NULL;
+}
+
+/* Registers a new segment (map + list). false: out of memory (nothing kept). */
+bool keel__segment_register(keel_segment* seg) {
+    bool ok;
+    keel__segments_lock();
+    ok = map_set_locked(seg, true);
+    if (ok) all_list_add(seg);
+    else (void)map_set_locked(seg, false);
+    keel__segments_unlock();
+    return ok;
+}
+
+void keel__segment_unregister(keel_segment* seg) {
+    keel__segments_lock();
+    (void)map_set_locked(seg, false);
+    all_list_remove(seg);
+    keel__segments_unlock();
+}
+
+keel_segment* keel__segment_of_page(keel_page* page) {
+    return (keel_segment*)((uintptr_t)page & ~(uintptr_t)(KEEL_SEGMENT_SIZE - 1));
+}
+
+/* Header of small and medium segments: the same size for both kinds, so a
+   cached segment can come back as either. */
+static size_t segment_header_size(void) {
+    size_t bytes = sizeof(keel_segment) + KEEL_MAX_PAGES * sizeof(keel_page);
+    size_t page = vmem_get_page_size();
+    return (bytes + page - 1) & ~(page - 1);
+}
+
+/* Lays out the pages of a small or medium segment. A segment from the cache
+   keeps what it knows about its slots' memory only if its kind is the same
+   (same geometry); the cache holds such segments only with every slot
+   decommitted, unless a decommit failed. */
+static void segment_init_pages(keel_segment* seg, keel_segment_kind kind) {
+    size_t page_size, i;
+    seg->kind = (uint32_t)kind;
+    seg->page_shift = kind == KEEL_SEGMENT_SMALL ? KEEL_SMALL_PAGE_SHIFT : KEEL_MEDIUM_PAGE_SHIFT;
+    seg->page_count = (uint32_t)(KEEL_SEGMENT_SIZE >> seg->page_shift);
+    seg->used_pages = 0;
+    page_size = (size_t)1 << seg->page_shift;
+    for (i = 0; i < seg->page_count; i++) {
+        keel_page* pg = &seg->pages[i];
+        uint8_t committed = pg->slot_committed, reset = pg->slot_reset;
+        size_t lo = i * page_size, hi = lo + page_size;
+        memset(pg, 0, sizeof *pg);
+        pg->slot_committed = committed;
+        pg->slot_reset = reset;
+        if (lo < seg->header_size) lo = seg->header_size;
+        pg->start = (uint8_t*)seg + lo;
+        pg->slot_size = hi > lo ? hi - lo : 0;
+        if (pg->slot_size < KEEL_SMALL_MAX) {   /* eaten by the header (64 KiB OS pages) */
+            pg->slot_size = 0;
+            pg->in_use = 1;
+            seg->used_pages++;
+        }
+    }
+}
+
+/* Takes a cached segment that can become `kind`: the same kind, or one whose
+   slots are all decommitted. Caller holds segments_lock. */
+static keel_segment* cache_take_locked(keel_segment_kind kind) {
+    keel_segment** link;
+    for (link = &segment_cache; *link; link = &(*link)->heap_next) {
+        keel_segment* seg = *link;
+        uint32_t i;
+        bool clean = true;
+        for (i = 0; i < seg->page_count && clean; i++) clean = !seg->pages[i].slot_committed;
+        if (seg->kind == (uint32_t)kind || clean) {
+            if (!clean || seg->kind != (uint32_t)kind) {
+                if (clean) memset(seg->pages, 0, KEEL_MAX_PAGES * sizeof(keel_page));
+            }
+            *link = seg->heap_next;
+            segment_cache_count--;
+            return seg;
+        }
+    }
+    return NULL;
+}
+
+/* A fresh or cached small/medium segment owned by heap; NULL when the OS
+   refuses. */
+keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind) {
+    keel_segment* seg;
+    size_t header = segment_header_size();
+    keel__segments_lock();
+    seg = cache_take_locked(kind);
+    if (seg) keel__stat_cached(-(ptrdiff_t)header);
+    keel__segments_unlock();
+    if (!seg) {
+        seg = (keel_segment*)vmem_reserve_aligned(KEEL_SEGMENT_SIZE, KEEL_SEGMENT_SIZE);
+        if (!seg) return NULL;
+        if (!vmem_commit(seg, header)) {
+            (void)vmem_release(seg, KEEL_SEGMENT_SIZE);
+            return NULL;
+        }
+        seg->reserved = KEEL_SEGMENT_SIZE;
+        seg->header_size = header;
+        seg->cookie = KEEL_SEGMENT_COOKIE;
+        keel__stat_reserved((ptrdiff_t)KEEL_SEGMENT_SIZE);
+        keel__stat_committed((ptrdiff_t)header);
+        segment_init_pages(seg, kind);
+        if (!keel__segment_register(seg)) {
+            (void)vmem_decommit(seg, header);
+            (void)vmem_release(seg, KEEL_SEGMENT_SIZE);
+            keel__stat_reserved(-(ptrdiff_t)KEEL_SEGMENT_SIZE);
+            keel__stat_committed(-(ptrdiff_t)header);
+            return NULL;
+        }
+    } else {
+        segment_init_pages(seg, kind);
+        {   /* slots still committed (a failed decommit) join the heap's budget */
+            uint32_t i;
+            for (i = 0; i < seg->page_count; i++) {
+                keel_page* pg = &seg->pages[i];
+                if (pg->slot_committed && !pg->slot_reset) heap->empty_cached_bytes += pg->slot_size;
+            }
+        }
+    }
+    seg->heap_next = seg->heap_prev = NULL;
+    seg->in_heap_list = 0;
+    /* relaxed: only this thread compares a_heap with its own heap */
+    atomic_store_explicit(&seg->a_heap, heap, memory_order_relaxed);
+    return seg;
+}
+
+/* Decommits every committed empty slot of a segment, in runs. Returns true
+   when none is left committed. */
+static bool segment_decommit_slots(keel_segment* seg) {
+    size_t i = 0;
+    bool all = true;
+    while (i < seg->page_count) {
+        size_t j = i, bytes = 0;
+        keel_page* first = &seg->pages[i];
+        while (j < seg->page_count && seg->pages[j].slot_committed && !seg->pages[j].in_use) {
+            bytes += seg->pages[j].slot_size;
+            j++;
+        }
+        if (j == i) { i++; continue; }
+        if (vmem_decommit(first->start, bytes)) {
+            size_t k;
+            for (k = i; k < j; k++) {
+                keel_page* pg = &seg->pages[k];
+                if (!pg->slot_reset) {
+                    keel__stat_committed(-(ptrdiff_t)pg->slot_size);
+                    keel__stat_cached(-(ptrdiff_t)pg->slot_size);
+                }
+                pg->slot_committed = pg->slot_reset = pg->slot_fresh = 0;
+            }
+        } else {
+            all = false;
+        }
+        i = j;
+    }
+    return all;
+}
+
+/* Releases an empty segment to the OS; false (nothing changed but some
+   slots decommitted) when the OS refused to decommit. */
+static bool segment_release(keel_segment* seg) {
+    size_t header = seg->header_size, reserved = seg->reserved;
+    if (!segment_decommit_slots(seg)) return false;
+    keel__segment_unregister(seg);
+    if (!vmem_decommit(seg, header)) {   /* the header is still readable: undo */
+        if (!keel__segment_register(seg)) keel__fatal("cannot re-register a segment");
+        return false;
+    }
+    if (!vmem_release(seg, reserved)) keel__fatal("the OS refused to release a segment");
+    keel__stat_committed(-(ptrdiff_t)header);
+    keel__stat_reserved(-(ptrdiff_t)KEEL_SEGMENT_SIZE);
+    return true;
+}
+
+static void cache_push(keel_segment* seg) {
+    keel__segments_lock();
+    seg->heap_next = segment_cache;
+    segment_cache = seg;
+    segment_cache_count++;
+    keel__stat_cached((ptrdiff_t)seg->header_size);
+    keel__segments_unlock();
+}
+
+/* An empty small/medium segment: to the cache (slots decommitted, header
+   kept) while there is room, else back to the OS. */
+void keel__segment_free(keel_segment* seg) {
+    bool room;
+    atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
+    (void)segment_decommit_slots(seg);
+    keel__segments_lock();
+    room = segment_cache_count < KEEL_SEGMENT_CACHE_COUNT;
+    keel__segments_unlock();
+    if (room || !segment_release(seg)) cache_push(seg);
+}
+
+/* Releases every cached segment (unmapping it: what helps under ulimit -v). */
+size_t keel__segment_flush_caches(void) {
+    keel_segment* list;
+    keel_segment* keep = NULL;
+    size_t given = 0;
+    keel__segments_lock();
+    list = segment_cache;
+    segment_cache = NULL;
+    segment_cache_count = 0;
+    keel__segments_unlock();
+    while (list) {
+        keel_segment* next = list->heap_next;
+        size_t header = list->header_size;
+        keel__stat_cached(-(ptrdiff_t)header);
+        if (segment_release(list)) {
+            given += header;
+        } else {
+            keel__stat_cached((ptrdiff_t)header);
+            list->heap_next = keep;
+            keep = list;
+        }
+        list = next;
+    }
+    while (keep) {
+        keel_segment* next = keep->heap_next;
+        cache_push(keep);
+        keep = next;
+    }
+    return given;
+}
+
+/* For validate: the cached segments (caller holds the segments lock). */
+keel_segment* keel__segment_cache_first(void) { return segment_cache; }
+
+/* ---- a heap's segments: lists per kind, segments with free slots first ---- */
+
+static keel_segment** heap_list(keel_heap* heap, keel_segment_kind kind) {
+    return kind == KEEL_SEGMENT_SMALL ? &heap->small_segments : &heap->medium_segments;
+}
+
+static void heap_list_push_front(keel_segment** list, keel_segment* seg) {
+    seg->heap_prev = NULL;
+    seg->heap_next = *list;
+    if (*list) (*list)->heap_prev = seg;
+    *list = seg;
+    seg->in_heap_list = 1;
+}
+
+static void heap_list_remove(keel_segment** list, keel_segment* seg) {
+    if (seg->heap_prev) seg->heap_prev->heap_next = seg->heap_next;
+    else *list = seg->heap_next;
+    if (seg->heap_next) seg->heap_next->heap_prev = seg->heap_prev;
+    seg->heap_next = seg->heap_prev = NULL;
+    seg->in_heap_list = 0;
+}
+
+static void heap_list_push_back(keel_segment** list, keel_segment* seg) {
+    keel_segment* last = *list;
+    if (!last) { heap_list_push_front(list, seg); return; }
+    while (last->heap_next) last = last->heap_next;
+    last->heap_next = seg;
+    seg->heap_prev = last;
+    seg->heap_next = NULL;
+    seg->in_heap_list = 1;
+}
+
+/* Puts an adopted or new segment into the heap's list of its kind. */
+static void heap_take_segment(keel_heap* heap, keel_segment* seg) {
+    keel_segment** list = heap_list(heap, (keel_segment_kind)seg->kind);
+    if (seg->used_pages < seg->page_count) heap_list_push_front(list, seg);
+    else heap_list_push_back(list, seg);
+}
+
+/* Commits a page slot for use; false when the OS refuses. */
+bool keel__page_commit(keel_page* page) {
+    if (!page->slot_committed) {
+        if (!vmem_commit(page->start, page->slot_size)) return false;
+        page->slot_committed = 1;
+        page->slot_fresh = 1;
+        page->slot_reset = 0;
+        keel__stat_committed((ptrdiff_t)page->slot_size);
+    } else if (page->slot_reset) {
+        page->slot_reset = 0;
+        page->slot_fresh = 0;
+        keel__stat_committed((ptrdiff_t)page->slot_size);
+    }
+    return true;
+}
+
+/* A free page slot from the heap's segments of this kind (a new segment if
+   none has one), committed; NULL when the OS refuses. */
+keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_kind kind) {
+    keel_segment** list = heap_list(heap, kind);
+    keel_segment* seg = *list;
+    keel_page* page = NULL;
+    size_t i;
+    if (!seg || seg->used_pages >= seg->page_count) {
+        seg = keel__segment_new(heap, kind);
+        if (!seg) return NULL;
+        heap_list_push_front(list, seg);
+    }
+    /* prefer a slot that is still committed: no system call, warm memory */
+    for (i = 0; i < seg->page_count; i++) {
+        keel_page* pg = &seg->pages[i];
+        if (pg->in_use) continue;
+        if (!page) page = pg;
+        if (pg->slot_committed && !pg->slot_reset) { page = pg; break; }
+    }
+    if (!page) keel__fatal("segment page count out of step with its pages");
+    if (page->slot_committed && !page->slot_reset) {
+        heap->empty_cached_bytes -= page->slot_size;
+        keel__stat_cached(-(ptrdiff_t)page->slot_size);
+    } else if (!keel__page_commit(page)) {
+        if (seg->used_pages == 0 || (seg->used_pages == 1 && seg->pages[0].slot_size == 0)) {
+            /* a segment made for this page: give it back at once */
+            heap_list_remove(list, seg);
+            keel__segment_free(seg);
+        }
+        return NULL;
+    }
+    page->in_use = 1;
+    seg->used_pages++;
+    if (seg->used_pages == seg->page_count) {   /* full: behind those with room */
+        heap_list_remove(list, seg);
+        heap_list_push_back(list, seg);
+    }
+    return page;
+}
+
+/* Resets one empty committed slot: memory back to the OS, page stays mapped. */
+static size_t page_slot_purge(keel_heap* heap, keel_page* page) {
+    if (!page->slot_committed || page->slot_reset || page->in_use) return 0;
+    if (!vmem_reset(page->start, page->slot_size)) return 0;
+    page->slot_reset = 1;
+    page->slot_fresh = 0;
+    if (heap) heap->empty_cached_bytes -= page->slot_size;
+    keel__stat_cached(-(ptrdiff_t)page->slot_size);
+    keel__stat_committed(-(ptrdiff_t)page->slot_size);
+    return page->slot_size;
+}
+
+/* A page the heap no longer uses: keep its memory for reuse while the heap
+   holds little empty memory, else give it back now; a segment left with no
+   page in use goes to the segment cache. */
+void keel__segment_page_free(keel_heap* heap, keel_page* page) {
+    keel_segment* seg = keel__segment_of_page(page);
+    keel_segment** list = heap_list(heap, (keel_segment_kind)seg->kind);
+    bool was_full = seg->used_pages == seg->page_count;
+    page->in_use = 0;
+    page->block_size = 0;
+    page->class_index = 0;
+    page->free = page->local_free = NULL;
+    keel__page_used_set(page, 0);
+    page->capacity = page->reserved = 0;
+    page->free_flags = 0;
+    heap->empty_cached_bytes += page->slot_size;
+    keel__stat_cached((ptrdiff_t)page->slot_size);
+    if (heap->empty_cached_bytes > KEEL_HEAP_EMPTY_CACHE) (void)page_slot_purge(heap, page);
+    seg->used_pages--;
+    if (seg->used_pages == 0 || (seg->used_pages == 1 && seg->pages[0].slot_size == 0 && seg->pages[0].in_use)) {
+        size_t i;
+        for (i = 0; i < seg->page_count; i++) {
+            keel_page* pg = &seg->pages[i];
+            if (!pg->in_use && pg->slot_committed && !pg->slot_reset)
+                heap->empty_cached_bytes -= pg->slot_size;   /* the segment's now */
+        }
+        heap_list_remove(list, seg);
+        keel__segment_free(seg);
+        return;
+    }
+    if (was_full) {
+        heap_list_remove(list, seg);
+        heap_list_push_front(list, seg);
+    }
+}
+
+/* Resets every empty committed slot of the heap's segments (all), or only
+   down to the cache bound. Returns bytes given back. */
+size_t keel__segment_purge_heap(keel_heap* heap, bool all) {
+    size_t given = 0;
+    int k;
+    for (k = 0; k < 2; k++) {
+        keel_segment* seg = k == 0 ? heap->small_segments : heap->medium_segments;
+        for (; seg; seg = seg->heap_next) {
+            uint32_t i;
+            for (i = 0; i < seg->page_count; i++) {
+                if (!all && heap->empty_cached_bytes <= KEEL_HEAP_EMPTY_CACHE) return given;
+                given += page_slot_purge(heap, &seg->pages[i]);
+            }
+        }
+    }
+    return given;
+}
+
+/* Used by heap.c when a segment changes hands. */
+void keel__heap_take_segment(keel_heap* heap, keel_segment* seg) { heap_take_segment(heap, seg); }
+void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg) {
+    heap_list_remove(heap_list(heap, (keel_segment_kind)seg->kind), seg);
+}
+size_t keel__segment_purge_empty_slots(keel_segment* seg) {
+    size_t given = 0;
+    uint32_t i;
+    for (i = 0; i < seg->page_count; i++) given += page_slot_purge(NULL, &seg->pages[i]);
+    return given;
+}

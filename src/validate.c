@@ -1,0 +1,145 @@
+/* validate.c — keel_validate: the calling thread's heap in full, abandoned
+   segments in full, the caches, and of other threads' pages what does not
+   change under them (segment and page headers). Any broken invariant ends
+   in keel__corruption ("keel: heap corruption: <what>", abort). */
+#include "internal.h"
+
+static void expect(bool ok, const char* what) {
+    if (!ok) keel__corruption(what);
+}
+
+/* Walks a block list of the page; returns its length. Every link must be a
+   block start inside the carved part of the page; a list longer than the
+   page's capacity has a cycle. */
+static size_t walk_list(const keel_page* page, const keel_block* b, const char* what) {
+    size_t n = 0;
+    const uint8_t* lo = page->start;
+    const uint8_t* hi = page->start + (size_t)page->capacity * page->block_size;
+    for (; b; b = b->next) {
+        const uint8_t* p = (const uint8_t*)b;
+        expect(p >= lo && p < hi, what);
+        expect((size_t)(p - lo) % page->block_size == 0, what);
+        expect(++n <= page->capacity, "free list longer than its page (a cycle)");
+    }
+    return n;
+}
+
+/* Full check of a page whose lists this thread may read: its owner's, or
+   one in an abandoned segment (under the abandoned lock). */
+static void check_page_full(const keel_page* page) {
+    size_t n_free, n_local, n_thread;
+    const keel_block* tf;
+    expect(page->in_use, "a queued page is not in use");
+    expect(page->class_index > 0 && page->class_index < KEEL_CLASS_COUNT, "page size class out of range");
+    expect(page->block_size == keel__class_size[page->class_index], "page block size does not match its class");
+    expect(page->capacity <= page->reserved, "page carved beyond its end");
+    expect((size_t)page->reserved * page->block_size <= page->slot_size, "page blocks overflow its slot");
+    n_free = walk_list(page, page->free, "free list link out of its page");
+    n_local = walk_list(page, page->local_free, "local free list link out of its page");
+    /* acquire: the links of blocks pushed by other threads are visible */
+    tf = atomic_load_explicit(&page->a_thread_free, memory_order_acquire);
+    n_thread = walk_list(page, tf, "thread free list link out of its page");
+    expect(n_free + n_local + n_thread + keel__page_used(page) == page->capacity,
+           "page block count does not add up (a block lost or freed twice)");
+}
+
+/* What is safe to read in another live thread's page: fields fixed while
+   the page is in use. */
+static void check_page_header(const keel_page* page) {
+    if (!page->in_use || page->block_size == 0) return;
+    expect(page->class_index > 0 && page->class_index < KEEL_CLASS_COUNT, "page size class out of range");
+    expect(page->block_size == keel__class_size[page->class_index], "page block size does not match its class");
+    expect((size_t)page->reserved * page->block_size <= page->slot_size, "page blocks overflow its slot");
+}
+
+static void check_segment_header(const keel_segment* seg) {
+    uintptr_t a;
+    expect(seg->cookie == KEEL_SEGMENT_COOKIE, "segment header damaged (cookie)");
+    expect(seg->kind <= KEEL_SEGMENT_LARGE, "segment kind out of range");
+    expect(((uintptr_t)seg & (KEEL_SEGMENT_SIZE - 1)) == 0, "segment not aligned");
+    for (a = (uintptr_t)seg; a < (uintptr_t)seg + seg->reserved; a += KEEL_SEGMENT_SIZE)
+        expect(keel__segment_of((const void*)a) == seg, "segment map does not lead to its segment");
+    if (seg->kind != KEEL_SEGMENT_LARGE) {
+        uint32_t i, used = 0;
+        expect(seg->page_count == (KEEL_SEGMENT_SIZE >> seg->page_shift), "segment page count wrong");
+        for (i = 0; i < seg->page_count; i++) used += seg->pages[i].in_use;
+        expect(used == seg->used_pages, "segment count of pages in use is wrong");
+    } else {
+        expect(seg->large_offset + seg->large_committed <= seg->reserved, "large block committed beyond its reservation");
+    }
+}
+
+static void check_queue(keel_heap* heap, const keel_page_queue* q, size_t cls, bool full) {
+    const keel_page* prev = NULL;
+    const keel_page* page;
+    for (page = q->first; page; prev = page, page = page->next) {
+        keel_segment* seg = keel__segment_of_page((keel_page*)page);
+        expect(page->prev == prev, "page queue links broken");
+        expect(seg->cookie == KEEL_SEGMENT_COOKIE, "queued page in a damaged segment");
+        expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap, "queued page in a segment the heap does not own");
+        expect(page->class_index == cls, "page queued under the wrong size class");
+        expect(((page->free_flags & KEEL_PAGE_IN_FULL) != 0) == full, "page full flag disagrees with its queue");
+        check_page_full(page);
+    }
+    expect(q->last == prev, "page queue tail broken");
+}
+
+static void check_own_heap(keel_heap* heap) {
+    size_t cls, w;
+    int k;
+    for (cls = 1; cls < KEEL_CLASS_COUNT; cls++) {
+        check_queue(heap, &heap->queues[cls], cls, false);
+        check_queue(heap, &heap->full[cls], cls, true);
+    }
+    for (w = 0; w < KEEL_DIRECT_COUNT; w++) {
+        keel_page* page = heap->direct[w];
+        size_t cls2 = keel__class_of(w == 0 ? 1 : w * 16);
+        expect(page == &keel__page_empty || page == heap->queues[cls2].first, "direct table points at the wrong page");
+    }
+    for (k = 0; k < 2; k++) {
+        keel_segment* seg = k == 0 ? heap->small_segments : heap->medium_segments;
+        for (; seg; seg = seg->heap_next) {
+            check_segment_header(seg);
+            expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap, "heap lists a segment it does not own");
+            expect(seg->kind == (k == 0 ? KEEL_SEGMENT_SMALL : KEEL_SEGMENT_MEDIUM), "segment listed under the wrong kind");
+        }
+    }
+}
+
+void keel_validate(void) {
+    keel_heap* me = keel__tls_heap;
+    keel_segment* seg;
+    expect(keel__page_empty.free == NULL && keel__page_empty.local_free == NULL, "the shared empty page was written");
+    if (me != &keel__heap_empty) check_own_heap(me);
+
+    keel__abandoned_lock();
+    for (seg = keel__abandoned_first(); seg; seg = seg->heap_next) {
+        uint32_t i;
+        check_segment_header(seg);
+        expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == NULL, "abandoned segment has an owner");
+        for (i = 0; i < seg->page_count; i++)
+            if (seg->pages[i].in_use && seg->pages[i].block_size) check_page_full(&seg->pages[i]);
+    }
+    keel__abandoned_unlock();
+
+    keel__segments_lock();
+    for (seg = keel__segments; seg; seg = seg->all_next) {
+        keel_heap* owner = atomic_load_explicit(&seg->a_heap, memory_order_relaxed);
+        uint32_t i;
+        expect(seg->all_next == NULL || seg->all_next->all_prev == seg, "segment list links broken");
+        if (owner == me && me != &keel__heap_empty) continue;   /* checked in full above */
+        check_segment_header(seg);
+        if (seg->kind != KEEL_SEGMENT_LARGE)
+            for (i = 0; i < seg->page_count; i++) check_page_header(&seg->pages[i]);
+    }
+    for (seg = keel__segment_cache_first(); seg; seg = seg->heap_next) {
+        uint32_t i;
+        expect(seg->cookie == KEEL_SEGMENT_COOKIE, "cached segment header damaged");
+        expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == NULL, "cached segment has an owner");
+        for (i = 0; i < seg->page_count; i++)
+            expect(!seg->pages[i].in_use || seg->pages[i].slot_size == 0, "cached segment has a page in use");
+    }
+    keel__segments_unlock();
+
+    keel__large_validate();
+}
