@@ -114,7 +114,11 @@ void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero) {
             if (size > KEEL_MEDIUM_MAX) p = keel__large_alloc(heap, size, KEEL_ALIGN, zero);
             else p = alloc_from_page(heap, keel__class_of(size), size, zero);
         }
-        if (p) { errno = saved; return p; }
+        if (p) {
+            keel__counter_add(&heap->a_allocs, 1);
+            errno = saved;
+            return p;
+        }
         if (!keel__oom_retry(size, attempt)) { errno = ENOMEM; return NULL; }
     }
 }
@@ -128,6 +132,7 @@ static inline void* heap_alloc(keel_heap* heap, size_t size, bool zero) {
         if (KEEL_LIKELY(b != NULL)) {
             page->free = b->next;
             keel__page_used_set(page, keel__page_used(page) + 1);
+            keel__counter_add(&heap->a_allocs, 1);
             if (zero) {
                 if (page->free_is_zero) b->next = NULL;
                 else memset(b, 0, size);
@@ -179,7 +184,11 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
             void* q = NULL;
             if (heap == &keel__heap_empty) heap = keel__heap_get();
             if (heap) q = keel__large_alloc(heap, num_bytes, alignment, false);
-            if (q) { errno = saved; return q; }
+            if (q) {
+                keel__counter_add(&heap->a_allocs, 1);
+                errno = saved;
+                return q;
+            }
             if (!keel__oom_retry(num_bytes, attempt)) { errno = ENOMEM; return NULL; }
         }
     }
@@ -211,7 +220,7 @@ void* keel_realloc(void* ptr, size_t num_bytes) {
     if (num_bytes > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
     if (seg->kind == KEEL_SEGMENT_LARGE) {
         if (num_bytes > KEEL_MEDIUM_MAX / 2 && keel__large_resize_in_place(seg, num_bytes)) return ptr;
-    } else if (num_bytes <= usable && num_bytes >= usable / 2) {
+    } else if (num_bytes <= usable && usable - num_bytes <= (usable / 2 > 128 ? usable / 2 : 128)) {
         return ptr;   /* fits, and not so much smaller that a smaller class pays */
     }
     q = keel_alloc(num_bytes);

@@ -158,7 +158,7 @@ void keel__page_retire(keel_heap* heap, keel_page* page) {
     if (!in_full && q->first == page && page->next == NULL && page->block_size <= KEEL_SMALL_MAX) return;
     keel__queue_remove(q, page);
     if (!in_full) keel__heap_direct_update(heap, cls);
-    keel__segment_page_free(heap, page);
+    (void)keel__segment_page_free(heap, page);
 }
 
 /* Collects every page of the heap and retires the empty ones. */
@@ -176,7 +176,7 @@ static void heap_collect_all(keel_heap* heap, bool retire_all_empty) {
                     if (retire_all_empty) {
                         keel__queue_remove(q, page);
                         if (k == 0) keel__heap_direct_update(heap, cls);
-                        keel__segment_page_free(heap, page);
+                        (void)keel__segment_page_free(heap, page);
                     } else {
                         keel__page_retire(heap, page);
                     }
@@ -262,8 +262,7 @@ bool keel__heap_adopt_abandoned(keel_heap* heap) {
         (void)keel__page_collect(heap, page);
         if (keel__page_used(page) == 0) {
             page->free_flags &= (uint8_t)~KEEL_PAGE_IN_FULL;
-            keel__segment_page_free(heap, page);
-            if (seg->used_pages == 0 || atomic_load_explicit(&seg->a_heap, memory_order_relaxed) != heap) break;
+            if (keel__segment_page_free(heap, page)) break;   /* that was its last page */
             continue;
         }
         if (page->free || page->local_free || page->capacity < page->reserved) {

@@ -64,9 +64,9 @@ struct keel_segment;
 
 /* One page: a run of a segment serving one size class.
    Invariant (owner's view, page in use):
-     capacity == used + |free| + |local_free| + |a_thread_free|
+     capacity == used + |free| + |local_free|,   |a_thread_free| <= used
    where `used` counts blocks handed out and not yet freed locally or
-   collected from a_thread_free. */
+   collected from a_thread_free (pending frees of other threads are in it). */
 typedef struct keel_page {
     keel_block* free;                 /* blocks to allocate from (owner only)             */
     _Atomic(uint32_t) a_used;         /* owner writes (relaxed); stats/validate read      */
@@ -128,6 +128,7 @@ typedef struct keel_heap {
     keel_segment* small_segments;                 /* owned, those with free slots first   */
     keel_segment* medium_segments;
     /* counters read by keel_get_stats (written by the owner only, relaxed) */
+    _Atomic(size_t) a_allocs;                     /* allocations made by this heap        */
     _Atomic(size_t) a_remote_freed_bytes;         /* this thread's frees into others' pages */
     _Atomic(size_t) a_remote_freed_blocks;
     _Atomic(size_t) a_collected_bytes;            /* collected from this heap's thread_free lists */
@@ -163,7 +164,7 @@ KEEL_HIDDEN keel_segment* keel__segment_of(const void* p);   /* NULL: not keel's
 KEEL_HIDDEN keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind);
 KEEL_HIDDEN void keel__segment_free(keel_segment* seg);
 KEEL_HIDDEN keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_kind kind);
-KEEL_HIDDEN void keel__segment_page_free(keel_heap* heap, keel_page* page);
+KEEL_HIDDEN bool keel__segment_page_free(keel_heap* heap, keel_page* page);   /* true: segment freed */
 KEEL_HIDDEN size_t keel__segment_flush_caches(void);
 KEEL_HIDDEN size_t keel__segment_purge_heap(keel_heap* heap, bool all);
 KEEL_HIDDEN keel_segment* keel__segment_of_page(keel_page* page);

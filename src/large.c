@@ -98,6 +98,8 @@ void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zer
     uint8_t* block;
     (void)heap;
     if (alignment < KEEL_ALIGN) alignment = KEEL_ALIGN;
+    if (size < KEEL_ALIGN) size = KEEL_ALIGN;   /* a block has bytes: it lies inside its span */
+    if (size > keel__os_memory_limit()) return NULL;   /* no machine here could back it */
     offset = round_up(header, alignment);
     if (alignment <= header) seg = cache_take(size);
     if (seg) {

@@ -421,8 +421,8 @@ static size_t page_slot_purge(keel_heap* heap, keel_page* page) {
 
 /* A page the heap no longer uses: keep its memory for reuse while the heap
    holds little empty memory, else give it back now; a segment left with no
-   page in use goes to the segment cache. */
-void keel__segment_page_free(keel_heap* heap, keel_page* page) {
+   page in use goes to the segment cache (true: the segment is gone). */
+bool keel__segment_page_free(keel_heap* heap, keel_page* page) {
     keel_segment* seg = keel__segment_of_page(page);
     keel_segment** list = heap_list(heap, (keel_segment_kind)seg->kind);
     bool was_full = seg->used_pages == seg->page_count;
@@ -446,12 +446,13 @@ void keel__segment_page_free(keel_heap* heap, keel_page* page) {
         }
         heap_list_remove(list, seg);
         keel__segment_free(seg);
-        return;
+        return true;
     }
     if (was_full) {
         heap_list_remove(list, seg);
         heap_list_push_front(list, seg);
     }
+    return false;
 }
 
 /* Resets every empty committed slot of the heap's segments (all), or only

@@ -15,6 +15,7 @@ static _Atomic(size_t) a_peak_committed;
 static _Atomic(size_t) a_reserved;
 static _Atomic(size_t) a_cached;
 /* counters of retired heaps and of threads that have no heap */
+static _Atomic(size_t) a_allocs;
 static _Atomic(size_t) a_remote_bytes, a_remote_blocks, a_collected_bytes, a_collected_blocks, a_aligned_offset;
 
 /* Relaxed read-modify-writes: sums, ordering nothing; these run on slow
@@ -59,6 +60,7 @@ void keel__stat_aligned_offset_global(size_t delta) {
 
 /* Caller holds the registry lock; the heap is leaving it. */
 void keel__stat_fold_heap(keel_heap* heap) {
+    atomic_fetch_add_explicit(&a_allocs, atomic_load_explicit(&heap->a_allocs, memory_order_relaxed), memory_order_relaxed);
     atomic_fetch_add_explicit(&a_remote_bytes, atomic_load_explicit(&heap->a_remote_freed_bytes, memory_order_relaxed), memory_order_relaxed);
     atomic_fetch_add_explicit(&a_remote_blocks, atomic_load_explicit(&heap->a_remote_freed_blocks, memory_order_relaxed), memory_order_relaxed);
     atomic_fetch_add_explicit(&a_collected_bytes, atomic_load_explicit(&heap->a_collected_bytes, memory_order_relaxed), memory_order_relaxed);
@@ -71,7 +73,7 @@ keel_stats keel_get_stats(void) {
     keel_segment* seg;
     keel_heap* h;
     size_t page_bytes = 0, page_blocks = 0;
-    size_t remote_bytes, remote_blocks, collected_bytes, collected_blocks, offsets;
+    size_t remote_bytes, remote_blocks, collected_bytes, collected_blocks, offsets, allocs;
     memset(&st, 0, sizeof st);
     /* registry first, then segments: the order fork_prepare takes them in */
     keel__registry_lock();
@@ -80,12 +82,14 @@ keel_stats keel_get_stats(void) {
     collected_bytes = atomic_load_explicit(&a_collected_bytes, memory_order_relaxed);
     collected_blocks = atomic_load_explicit(&a_collected_blocks, memory_order_relaxed);
     offsets = atomic_load_explicit(&a_aligned_offset, memory_order_relaxed);
+    allocs = atomic_load_explicit(&a_allocs, memory_order_relaxed);
     for (h = keel__registry; h; h = h->reg_next) {
         remote_bytes += atomic_load_explicit(&h->a_remote_freed_bytes, memory_order_relaxed);
         remote_blocks += atomic_load_explicit(&h->a_remote_freed_blocks, memory_order_relaxed);
         collected_bytes += atomic_load_explicit(&h->a_collected_bytes, memory_order_relaxed);
         collected_blocks += atomic_load_explicit(&h->a_collected_blocks, memory_order_relaxed);
         offsets += atomic_load_explicit(&h->a_aligned_offset_bytes, memory_order_relaxed);
+        allocs += atomic_load_explicit(&h->a_allocs, memory_order_relaxed);
         st.num_heaps++;
     }
     keel__segments_lock();
@@ -110,6 +114,8 @@ keel_stats keel_get_stats(void) {
     keel__registry_unlock();
     st.num_bytes_allocated = page_bytes - remote_bytes + collected_bytes - offsets;
     st.num_live_blocks = page_blocks - remote_blocks + collected_blocks;
+    st.num_allocs = allocs;
+    st.num_frees = allocs - st.num_live_blocks;
     st.virtual_memory_size = atomic_load_explicit(&a_committed, memory_order_relaxed);
     st.peak_virtual_memory_size = atomic_load_explicit(&a_peak_committed, memory_order_relaxed);
     st.reserved_bytes = atomic_load_explicit(&a_reserved, memory_order_relaxed);

@@ -88,7 +88,7 @@ typedef struct keel_stats {
     size_t reserved_bytes;            /* address space the heap holds reserved */
     size_t cached_bytes;              /* part of virtual_memory_size held in caches of empty memory */
     size_t num_allocs;                /* allocations so far (a moving realloc counts one alloc and one free) */
-    size_t num_frees;                 /* frees so far */
+    size_t num_frees;                 /* frees so far: num_allocs - num_live_blocks */
     size_t num_live_blocks;           /* num_allocs - num_frees */
     size_t num_segments;              /* segments held (small/medium pages and large blocks) */
     size_t num_heaps;                 /* thread heaps alive */

@@ -25,6 +25,10 @@ void keel__os_init(keel_thread_exit_fn on_thread_exit, keel_fork_fn prepare,
 /* Arms the exit hook of the calling thread with value (NULL disarms). */
 void keel__os_thread_exit_arm(void* value);
 
+/* Physical memory plus swap (page file): no single block larger than this
+   can ever be backed, so such requests fail at once. */
+size_t keel__os_memory_limit(void);
+
 void keel__os_yield(void);
 uint64_t keel__os_now_ms(void);
 void keel__os_write_stderr(const char* text, size_t len);

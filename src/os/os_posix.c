@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/sysinfo.h>
+#endif
 
 static pthread_key_t os_exit_key;
 static keel_thread_exit_fn os_on_exit;
@@ -45,6 +48,22 @@ void keel__os_init(keel_thread_exit_fn on_thread_exit, keel_fork_fn prepare,
 
 void keel__os_thread_exit_arm(void* value) {
     (void)pthread_setspecific(os_exit_key, value);
+}
+
+size_t keel__os_memory_limit(void) {
+    static _Atomic(size_t) a_limit;
+    size_t limit = atomic_load_explicit(&a_limit, memory_order_relaxed);
+    if (limit == 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        unsigned long long bytes = pages > 0 && page > 0 ? (unsigned long long)pages * (unsigned long long)page : 0;
+#if defined(__linux__)
+        struct sysinfo si;
+        if (sysinfo(&si) == 0) bytes += (unsigned long long)si.totalswap * si.mem_unit;
+#endif
+        limit = bytes == 0 || bytes > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)bytes;
+        atomic_store_explicit(&a_limit, limit, memory_order_relaxed);
+    }
+    return limit;
 }
 
 void keel__os_yield(void) { sched_yield(); }

@@ -44,6 +44,18 @@ void keel__os_thread_exit_arm(void* value) {
     if (os_fls_index != FLS_OUT_OF_INDEXES) (void)FlsSetValue(os_fls_index, value);
 }
 
+size_t keel__os_memory_limit(void) {
+    static _Atomic(size_t) a_limit;
+    size_t limit = atomic_load_explicit(&a_limit, memory_order_relaxed);
+    if (limit == 0) {
+        MEMORYSTATUSEX ms;
+        ms.dwLength = sizeof ms;
+        limit = GlobalMemoryStatusEx(&ms) && ms.ullTotalPageFile > 0 ? (size_t)ms.ullTotalPageFile : SIZE_MAX;
+        atomic_store_explicit(&a_limit, limit, memory_order_relaxed);
+    }
+    return limit;
+}
+
 void keel__os_yield(void) { (void)SwitchToThread(); }
 
 uint64_t keel__os_now_ms(void) { return (uint64_t)GetTickCount64(); }
