@@ -7,21 +7,25 @@
 #include <errno.h>
 
 /* Start of the block that p points into (p itself unless the block was
-   handed out at an aligned interior offset). */
+   handed out at an aligned interior offset). Reads only fields fixed while
+   the page is in use, so any thread may call it. */
 void* keel__block_start(keel_segment* seg, keel_page* page, const void* p) {
     size_t off = (size_t)((const uint8_t*)p - page->start);
     (void)seg;
     return page->start + (off - off % page->block_size);
 }
 
-/* Whether p can be a block keel handed out in this small/medium page. */
-static bool pointer_plausible(keel_page* page, const void* p) {
+/* Whether p can be a block keel handed out in this small/medium page. Any
+   thread: only fields fixed while the page is in use are read (a block
+   being freed keeps its page in use). The owner also knows whether blocks
+   were handed out at interior offsets and checks block boundaries exactly. */
+static bool pointer_plausible(keel_page* page, const void* p, bool owner) {
     const uint8_t* b = (const uint8_t*)p;
     size_t off;
     if (!page->in_use || page->block_size == 0) return false;
-    if (b < page->start || b >= page->start + (size_t)page->capacity * page->block_size) return false;
+    if (b < page->start || b >= page->start + (size_t)page->reserved * page->block_size) return false;
     off = (size_t)(b - page->start);
-    if (page->free_flags & KEEL_PAGE_HAS_ALIGNED) return (off % KEEL_ALIGN) == 0;
+    if (!owner || (page->free_flags & KEEL_PAGE_HAS_ALIGNED)) return (off % KEEL_ALIGN) == 0;
     return off % page->block_size == 0;
 }
 
@@ -38,6 +42,7 @@ static void free_local(keel_heap* heap, keel_page* page, keel_block* b) {
 void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
     keel_heap* heap = keel__tls_heap;
     keel_block* b;
+    bool owner;
     int saved = errno;
     if (seg->kind == KEEL_SEGMENT_LARGE) {
         if ((uint8_t*)p != (uint8_t*)seg + seg->large_offset || !seg->pages[0].in_use) {
@@ -48,7 +53,9 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
         errno = saved;
         return;
     }
-    if (!pointer_plausible(page, p)) {
+    /* relaxed: only this thread can have stored its own heap here */
+    owner = atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && heap != &keel__heap_empty;
+    if (!pointer_plausible(page, p, owner)) {
         keel__report_invalid("free", p);
         return;
     }
@@ -58,8 +65,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
         if (heap != &keel__heap_empty) keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)0 - off);
         else keel__stat_aligned_offset_global((size_t)0 - off);
     }
-    /* relaxed: only this thread can have stored its own heap here */
-    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && heap != &keel__heap_empty) {
+    if (owner) {
         free_local(heap, page, b);
     } else {
         /* release: the link is written before the block becomes visible to
@@ -108,7 +114,7 @@ size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* o
         return keel__large_usable(seg, p);
     }
     page = keel__page_of(seg, p);
-    if (!pointer_plausible(page, p)) {
+    if (!pointer_plausible(page, p, atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == keel__tls_heap)) {
         keel__report_invalid(op, p);
         return 0;
     }

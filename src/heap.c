@@ -77,6 +77,7 @@ static void fork_child(void) {
         keel_heap* owner = atomic_load_explicit(&seg->a_heap, memory_order_relaxed);
         if (seg->kind == KEEL_SEGMENT_LARGE || owner == NULL || owner == me) continue;
         atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
+        seg->fork_orphan = 1;
         abandoned_push_locked(seg);
     }
     for (h = keel__registry; h; h = next) {

@@ -30,7 +30,11 @@
 #define KEEL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define KEEL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define KEEL_NOINLINE __attribute__((noinline))
+#if defined(_WIN32)
+#define KEEL_HIDDEN
+#else
 #define KEEL_HIDDEN __attribute__((visibility("hidden")))
+#endif
 #else
 #define KEEL_LIKELY(x) (x)
 #define KEEL_UNLIKELY(x) (x)
@@ -113,7 +117,10 @@ typedef struct keel_segment {
     size_t large_offset;              /* large: offset of the block from the segment      */
     uint64_t cached_at;               /* large, in the cache: when it went there (ms)     */
     uint32_t cookie;                  /* KEEL_SEGMENT_COOKIE: checked by validate         */
-    uint32_t in_heap_list;
+    uint16_t in_heap_list;
+    uint16_t fork_orphan;             /* abandoned in a forked child: its dead owner may
+                                         have stopped mid-update, so its page counts are
+                                         not exact (a block may stay counted as in use) */
     keel_page pages[];                /* page_count descriptors                           */
 } keel_segment;
 

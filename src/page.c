@@ -30,11 +30,11 @@ bool keel__page_extend(keel_page* page) {
     if (n > want) n = want;
     p = page->start + (size_t)page->capacity * page->block_size;
     for (i = 0; i + 1 < n; i++) {
-        ((keel_block*)p)->next = (keel_block*)(p + page->block_size);
+        ((keel_block*)(void*)p)->next = (keel_block*)(void*)(p + page->block_size);
         p += page->block_size;
     }
-    ((keel_block*)p)->next = NULL;
-    page->free = (keel_block*)(page->start + (size_t)page->capacity * page->block_size);
+    ((keel_block*)(void*)p)->next = NULL;
+    page->free = (keel_block*)(void*)(page->start + (size_t)page->capacity * page->block_size);
     page->capacity += n;
     return true;
 }

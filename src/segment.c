@@ -205,6 +205,7 @@ keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind) {
     }
     seg->heap_next = seg->heap_prev = NULL;
     seg->in_heap_list = 0;
+    seg->fork_orphan = 0;
     /* relaxed: only this thread compares a_heap with its own heap */
     atomic_store_explicit(&seg->a_heap, heap, memory_order_relaxed);
     return seg;

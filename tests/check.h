@@ -14,10 +14,11 @@ static int check_passed, check_failed;
 #define CHECK_NOTE(cond, note) check_record((cond) ? 1 : 0, #cond, __FILE__, __LINE__, (note))
 
 static inline int check_record(int ok, const char* what, const char* file, int line, const char* note) {
+    /* atomic adds: tests may CHECK from several threads */
     if (ok) {
-        check_passed++;
+        __atomic_fetch_add(&check_passed, 1, __ATOMIC_RELAXED);
     } else {
-        check_failed++;
+        __atomic_fetch_add(&check_failed, 1, __ATOMIC_RELAXED);
         fprintf(stderr, "%s:%d: CHECK failed: %s%s%s\n", file, line, what, note ? " -- " : "", note ? note : "");
         fflush(stderr);
     }
@@ -40,9 +41,11 @@ static inline long check_env_long(const char* name, long fallback) {
 }
 
 static inline int check_done(const char* name) {
-    printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);
+    int passed = __atomic_load_n(&check_passed, __ATOMIC_RELAXED);
+    int failed = __atomic_load_n(&check_failed, __ATOMIC_RELAXED);
+    printf("%s: %d passed, %d failed\n", name, passed, failed);
     fflush(stdout);
-    return check_failed ? 1 : 0;
+    return failed ? 1 : 0;
 }
 
 #endif

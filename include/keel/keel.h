@@ -56,7 +56,8 @@ KEEL_API void keel_free(void* ptr);
 
 /* num_bytes aligned to alignment: any power of two up to at least 16 MiB
    (up to 1 GiB in fact); below 16 acts as 16. 0 or not a power of two: NULL
-   with errno ENOMEM, like every failure. Freed with keel_free. */
+   with errno ENOMEM, like every failure. num_bytes 0 gives a unique pointer,
+   as keel_alloc(0) does. Freed with keel_free. */
 KEEL_API void* keel_alloc_aligned(size_t num_bytes, size_t alignment);
 
 /* count * size bytes, zeroed. NULL (errno ENOMEM) when the product
