@@ -98,7 +98,13 @@ void keel_free(void* ptr) {
         b->next = page->local_free;
         page->local_free = b;
         keel__page_used_set(page, used);
-        if (KEEL_UNLIKELY(used == 0)) keel__page_retire(heap, page);
+        /* an empty page goes back, unless it is the only small page of its
+           class (kept so alloc/free of one block does not churn pages);
+           the page is not in the full queue here, so prev == NULL means it
+           is the first of its queue */
+        if (KEEL_UNLIKELY(used == 0) &&
+            (page->prev != NULL || page->next != NULL || page->block_size > KEEL_SMALL_MAX))
+            keel__page_retire(heap, page);
         return;
     }
     keel__free_slow(seg, page, ptr);

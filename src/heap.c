@@ -18,7 +18,7 @@ keel_heap keel__heap_empty = {
     .direct = {E8, E8, E8, E8, E8, E8, E8, E8, E},
 };
 
-_Thread_local keel_heap* keel__tls_heap = &keel__heap_empty;
+_Thread_local keel_heap* keel__tls_heap KEEL_TLS_ATTR = &keel__heap_empty;
 
 keel_heap* keel__registry;                       /* live heaps                  */
 static keel_heap* heap_pool;                     /* retired heap structs        */

@@ -151,7 +151,15 @@ typedef struct keel_heap {
 /* ---- per-thread state ---- */
 extern KEEL_HIDDEN keel_heap keel__heap_empty;   /* every thread starts here: all pages empty */
 extern KEEL_HIDDEN keel_page keel__page_empty;
-extern KEEL_HIDDEN _Thread_local keel_heap* keel__tls_heap;
+/* The calling thread's heap. libkeel.a (and the override) use the
+   initial-exec TLS model: one instruction on the fast paths; libkeel.so,
+   which programs may dlopen, keeps the general model. */
+#if defined(KEEL_TLS_INITIAL_EXEC) && defined(__GNUC__) && !defined(_WIN32)
+#define KEEL_TLS_ATTR __attribute__((tls_model("initial-exec")))
+#else
+#define KEEL_TLS_ATTR
+#endif
+extern KEEL_HIDDEN _Thread_local keel_heap* keel__tls_heap KEEL_TLS_ATTR;
 
 /* ---- size classes (size_class.c) ---- */
 KEEL_HIDDEN extern const uint32_t keel__class_size[KEEL_CLASS_COUNT];
@@ -166,8 +174,41 @@ static inline size_t keel__class_of(size_t size) {
 /* ---- the OS seam (src/os/) ---- */
 #include "os/os.h"
 
+/* ---- the segment map (segment.c): 4 MiB chunk of address space -> its
+   segment. Two levels, so no giant table is reserved up front (ulimit -v):
+   a static top table and 64 KiB leaves made on demand, never freed. */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define KEEL_MAP_ADDRESS_BITS 48
+#else
+#define KEEL_MAP_ADDRESS_BITS 32
+#endif
+#define KEEL_MAP_LEAF_BITS 13
+#define KEEL_MAP_LEAF_COUNT ((size_t)1 << KEEL_MAP_LEAF_BITS)
+#define KEEL_MAP_CHUNK_BITS (KEEL_MAP_ADDRESS_BITS - KEEL_SEGMENT_SHIFT)
+#define KEEL_MAP_TOP_COUNT \
+    (KEEL_MAP_CHUNK_BITS > KEEL_MAP_LEAF_BITS ? ((size_t)1 << (KEEL_MAP_CHUNK_BITS - KEEL_MAP_LEAF_BITS)) : 1)
+typedef _Atomic(struct keel_segment*) keel_map_entry;
+extern KEEL_HIDDEN _Atomic(keel_map_entry*) keel__map_top[KEEL_MAP_TOP_COUNT];
+
+/* The segment holding p, or NULL when p is not keel's; never touches p.
+   Relaxed loads: whoever frees a block got it, through some happens-before
+   chain, from the thread that allocated it, which saw the segment published
+   (release stores under the segments lock). A pointer keel never handed out
+   may read a stale NULL: it is invalid anyway. */
+static inline keel_segment* keel__segment_of(const void* p) {
+    uintptr_t a = (uintptr_t)p;
+    size_t chunk;
+    keel_map_entry* leaf;
+#if KEEL_MAP_ADDRESS_BITS < 64 && UINTPTR_MAX > 0xFFFFFFFFu
+    if (KEEL_UNLIKELY(a >> KEEL_MAP_ADDRESS_BITS)) return NULL;
+#endif
+    chunk = (size_t)(a >> KEEL_SEGMENT_SHIFT);
+    leaf = atomic_load_explicit(&keel__map_top[chunk >> KEEL_MAP_LEAF_BITS], memory_order_relaxed);
+    if (KEEL_UNLIKELY(leaf == NULL)) return NULL;
+    return atomic_load_explicit(&leaf[chunk & (KEEL_MAP_LEAF_COUNT - 1)], memory_order_relaxed);
+}
+
 /* ---- segments (segment.c) ---- */
-KEEL_HIDDEN keel_segment* keel__segment_of(const void* p);   /* NULL: not keel's */
 KEEL_HIDDEN keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind);
 KEEL_HIDDEN void keel__segment_free(keel_segment* seg);
 KEEL_HIDDEN keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_kind kind);

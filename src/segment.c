@@ -11,18 +11,12 @@
    static top table and 64 KiB leaves made on demand, never freed. Entries
    are atomics: writers publish under keel__segments_lock, readers (free,
    usable_size) take no lock. */
-#if UINTPTR_MAX > 0xFFFFFFFFu
-#define MAP_ADDRESS_BITS 48
-#else
-#define MAP_ADDRESS_BITS 32
-#endif
-#define MAP_LEAF_BITS 13
-#define MAP_LEAF_COUNT ((size_t)1 << MAP_LEAF_BITS)
-#define MAP_CHUNK_BITS (MAP_ADDRESS_BITS - KEEL_SEGMENT_SHIFT)
-#define MAP_TOP_COUNT (MAP_CHUNK_BITS > MAP_LEAF_BITS ? ((size_t)1 << (MAP_CHUNK_BITS - MAP_LEAF_BITS)) : 1)
-
-typedef _Atomic(keel_segment*) map_entry;
-static _Atomic(map_entry*) map_top[MAP_TOP_COUNT];
+/* map geometry and lookup: internal.h (keel__segment_of is inlined into free) */
+_Atomic(keel_map_entry*) keel__map_top[KEEL_MAP_TOP_COUNT];
+#define map_top keel__map_top
+#define MAP_LEAF_BITS KEEL_MAP_LEAF_BITS
+#define MAP_LEAF_COUNT KEEL_MAP_LEAF_COUNT
+typedef keel_map_entry map_entry;
 
 keel_segment* keel__segments;                      /* every segment, for stats/validate/fork */
 static keel_lock segments_lock = KEEL_LOCK_INIT;
@@ -32,22 +26,6 @@ static size_t segment_cache_count;
 void keel__segments_lock(void) { keel__lock(&segments_lock); }
 void keel__segments_unlock(void) { keel__unlock(&segments_lock); }
 void keel__segments_child_reset(void) { keel__lock_reset(&segments_lock); }
-
-/* Relaxed loads: whoever frees a block got it, through some happens-before
-   chain, from the thread that allocated it, which saw the segment published.
-   A pointer keel never gave out may read a stale NULL: it is invalid anyway. */
-keel_segment* keel__segment_of(const void* p) {
-    uintptr_t a = (uintptr_t)p;
-    size_t chunk;
-    map_entry* leaf;
-#if MAP_ADDRESS_BITS < 64 && UINTPTR_MAX > 0xFFFFFFFFu
-    if (a >> MAP_ADDRESS_BITS) return NULL;
-#endif
-    chunk = (size_t)(a >> KEEL_SEGMENT_SHIFT);
-    leaf = atomic_load_explicit(&map_top[chunk >> MAP_LEAF_BITS], memory_order_relaxed);
-    if (!leaf) return NULL;
-    return atomic_load_explicit(&leaf[chunk & (MAP_LEAF_COUNT - 1)], memory_order_relaxed);
-}
 
 /* Caller holds segments_lock. false: no memory for a leaf. */
 static bool map_set_locked(keel_segment* seg, bool present) {
