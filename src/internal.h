@@ -75,6 +75,8 @@ typedef struct keel_page {
     keel_block* free;                 /* blocks to allocate from (owner only)             */
     _Atomic(uint32_t) a_used;         /* owner writes (relaxed); stats/validate read      */
     uint32_t block_size;              /* bytes; 0 while the page is not in use            */
+    _Atomic(size_t) a_stat_block_size;  /* block_size (large: usable size) for keel_get_stats,
+                                         which reads pages of every thread: relaxed       */
     keel_block* local_free;           /* freed by the owner thread                        */
     _Atomic(keel_block*) a_thread_free; /* freed by other threads: lock-free stack       */
     uint8_t* start;                   /* first block                                      */
@@ -105,6 +107,7 @@ typedef struct keel_segment {
     uint32_t page_shift;              /* log2 of its page size (large: segment shift)     */
     uint32_t page_count;
     uint32_t used_pages;              /* pages in use (owner only)                        */
+    _Atomic(uint32_t) a_stat_pages;   /* page_count, for keel_get_stats (relaxed)         */
     size_t reserved;                  /* bytes reserved from vmem                         */
     size_t header_size;               /* bytes of header, committed with the segment      */
     _Atomic(struct keel_heap*) a_heap;  /* owner; NULL while abandoned or cached          */

@@ -126,6 +126,7 @@ void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zer
         seg->kind = KEEL_SEGMENT_LARGE;
         seg->page_shift = (uint32_t)(sizeof(uintptr_t) * 8 - 1);
         seg->page_count = 1;
+        atomic_store_explicit(&seg->a_stat_pages, 1, memory_order_relaxed);
         seg->reserved = reserve;
         seg->header_size = header;
         seg->large_offset = offset;
@@ -149,6 +150,7 @@ void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zer
     if (zero && prev_committed) memset(block, 0, prev_committed < size ? prev_committed : size);
     seg->pages[0].in_use = 1;
     seg->pages[0].start = block;
+    atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_committed, memory_order_relaxed);
     keel__page_used_set(&seg->pages[0], 1);
     return block;
 }
@@ -160,7 +162,9 @@ size_t keel__large_usable(const keel_segment* seg, const void* p) {
 
 bool keel__large_resize_in_place(keel_segment* seg, size_t new_size) {
     if (new_size > seg->reserved - seg->large_offset) return false;
-    return span_fit(seg, new_size);
+    if (!span_fit(seg, new_size)) return false;
+    atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_committed, memory_order_relaxed);
+    return true;
 }
 
 /* Decommits cached spans, oldest first, until the cache holds at most
@@ -203,6 +207,7 @@ void keel__large_free_span(keel_segment* seg) {
     keel_segment* to_release = NULL;
     seg->pages[0].in_use = 0;
     keel__page_used_set(&seg->pages[0], 0);
+    atomic_store_explicit(&seg->pages[0].a_stat_block_size, 0, memory_order_relaxed);
     if (seg->large_offset != large_header_size()) {   /* over-aligned: not reusable */
         span_release(seg, true);
         return;

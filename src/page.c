@@ -6,6 +6,7 @@
 void keel__page_init(keel_page* page, size_t class_index) {
     uint32_t bsize = keel__class_size[class_index];
     page->block_size = bsize;
+    atomic_store_explicit(&page->a_stat_block_size, bsize, memory_order_relaxed);
     page->class_index = (uint8_t)class_index;
     page->reserved = (uint32_t)(page->slot_size / bsize);
     page->capacity = 0;

@@ -92,6 +92,22 @@ static size_t segment_header_size(void) {
     return (bytes + page - 1) & ~(page - 1);
 }
 
+/* Zeroes a page descriptor; its atomics with atomic stores, since
+   keel_get_stats may be reading them. */
+static void page_clear(keel_page* pg) {
+    pg->free = pg->local_free = NULL;
+    keel__page_used_set(pg, 0);
+    atomic_store_explicit(&pg->a_stat_block_size, 0, memory_order_relaxed);
+    atomic_store_explicit(&pg->a_thread_free, NULL, memory_order_relaxed);
+    pg->block_size = 0;
+    pg->start = NULL;
+    pg->capacity = pg->reserved = 0;
+    pg->class_index = pg->free_flags = pg->free_is_zero = 0;
+    pg->slot_committed = pg->slot_reset = pg->slot_fresh = pg->in_use = 0;
+    pg->next = pg->prev = NULL;
+    pg->slot_size = 0;
+}
+
 /* Lays out the pages of a small or medium segment. A segment from the cache
    keeps what it knows about its slots' memory only if its kind is the same
    (same geometry); the cache holds such segments only with every slot
@@ -101,13 +117,14 @@ static void segment_init_pages(keel_segment* seg, keel_segment_kind kind) {
     seg->kind = (uint32_t)kind;
     seg->page_shift = kind == KEEL_SEGMENT_SMALL ? KEEL_SMALL_PAGE_SHIFT : KEEL_MEDIUM_PAGE_SHIFT;
     seg->page_count = (uint32_t)(KEEL_SEGMENT_SIZE >> seg->page_shift);
+    atomic_store_explicit(&seg->a_stat_pages, seg->page_count, memory_order_relaxed);
     seg->used_pages = 0;
     page_size = (size_t)1 << seg->page_shift;
     for (i = 0; i < seg->page_count; i++) {
         keel_page* pg = &seg->pages[i];
         uint8_t committed = pg->slot_committed, reset = pg->slot_reset;
         size_t lo = i * page_size, hi = lo + page_size;
-        memset(pg, 0, sizeof *pg);
+        page_clear(pg);
         pg->slot_committed = committed;
         pg->slot_reset = reset;
         if (lo < seg->header_size) lo = seg->header_size;
@@ -132,7 +149,10 @@ static keel_segment* cache_take_locked(keel_segment_kind kind) {
         for (i = 0; i < seg->page_count && clean; i++) clean = !seg->pages[i].slot_committed;
         if (seg->kind == (uint32_t)kind || clean) {
             if (!clean || seg->kind != (uint32_t)kind) {
-                if (clean) memset(seg->pages, 0, KEEL_MAX_PAGES * sizeof(keel_page));
+                if (clean) {
+                    uint32_t k;
+                    for (k = 0; k < KEEL_MAX_PAGES; k++) page_clear(&seg->pages[k]);
+                }
             }
             *link = seg->heap_next;
             segment_cache_count--;
@@ -407,6 +427,7 @@ bool keel__segment_page_free(keel_heap* heap, keel_page* page) {
     bool was_full = seg->used_pages == seg->page_count;
     page->in_use = 0;
     page->block_size = 0;
+    atomic_store_explicit(&page->a_stat_block_size, 0, memory_order_relaxed);
     page->class_index = 0;
     page->free = page->local_free = NULL;
     keel__page_used_set(page, 0);

@@ -93,21 +93,16 @@ keel_stats keel_get_stats(void) {
         st.num_heaps++;
     }
     keel__segments_lock();
+    /* only atomics of other threads' segments are read: exact when no
+       thread is allocating, free of data races always */
     for (seg = keel__segments; seg; seg = seg->all_next) {
-        uint32_t i;
+        uint32_t i, n = atomic_load_explicit(&seg->a_stat_pages, memory_order_relaxed);
         st.num_segments++;
-        if (seg->kind == KEEL_SEGMENT_LARGE) {
-            if (keel__page_used(&seg->pages[0])) {
-                page_bytes += seg->large_committed;
-                page_blocks++;
-            }
-            continue;
-        }
-        for (i = 0; i < seg->page_count; i++) {
+        for (i = 0; i < n; i++) {
             const keel_page* pg = &seg->pages[i];
             size_t used = keel__page_used(pg);
             page_blocks += used;
-            page_bytes += used * pg->block_size;
+            page_bytes += used * atomic_load_explicit(&pg->a_stat_block_size, memory_order_relaxed);
         }
     }
     keel__segments_unlock();

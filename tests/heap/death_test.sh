@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# death_test.sh — runs the heap misuse programs (tests/heap/death/*.c) and
+# checks how each ends (STYLE.md: one small program per misuse, the signal and
+# the exact message checked).
+#   usage: death_test.sh DIR [EMULATOR ARGS...]
+#   DIR holds the built programs heap_death_<case>; an emulator (qemu-user)
+#   given after it runs each one.
+# Reports (bad pointer given to free/realloc/usable_size): exit 0, every
+# "EXPECT <line>" the program printed appears as an exact line on stderr, no
+# other "keel: " line there, and the program printed OK (the heap still works).
+# Corruption: killed by SIGABRT, with a stderr line starting
+# "keel: heap corruption: ", and keel_validate never returned.
+set -u
+if [ $# -lt 1 ]; then
+  echo "usage: $0 DIR [EMULATOR ARGS...]" >&2
+  exit 2
+fi
+dir=$1
+shift
+emulator=("$@")
+ulimit -c 0 2>/dev/null   # the expected aborts must not leave core files (qemu writes its own)
+pass=0 fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# run CASE: leaves the exit status in rc, output in $tmp/out and $tmp/err;
+# fails (and counts the failure) when the program is missing
+run() {
+  local prog="$dir/heap_death_$1"
+  : >"$tmp/out"
+  : >"$tmp/err"
+  if [ ! -x "$prog" ]; then
+    failed "$1" "program $prog is missing (build the keel_tests target)"
+    return 1
+  fi
+  # the outer subshell swallows bash's own "Aborted" notice for the inner one
+  rc=$( ( (cd "$tmp" && exec ${emulator[@]+"${emulator[@]}"} "$prog" >"$tmp/out" 2>"$tmp/err"); echo $? ) 2>/dev/null)
+}
+
+failed() {  # case, why
+  fail=$((fail + 1))
+  echo "heap_death: $1: FAILED: $2"
+  echo "---- stdout"; cat "$tmp/out"
+  echo "---- stderr"; cat "$tmp/err"
+  echo "----"
+}
+
+expect_report() {  # case
+  local c=$1 why="" expected n_expected n_keel
+  run "$c" || return
+  expected=$(sed -n 's/^EXPECT //p' "$tmp/out")
+  n_expected=$(grep -c '^EXPECT ' "$tmp/out")
+  n_keel=$(grep -c '^keel: ' "$tmp/err")
+  if [ "$rc" -ne 0 ]; then
+    if [ "$rc" -gt 128 ]; then why="killed by signal $((rc - 128)); a bad pointer must be reported, not fatal"
+    else why="exit status $rc, want 0"; fi
+  elif [ "$n_expected" -eq 0 ]; then
+    why="the program printed no EXPECT line"
+  elif grep -q '^FAIL ' "$tmp/out"; then
+    why="the program's own checks failed: $(grep '^FAIL ' "$tmp/out" | head -3 | tr '\n' ' ')"
+  elif ! grep -qx 'OK' "$tmp/out"; then
+    why="the program did not finish its checks"
+  else
+    while IFS= read -r line; do
+      if ! grep -Fxq -- "$line" "$tmp/err"; then
+        why="stderr lacks the exact line '$line'"
+        break
+      fi
+    done <<<"$expected"
+    if [ -z "$why" ] && [ "$n_keel" -ne "$n_expected" ]; then
+      why="stderr has $n_keel 'keel: ' lines, want exactly $n_expected"
+    fi
+  fi
+  if [ -n "$why" ]; then failed "$c" "$why"; else pass=$((pass + 1)); echo "heap_death: $c: ok (reported, heap intact)"; fi
+}
+
+expect_abort() {  # case
+  local c=$1 why=""
+  run "$c" || return
+  if [ "$rc" -ne 134 ]; then
+    if [ "$rc" -gt 128 ]; then why="killed by signal $((rc - 128)), want SIGABRT (6)"
+    else why="exit status $rc, want death by SIGABRT (6)"; fi
+  elif grep -q '^validate returned' "$tmp/out"; then
+    why="keel_validate returned"
+  elif ! grep -Eq '^keel: heap corruption: .+' "$tmp/err"; then
+    why="stderr lacks a line starting 'keel: heap corruption: '"
+  fi
+  if [ -n "$why" ]; then failed "$c" "$why"
+  else pass=$((pass + 1)); echo "heap_death: $c: ok ($(grep -m1 '^keel: heap corruption: ' "$tmp/err"))"; fi
+}
+
+expect_report free_stack
+expect_report free_malloc
+expect_report free_global
+expect_report realloc_foreign
+expect_report usable_size_foreign
+expect_abort corrupt_free_list
+expect_abort corrupt_thread_free
+
+echo "heap_death: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,166 @@
+/* test_heap_fork.c — fork while other threads allocate (DESIGN.md section 8:
+   "a fork leaves the child with a working heap"): the child allocates and
+   frees, frees the parent's blocks, validates and exits 0. POSIX only; a child
+   that hangs is killed by alarm(). KEEL_TEST_SCALE scales the forks. */
+#define _DEFAULT_SOURCE
+#include "keel/keel.h"
+#include "check.h"
+#include "heap_test.h"
+
+#define NAME "test_heap_fork"
+
+#if defined(_WIN32)
+
+int main(void) {
+    ht_unbuffered();
+    printf(NAME ": note: no fork on Windows, nothing checked\n");
+    return check_done(NAME);
+}
+
+#else
+
+#include "thread_shim.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BUSY_THREADS 3
+#define PARENT_BLOCKS 2000
+
+static atomic_int stop_busy;
+static void* parent_blocks[PARENT_BLOCKS];
+
+static size_t parent_size(int i) {
+    return i % 200 == 0 ? 300000 : (size_t)(1 + (i * 53) % 3000);
+}
+
+static void busy(void* arg) {
+    unsigned rng = 777u + (unsigned)(uintptr_t)arg;
+    void* keep[16] = {0};
+    while (!atomic_load_explicit(&stop_busy, memory_order_relaxed)) {
+        unsigned k = ht_rand(&rng) % 16;
+        size_t n = ht_rand(&rng) % 100 == 0 ? 200000 + ht_rand(&rng) % 3000000 : ht_rand(&rng) % 2000;
+        keel_free(keep[k]);
+        keep[k] = keel_alloc(n);
+        if (keep[k]) memset(keep[k], 0x3C, n < 64 ? n : 64);
+    }
+    {
+        int i;
+        for (i = 0; i < 16; i++) keel_free(keep[i]);
+    }
+}
+
+/* Failures are written with write(2): stdio after fork in a threaded parent is
+   not safe. The count becomes the exit status. */
+static int child_failures;
+
+static void child_fail(const char* what) {
+    static const char prefix[] = NAME ": child: ";
+    child_failures++;
+    (void)!write(2, prefix, sizeof prefix - 1);
+    (void)!write(2, what, strlen(what));
+    (void)!write(2, "\n", 1);
+}
+
+static void child_main(int round) {
+    enum { COUNT = 5000 };
+    static void* p[COUNT];
+    unsigned rng = 31u + (unsigned)round;
+    int i, pass;
+    alarm(20);
+    /* the parent's blocks came across intact and can be freed here */
+    for (i = round % 2; i < PARENT_BLOCKS; i += 2) {
+        if (!ht_check(parent_blocks[i], parent_size(i), (unsigned)i)) { child_fail("a parent block is damaged"); break; }
+        keel_free(parent_blocks[i]);
+    }
+    for (pass = 0; pass < 3; pass++) {
+        for (i = 0; i < COUNT; i++) {
+            size_t n = i % 500 == 0 ? 1000000 + ht_rand(&rng) % 5000000 : ht_rand(&rng) % (i % 10 ? 512 : 20000);
+            p[i] = keel_alloc(n);
+            if (!p[i]) { child_fail("keel_alloc returned NULL"); continue; }
+            ht_fill(p[i], n < 256 ? n : 256, (unsigned)i);
+        }
+        for (i = 0; i < COUNT; i += 3) {
+            size_t n = ht_rand(&rng) % 4000;
+            void* q = keel_realloc(p[i], n);
+            if (!q && n) { child_fail("keel_realloc returned NULL"); continue; }
+            p[i] = q;
+        }
+        keel_validate();
+        for (i = 0; i < COUNT; i++) keel_free(p[i]);
+    }
+    {   /* calloc of fresh or reused memory is zero in the child too */
+        void* b = keel_calloc(100, 100);
+        if (!b || !ht_all_bytes(b, 10000, 0)) child_fail("keel_calloc in the child");
+        keel_free(b);
+    }
+    (void)keel_trim();
+    keel_validate();
+    _exit(child_failures > 100 ? 100 : child_failures);
+}
+
+int main(void) {
+    const long forks = 5 * check_env_long("KEEL_TEST_SCALE", 1);
+    shim_thread threads[BUSY_THREADS];
+    shim_start starts[BUSY_THREADS];
+    keel_stats s0, s1;
+    long f;
+    int i, started = 0;
+
+    ht_unbuffered();   /* nothing buffered is copied into the children */
+    s0 = keel_get_stats();
+    for (i = 0; i < PARENT_BLOCKS; i++) {
+        parent_blocks[i] = keel_alloc(parent_size(i));
+        CHECK(parent_blocks[i] != NULL);
+        if (parent_blocks[i]) ht_fill(parent_blocks[i], parent_size(i), (unsigned)i);
+    }
+    for (i = 0; i < BUSY_THREADS; i++) {
+        starts[i].fn = busy;
+        starts[i].arg = (void*)(uintptr_t)i;
+        if (shim_create(&threads[i], &starts[i])) started++;
+    }
+    CHECK(started == BUSY_THREADS);
+
+    for (f = 0; f < forks; f++) {
+        pid_t pid;
+        int status = 0;
+        ht_sleep_ms(20);   /* let the busy threads get going */
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid < 0) break;
+        if (pid == 0) child_main((int)f);
+        CHECK(waitpid(pid, &status, 0) == pid);
+        if (WIFSIGNALED(status)) {
+            printf(NAME ": fork %ld: child killed by signal %d%s\n", f, WTERMSIG(status),
+                   WTERMSIG(status) == SIGALRM ? " (it hung: alarm)" : "");
+            CHECK(!WIFSIGNALED(status));
+        } else {
+            CHECK_NOTE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child reported failures");
+        }
+        /* the parent's heap is unaffected */
+        CHECK(ht_check(parent_blocks[f % PARENT_BLOCKS], parent_size((int)(f % PARENT_BLOCKS)), (unsigned)(f % PARENT_BLOCKS)));
+    }
+
+    atomic_store(&stop_busy, 1);
+    for (i = 0; i < started; i++) shim_join(threads[i]);
+    {
+        int broken = 0;
+        for (i = 0; i < PARENT_BLOCKS; i++) {
+            if (parent_blocks[i] && !ht_check(parent_blocks[i], parent_size(i), (unsigned)i)) broken++;
+            keel_free(parent_blocks[i]);
+        }
+        CHECK(broken == 0);
+    }
+    keel_validate();
+    s1 = keel_get_stats();
+    CHECK(s1.num_bytes_allocated == s0.num_bytes_allocated);
+    CHECK(s1.num_live_blocks == s0.num_live_blocks);
+    return check_done(NAME);
+}
+
+#endif
