@@ -83,31 +83,11 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
 
 void keel_free(void* ptr) {
     keel_segment* seg = keel__segment_of(ptr);
-    keel_page* page;
-    keel_heap* heap;
     if (KEEL_UNLIKELY(seg == NULL)) {
         if (ptr) keel__report_invalid("free", ptr);
         return;
     }
-    page = keel__page_of(seg, ptr);
-    heap = keel__tls_heap;
-    /* relaxed: see keel__free_slow */
-    if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0)) {
-        keel_block* b = (keel_block*)ptr;
-        uint32_t used = keel__page_used(page) - 1;
-        b->next = page->local_free;
-        page->local_free = b;
-        keel__page_used_set(page, used);
-        /* an empty page goes back, unless it is the only small page of its
-           class (kept so alloc/free of one block does not churn pages);
-           the page is not in the full queue here, so prev == NULL means it
-           is the first of its queue */
-        if (KEEL_UNLIKELY(used == 0) &&
-            (page->prev != NULL || page->next != NULL || page->block_size > KEEL_SMALL_MAX))
-            keel__page_retire(heap, page);
-        return;
-    }
-    keel__free_slow(seg, page, ptr);
+    keel__free_in_segment(seg, ptr);
 }
 
 size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op) {

@@ -287,6 +287,31 @@ KEEL_HIDDEN void* keel__block_start(keel_segment* seg, keel_page* page, const vo
 KEEL_HIDDEN void keel__page_retire(keel_heap* heap, keel_page* page);
 KEEL_HIDDEN size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op);
 
+/* The body of keel_free for a pointer whose segment is known: a page
+   index, an owner check, a push on local_free. Shared with the override's
+   free, which treats pointers of no segment differently. */
+static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
+    keel_page* page = keel__page_of(seg, ptr);
+    keel_heap* heap = keel__tls_heap;
+    /* relaxed: only this thread can have stored its own heap here */
+    if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0)) {
+        keel_block* b = (keel_block*)ptr;
+        uint32_t used = keel__page_used(page) - 1;
+        b->next = page->local_free;
+        page->local_free = b;
+        keel__page_used_set(page, used);
+        /* an empty page goes back, unless it is the only small page of its
+           class (kept so alloc/free of one block does not churn pages);
+           the page is not in the full queue here, so prev == NULL means it
+           is the first of its queue */
+        if (KEEL_UNLIKELY(used == 0) &&
+            (page->prev != NULL || page->next != NULL || page->block_size > KEEL_SMALL_MAX))
+            keel__page_retire(heap, page);
+        return;
+    }
+    keel__free_slow(seg, page, ptr);
+}
+
 /* ---- accounting (stats.c) ---- */
 KEEL_HIDDEN void keel__stat_committed(ptrdiff_t delta);        /* held committed memory     */
 KEEL_HIDDEN void keel__stat_reserved(ptrdiff_t delta);

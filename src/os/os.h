@@ -29,6 +29,10 @@ void keel__os_thread_exit_arm(void* value);
    can ever be backed, so such requests fail at once. */
 size_t keel__os_memory_limit(void);
 
+/* How many bytes from p, up to max, are readable memory (the override's
+   realloc of a block keel did not allocate, whose size is unknown). */
+size_t keel__os_readable_bytes(const void* p, size_t max);
+
 void keel__os_yield(void);
 uint64_t keel__os_now_ms(void);
 void keel__os_write_stderr(const char* text, size_t len);

@@ -4,10 +4,12 @@
 #define _DEFAULT_SOURCE
 #include "os.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -64,6 +66,60 @@ size_t keel__os_memory_limit(void) {
         atomic_store_explicit(&a_limit, limit, memory_order_relaxed);
     }
     return limit;
+}
+
+static int maps_hex(const char** s, uintptr_t* out) {
+    uintptr_t v = 0;
+    int n = 0;
+    for (;; (*s)++, n++) {
+        char c = **s;
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16u;
+        if (d == 16u) break;
+        v = v * 16 + d;
+    }
+    *out = v;
+    return n > 0;
+}
+
+/* Walks /proc/self/maps (read into a stack buffer: no allocation) for the
+   readable mappings that run on without a gap from p. */
+size_t keel__os_readable_bytes(const void* p, size_t max) {
+    uintptr_t at = (uintptr_t)p, want = max > UINTPTR_MAX - at ? UINTPTR_MAX : at + max;
+    char buf[4096];
+    size_t have = 0;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), done = 0;
+    if (fd < 0) {   /* the page holding p is readable, as the block starts there */
+        long page = sysconf(_SC_PAGESIZE);
+        size_t to_end = (size_t)page - (at & (uintptr_t)(page - 1));
+        return to_end < max ? to_end : max;
+    }
+    while (!done && at < want) {
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        char* line = buf;
+        char* nl;
+        if (n <= 0) break;
+        have += (size_t)n;
+        buf[have] = '\0';
+        while (!done && (nl = memchr(line, '\n', have - (size_t)(line - buf))) != NULL) {
+            const char* s = line;
+            uintptr_t lo, hi;
+            if (maps_hex(&s, &lo) && *s++ == '-' && maps_hex(&s, &hi) && *s++ == ' ') {
+                if (lo > at) done = 1;                        /* a gap: stop */
+                else if (hi > at) {
+                    if (s[0] != 'r') done = 1;               /* not readable: stop */
+                    else at = hi;
+                    if (at >= want) done = 1;
+                }
+            }
+            line = nl + 1;
+        }
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+        if (have == sizeof buf - 1) have = 0;   /* a line longer than the buffer: drop it */
+    }
+    close(fd);
+    if (at > want) at = want;
+    return at > (uintptr_t)p ? (size_t)(at - (uintptr_t)p) : 0;
 }
 
 void keel__os_yield(void) { sched_yield(); }

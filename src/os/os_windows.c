@@ -56,6 +56,19 @@ size_t keel__os_memory_limit(void) {
     return limit;
 }
 
+size_t keel__os_readable_bytes(const void* p, size_t max) {
+    const char* at = (const char*)p;
+    const char* want = max > (size_t)-1 - (size_t)(uintptr_t)at ? (const char*)(uintptr_t)-1 : at + max;
+    MEMORY_BASIC_INFORMATION mbi;
+    while (at < want && VirtualQuery(at, &mbi, sizeof mbi) != 0) {
+        DWORD prot = mbi.Protect & 0xFF;
+        if (mbi.State != MEM_COMMIT || (mbi.Protect & PAGE_GUARD) || prot == PAGE_NOACCESS || prot == PAGE_EXECUTE) break;
+        at = (const char*)mbi.BaseAddress + mbi.RegionSize;
+    }
+    if (at > want) at = want;
+    return at > (const char*)p ? (size_t)(at - (const char*)p) : 0;
+}
+
 void keel__os_yield(void) { (void)SwitchToThread(); }
 
 uint64_t keel__os_now_ms(void) { return (uint64_t)GetTickCount64(); }

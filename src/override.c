@@ -1,0 +1,257 @@
+/* override.c — keel as the process allocator (DESIGN.md section 7): the
+   malloc family with glibc's semantics, the glibc extras mapped onto keel,
+   and the options KEEL_SHOW_STATS and KEEL_VERBOSE. Only in
+   libkeel-override.so (LD_PRELOAD) and libkeel-override.a. */
+#if !defined(_WIN32)
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OVERRIDE_API KEEL__EXPORT
+
+static int opt_verbose;      /* KEEL_VERBOSE=1: say we are active, report foreign pointers */
+static int opt_show_stats;   /* KEEL_SHOW_STATS=1: print the stats at exit */
+
+/* ---- raw output: no stdio, no allocation ---- */
+
+typedef struct line_buf { char text[160]; size_t len; } line_buf;
+
+static void put(line_buf* b, const char* s) {
+    while (*s && b->len < sizeof b->text - 1) b->text[b->len++] = *s++;
+}
+
+static void put_uint(line_buf* b, unsigned long long v) {
+    char d[24];
+    int n = 0;
+    do { d[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n > 0 && b->len < sizeof b->text - 1) b->text[b->len++] = d[--n];
+}
+
+static void put_hex(line_buf* b, uintptr_t v) {
+    char d[2 * sizeof v];
+    int n = 0;
+    put(b, "0x");
+    do { d[n++] = "0123456789abcdef"[v & 15]; v >>= 4; } while (v);
+    while (n > 0 && b->len < sizeof b->text - 1) b->text[b->len++] = d[--n];
+}
+
+static void flush_line(line_buf* b) {
+    b->text[b->len++] = '\n';
+    keel__os_write_stderr(b->text, b->len);
+    b->len = 0;
+}
+
+/* Pointers the dynamic loader (or anyone else) allocated before keel:
+   never touched, reported only when asked. */
+static void foreign(const char* op, const void* p, const char* tail) {
+    line_buf b;
+    if (!opt_verbose) return;
+    b.len = 0;
+    put(&b, "keel: ");
+    put(&b, op);
+    put(&b, " of foreign pointer ");
+    put_hex(&b, (uintptr_t)p);
+    put(&b, tail);
+    flush_line(&b);
+}
+
+static void print_stats(const char* title) {
+    keel_stats st = keel_get_stats();
+    line_buf b;
+    b.len = 0;
+    put(&b, "keel: ");
+    put(&b, title);
+    put(&b, " (pid ");
+    put_uint(&b, (unsigned long long)getpid());
+    put(&b, ")");
+    flush_line(&b);
+    put(&b, "keel: allocated ");
+    put_uint(&b, st.num_bytes_allocated);
+    put(&b, " bytes in ");
+    put_uint(&b, st.num_live_blocks);
+    put(&b, " live blocks");
+    flush_line(&b);
+    put(&b, "keel: allocs ");
+    put_uint(&b, st.num_allocs);
+    put(&b, ", frees ");
+    put_uint(&b, st.num_frees);
+    flush_line(&b);
+    put(&b, "keel: committed ");
+    put_uint(&b, st.virtual_memory_size);
+    put(&b, " bytes (peak ");
+    put_uint(&b, st.peak_virtual_memory_size);
+    put(&b, "), reserved ");
+    put_uint(&b, st.reserved_bytes);
+    put(&b, ", cached ");
+    put_uint(&b, st.cached_bytes);
+    flush_line(&b);
+    put(&b, "keel: heaps ");
+    put_uint(&b, st.num_heaps);
+    put(&b, ", segments ");
+    put_uint(&b, st.num_segments);
+    flush_line(&b);
+}
+
+static int env_on(const char* name) {
+    const char* v = getenv(name);   /* reads environ: no allocation */
+    return v && v[0] == '1' && v[1] == '\0';
+}
+
+__attribute__((constructor(101))) static void override_start(void) {
+    opt_verbose = env_on("KEEL_VERBOSE");
+    opt_show_stats = env_on("KEEL_SHOW_STATS");
+    if (opt_verbose) {
+        line_buf b;
+        b.len = 0;
+        put(&b, "keel: active (pid ");
+        put_uint(&b, (unsigned long long)getpid());
+        put(&b, ")");
+        flush_line(&b);
+    }
+}
+
+/* A destructor of a preloaded library runs in _dl_fini, after the
+   program's atexit handlers: the numbers include their frees. Nothing is
+   torn down, so later frees keep working. */
+__attribute__((destructor)) static void override_end(void) {
+    if (opt_show_stats) print_stats("stats at exit");
+}
+
+/* ---- the malloc family ---- */
+
+OVERRIDE_API void* malloc(size_t size) { return keel_alloc(size); }
+
+OVERRIDE_API void* calloc(size_t count, size_t size) { return keel_calloc(count, size); }
+
+OVERRIDE_API void free(void* ptr) {
+    keel_segment* seg = keel__segment_of(ptr);
+    if (KEEL_LIKELY(seg != NULL)) keel__free_in_segment(seg, ptr);
+    else if (ptr) foreign("free", ptr, " ignored");
+}
+
+OVERRIDE_API void* realloc(void* ptr, size_t size) {
+    void* q;
+    size_t readable;
+    if (!ptr || keel__segment_of(ptr)) return keel_realloc(ptr, size);
+    /* a foreign block: its size is unknown, so copy what is readable of
+       the new size; bytes past its end are garbage the caller ignores */
+    foreign("realloc", ptr, "");
+    if (size == 0) return NULL;   /* glibc: frees it; it is not ours to free */
+    q = keel_alloc(size);
+    if (!q) return NULL;
+    readable = keel__os_readable_bytes(ptr, size);
+    memcpy(q, ptr, readable);
+    return q;
+}
+
+OVERRIDE_API void* reallocarray(void* ptr, size_t count, size_t size) {
+    if (size != 0 && count > SIZE_MAX / size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(ptr, count * size);
+}
+
+static int is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+OVERRIDE_API int posix_memalign(void** out, size_t alignment, size_t size) {
+    void* p;
+    if (!is_pow2(alignment) || alignment % sizeof(void*) != 0) return EINVAL;
+    p = keel_alloc_aligned(size, alignment);
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+OVERRIDE_API void* aligned_alloc(size_t alignment, size_t size) {
+    if (!is_pow2(alignment)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return keel_alloc_aligned(size, alignment);
+}
+
+/* glibc rounds an alignment that is not a power of two up to one. */
+OVERRIDE_API void* memalign(size_t alignment, size_t size) {
+    size_t a = 1;
+    if (alignment > (SIZE_MAX >> 1) + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    while (a < alignment) a <<= 1;
+    return keel_alloc_aligned(size, a);
+}
+
+OVERRIDE_API void* valloc(size_t size) { return keel_alloc_aligned(size, vmem_get_page_size()); }
+
+OVERRIDE_API void* pvalloc(size_t size) {
+    size_t page = vmem_get_page_size();
+    if (size > SIZE_MAX - (page - 1)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size = size == 0 ? page : (size + page - 1) & ~(page - 1);
+    return keel_alloc_aligned(size, page);
+}
+
+OVERRIDE_API size_t malloc_usable_size(void* ptr) {
+    if (!ptr) return 0;
+    if (!keel__segment_of(ptr)) {
+        foreign("usable_size", ptr, "");
+        return 0;
+    }
+    return keel_usable_size(ptr);
+}
+
+/* ---- the glibc extras, reporting keel's numbers ---- */
+
+OVERRIDE_API int malloc_trim(size_t pad) {
+    (void)pad;
+    return keel_trim() > 0;
+}
+
+OVERRIDE_API struct mallinfo2 mallinfo2(void) {
+    struct mallinfo2 mi;
+    keel_stats st = keel_get_stats();
+    memset(&mi, 0, sizeof mi);
+    mi.arena = st.virtual_memory_size;           /* memory held from the OS  */
+    mi.usmblks = st.peak_virtual_memory_size;
+    mi.uordblks = st.num_bytes_allocated;        /* in use                   */
+    mi.fordblks = st.virtual_memory_size > st.num_bytes_allocated ? st.virtual_memory_size - st.num_bytes_allocated : 0;
+    mi.keepcost = st.cached_bytes;               /* could be given back now  */
+    mi.ordblks = st.num_live_blocks;
+    return mi;
+}
+
+static int clamp_int(size_t v) { return v > (size_t)INT_MAX ? INT_MAX : (int)v; }
+
+OVERRIDE_API struct mallinfo mallinfo(void) {
+    struct mallinfo2 m2 = mallinfo2();
+    struct mallinfo mi;
+    memset(&mi, 0, sizeof mi);
+    mi.arena = clamp_int(m2.arena);
+    mi.usmblks = clamp_int(m2.usmblks);
+    mi.uordblks = clamp_int(m2.uordblks);
+    mi.fordblks = clamp_int(m2.fordblks);
+    mi.keepcost = clamp_int(m2.keepcost);
+    mi.ordblks = clamp_int(m2.ordblks);
+    return mi;
+}
+
+OVERRIDE_API void malloc_stats(void) { print_stats("malloc_stats"); }
+
+OVERRIDE_API int mallopt(int param, int value) {
+    (void)param;
+    (void)value;
+    return 1;
+}
+
+#else
+typedef int keel_override_unused; /* ISO C: a translation unit needs a declaration */
+#endif
