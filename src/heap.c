@@ -133,7 +133,6 @@ keel_heap* keel__heap_get(void) {
     keel_heap* h = keel__tls_heap;
     size_t i;
     if (h != &keel__heap_empty) return h;
-    keel__process_init();
     h = heap_struct_alloc();
     if (!h) return NULL;
     memset(h, 0, sizeof *h);
@@ -146,6 +145,9 @@ keel_heap* keel__heap_get(void) {
     keel__registry = h;
     keel__unlock(&registry_lock);
     keel__tls_heap = h;
+    /* only now: the set-up below may allocate (pthread_atfork, and
+       pthread_setspecific of a high key), which must find this heap */
+    keel__process_init();
     keel__os_thread_exit_arm(h);
     return h;
 }
