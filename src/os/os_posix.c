@@ -19,22 +19,6 @@
 static pthread_key_t os_exit_key;
 static keel_thread_exit_fn os_on_exit;
 
-void keel__lock(keel_lock* lock) {
-    unsigned spins = 0;
-    /* acquire: the critical section's reads see the previous holder's writes */
-    while (atomic_flag_test_and_set_explicit(&lock->a_held, memory_order_acquire)) {
-        if (++spins > 64) keel__os_yield();
-    }
-}
-
-void keel__unlock(keel_lock* lock) {
-    atomic_flag_clear_explicit(&lock->a_held, memory_order_release);
-}
-
-void keel__lock_reset(keel_lock* lock) {
-    atomic_flag_clear_explicit(&lock->a_held, memory_order_relaxed);
-}
-
 static void os_exit_trampoline(void* value) {
     if (value && os_on_exit) os_on_exit(value);
 }
