@@ -49,7 +49,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
             keel__report_invalid("free", p);
             return;
         }
-        keel__large_free(seg);
+        keel__large_free_span(seg);
         errno = saved;
         return;
     }

@@ -219,13 +219,11 @@ KEEL_HIDDEN bool keel__segment_page_free(keel_heap* heap, keel_page* page);   /*
 KEEL_HIDDEN size_t keel__segment_flush_caches(void);
 KEEL_HIDDEN size_t keel__segment_purge_heap(keel_heap* heap, bool all);
 KEEL_HIDDEN keel_segment* keel__segment_of_page(keel_page* page);
-KEEL_HIDDEN bool keel__page_commit(keel_page* page);
 KEEL_HIDDEN bool keel__segment_register(keel_segment* seg);
 KEEL_HIDDEN void keel__segment_unregister(keel_segment* seg);
 KEEL_HIDDEN keel_segment* keel__segment_cache_first(void);
 KEEL_HIDDEN void keel__heap_take_segment(keel_heap* heap, keel_segment* seg);
 KEEL_HIDDEN void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg);
-KEEL_HIDDEN size_t keel__segment_purge_empty_slots(keel_segment* seg);
 KEEL_HIDDEN void keel__segments_lock(void);
 KEEL_HIDDEN void keel__segments_unlock(void);
 KEEL_HIDDEN void keel__segments_child_reset(void);
@@ -257,7 +255,6 @@ static inline void keel__counter_add(_Atomic(size_t)* c, size_t v) {
 
 /* ---- large blocks (large.c) ---- */
 KEEL_HIDDEN void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zero);
-KEEL_HIDDEN void keel__large_free(keel_segment* seg);
 KEEL_HIDDEN void keel__large_free_span(keel_segment* seg);
 KEEL_HIDDEN bool keel__large_resize_in_place(keel_segment* seg, size_t new_size);
 KEEL_HIDDEN size_t keel__large_usable(const keel_segment* seg, const void* p);
@@ -271,7 +268,6 @@ KEEL_HIDDEN void keel__large_validate(void);
 KEEL_HIDDEN keel_heap* keel__heap_get(void);            /* the calling thread's, created on demand; NULL on OOM */
 KEEL_HIDDEN void keel__heap_abandon_segment(keel_segment* seg);
 KEEL_HIDDEN bool keel__heap_adopt_abandoned(keel_heap* heap);
-KEEL_HIDDEN size_t keel__heap_trim_abandoned(void);
 KEEL_HIDDEN void keel__abandoned_lock(void);
 KEEL_HIDDEN void keel__abandoned_unlock(void);
 KEEL_HIDDEN keel_segment* keel__abandoned_first(void);

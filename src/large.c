@@ -226,7 +226,6 @@ void keel__large_free_span(keel_segment* seg) {
     release_list(to_release);
 }
 
-void keel__large_free(keel_segment* seg) { keel__large_free_span(seg); }
 
 /* Gives back every cached span (all) or only memory cached for longer than
    KEEL_LARGE_CACHE_MS. Returns bytes decommitted or released. */

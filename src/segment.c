@@ -351,7 +351,7 @@ static void heap_take_segment(keel_heap* heap, keel_segment* seg) {
 }
 
 /* Commits a page slot for use; false when the OS refuses. */
-bool keel__page_commit(keel_page* page) {
+static bool page_commit(keel_page* page) {
     if (!page->slot_committed) {
         if (!vmem_commit(page->start, page->slot_size)) return false;
         page->slot_committed = 1;
@@ -389,7 +389,7 @@ keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_kind kind) {
     if (page->slot_committed && !page->slot_reset) {
         heap->empty_cached_bytes -= page->slot_size;
         keel__stat_cached(-(ptrdiff_t)page->slot_size);
-    } else if (!keel__page_commit(page)) {
+    } else if (!page_commit(page)) {
         if (seg->used_pages == 0 || (seg->used_pages == 1 && seg->pages[0].slot_size == 0)) {
             /* a segment made for this page: give it back at once */
             heap_list_remove(list, seg);
@@ -477,10 +477,4 @@ size_t keel__segment_purge_heap(keel_heap* heap, bool all) {
 void keel__heap_take_segment(keel_heap* heap, keel_segment* seg) { heap_take_segment(heap, seg); }
 void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg) {
     heap_list_remove(heap_list(heap, (keel_segment_kind)seg->kind), seg);
-}
-size_t keel__segment_purge_empty_slots(keel_segment* seg) {
-    size_t given = 0;
-    uint32_t i;
-    for (i = 0; i < seg->page_count; i++) given += page_slot_purge(NULL, &seg->pages[i]);
-    return given;
 }
