@@ -72,29 +72,36 @@ struct keel_segment;
    where `used` counts blocks handed out and not yet freed locally or
    collected from a_thread_free (pending frees of other threads are in it). */
 typedef struct keel_page {
-    keel_block* free;                 /* blocks to allocate from (owner only)             */
-    _Atomic(uint32_t) a_used;         /* owner writes (relaxed); stats/validate read      */
-    uint32_t block_size;              /* bytes; 0 while the page is not in use            */
-    _Atomic(size_t) a_stat_block_size;  /* block_size (large: usable size) for keel_get_stats,
-                                         which reads pages of every thread: relaxed       */
-    keel_block* local_free;           /* freed by the owner thread                        */
-    _Atomic(keel_block*) a_thread_free; /* freed by other threads: lock-free stack       */
-    uint8_t* start;                   /* first block                                      */
-    uint32_t capacity;                /* blocks carved into lists so far                  */
-    uint32_t reserved;                /* blocks that fit in the page                      */
-    uint8_t class_index;              /* size class; 0 for a large block                  */
-    uint8_t free_flags;               /* KEEL_PAGE_IN_FULL | KEEL_PAGE_HAS_ALIGNED: any bit
-                                         set sends keel_free to its slow path            */
-    uint8_t free_is_zero;             /* every block in `free` is fresh zero memory
-                                         but for its link word                            */
-    uint8_t slot_committed;           /* the page's memory is committed                   */
-    uint8_t slot_reset;               /* committed but reset: not counted as held         */
-    uint8_t slot_fresh;               /* committed and never written since               */
-    uint8_t in_use;                   /* handed to a size class                           */
-    struct keel_page* next;           /* in a heap queue                                  */
-    struct keel_page* prev;
-    size_t slot_size;                 /* bytes of the page's area in the segment          */
+    union {
+        struct {
+            keel_block* free;                 /* blocks to allocate from (owner only)             */
+            _Atomic(uint32_t) a_used;         /* owner writes (relaxed); stats/validate read      */
+            uint32_t block_size;              /* bytes; 0 while the page is not in use            */
+            _Atomic(size_t) a_stat_block_size;  /* block_size (large: usable size) for keel_get_stats,
+                                                 which reads pages of every thread: relaxed       */
+            keel_block* local_free;           /* freed by the owner thread                        */
+            _Atomic(keel_block*) a_thread_free; /* freed by other threads: lock-free stack       */
+            uint8_t* start;                   /* first block                                      */
+            uint32_t capacity;                /* blocks carved into lists so far                  */
+            uint32_t reserved;                /* blocks that fit in the page                      */
+            uint8_t class_index;              /* size class; 0 for a large block                  */
+            uint8_t free_flags;               /* KEEL_PAGE_IN_FULL | KEEL_PAGE_HAS_ALIGNED: any bit
+                                                 set sends keel_free to its slow path            */
+            uint8_t free_is_zero;             /* every block in `free` is fresh zero memory
+                                                 but for its link word                            */
+            uint8_t slot_committed;           /* the page's memory is committed                   */
+            uint8_t slot_reset;               /* committed but reset: not counted as held         */
+            uint8_t slot_fresh;               /* committed and never written since               */
+            uint8_t in_use;                   /* handed to a size class                           */
+            struct keel_page* next;           /* in a heap queue                                  */
+            struct keel_page* prev;
+            size_t slot_size;                 /* bytes of the page's area in the segment          */
+        };
+        /* a power-of-two size: keel_free finds a page descriptor with a shift */
+        uint8_t size_is_a_power_of_two[128];
+    };
 } keel_page;
+_Static_assert(sizeof(keel_page) == 128, "keel_page must stay 128 bytes");
 
 #define KEEL_PAGE_IN_FULL 1u      /* in the heap's full queue of its class             */
 #define KEEL_PAGE_HAS_ALIGNED 2u  /* some block was handed out at an interior offset   */
