@@ -167,6 +167,8 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
         return NULL;
     }
     if (alignment <= KEEL_ALIGN) return keel_alloc(num_bytes);
+    /* at least one byte, so the aligned pointer lies inside its block */
+    if (num_bytes == 0) num_bytes = 1;
     heap = keel__tls_heap;
     /* blocks whose size is a multiple of the alignment often are aligned already */
     if (num_bytes <= KEEL_MEDIUM_MAX && (num_bytes & (alignment - 1)) == 0 && num_bytes > 0) {

@@ -106,6 +106,19 @@ static void test_zero_size(void) {
         keel_free(a);
         keel_free(b);
     }
+    /* a zero-size aligned block is a block of its own: it never lies on a
+       neighbour's start (blocks of 16 around it, every alignment 32..4096) */
+    for (k = 32; k <= 4096; k <<= 1) {
+        void* before = keel_alloc(1);
+        void* a = keel_alloc_aligned(0, k);
+        void* after = keel_alloc(1);
+        CHECK(a != NULL && a != before && a != after);
+        CHECK(keel_usable_size(a) >= 1);
+        keel_free(a);
+        keel_free(before);
+        keel_free(after);
+        keel_validate();   /* aborts on a block freed twice */
+    }
 }
 
 static void expect_enomem(size_t n, size_t alignment, const char* what) {

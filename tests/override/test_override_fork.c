@@ -1,0 +1,144 @@
+/* test_override_fork.c — fork() from a multithreaded program under the
+   override: threads allocate and free while the main thread forks; each
+   child allocates and frees (in its own thread too), frees a block a parent
+   thread allocated, and exits 0. pthread_atfork handlers allocate as well.
+   alarm() turns a deadlock into a failure. */
+#define _GNU_SOURCE
+#include "check.h"
+#include "ovr.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { RING = 256, MAX_THREADS = 16 };
+
+typedef struct worker {
+    pthread_t thread;
+    unsigned seed;
+    void* ring[RING];
+    size_t size[RING];
+} worker;
+
+static worker workers[MAX_THREADS];
+static int num_workers;
+static volatile int stop;
+static void* atfork_block;
+
+static void* worker_main(void* arg) {
+    worker* w = (worker*)arg;
+    unsigned x = w->seed;
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+        unsigned k;
+        x = x * 1664525u + 1013904223u;
+        k = (x >> 10) % RING;
+        /* the ring is only this thread's, but a child forked at any moment
+           reads it: a slot holds NULL or a block filled and sized */
+        {
+            void* old = w->ring[k];
+            size_t n = (x >> 20) % 8 == 0 ? (x >> 4) % 200000 : (x >> 4) % 500;
+            void* p;
+            __atomic_store_n(&w->ring[k], NULL, __ATOMIC_RELEASE);
+            free(old);
+            p = malloc(n);
+            if (p) memset(p, (int)(k & 0xFF), n);
+            w->size[k] = n;
+            __atomic_store_n(&w->ring[k], p, __ATOMIC_RELEASE);
+        }
+    }
+    return NULL;
+}
+
+static void atfork_prepare(void) { atfork_block = malloc(777); }
+static void atfork_parent(void) { free(atfork_block); atfork_block = NULL; }
+static void atfork_child(void) {
+    free(atfork_block);
+    atfork_block = malloc(333);   /* freed in child_main */
+}
+
+static void* child_thread(void* arg) {
+    size_t i;
+    void* blocks[500];
+    (void)arg;
+    for (i = 0; i < 500; i++) blocks[i] = malloc(i * 11);
+    for (i = 0; i < 500; i++) free(blocks[i]);
+    return arg;
+}
+
+/* runs in the child: returns its exit status */
+static int child_main(int round) {
+    void* blocks[2000];
+    size_t i;
+    int bad = 0;
+    pthread_t t;
+    void* r = NULL;
+    alarm(30);
+    free(atfork_block);
+    for (i = 0; i < 2000; i++) {
+        blocks[i] = malloc(i % 10 == 0 ? i * 300 : i);
+        if (!blocks[i] && i) bad++;
+        else if (blocks[i]) memset(blocks[i], 7, i % 10 == 0 ? i * 300 : i);
+    }
+    for (i = 0; i < 2000; i += 2) free(blocks[i]);
+    /* blocks of a parent thread that does not exist here: read, then free some */
+    {
+        worker* w = &workers[round % num_workers];
+        size_t k;
+        for (k = 0; k < RING; k += 3) {
+            unsigned char* p = w->ring[k];
+            if (p && w->size[k] && p[0] != (unsigned char)(k & 0xFF)) bad++;
+            free(p);
+        }
+    }
+    if (pthread_create(&t, NULL, child_thread, blocks) != 0 || pthread_join(t, &r) != 0 || r != blocks) bad++;
+    for (i = 1; i < 2000; i += 2) free(blocks[i]);
+    if (ovr.usable_size(blocks[0] = malloc(100)) < 100) bad++;
+    free(blocks[0]);
+    ovr.validate();
+    return bad ? 3 : 0;
+}
+
+int main(void) {
+    int i, rounds, children_ok = 0;
+    alarm(120);
+    if (!CHECK_NOTE(ovr_resolve(), "keel_* not found: run under LD_PRELOAD=libkeel-override.so (or link libkeel-override.a)"))
+        return check_done("test_override_fork");
+    num_workers = (int)check_env_long("KEEL_TEST_THREADS", 4);
+    if (num_workers > MAX_THREADS) num_workers = MAX_THREADS;
+    rounds = (int)(40 * check_env_long("KEEL_TEST_SCALE", 1));
+    CHECK(pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0);
+    for (i = 0; i < num_workers; i++) {
+        workers[i].seed = (unsigned)i * 7919u + 1u;
+        CHECK(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) == 0);
+    }
+    usleep(20000);
+    for (i = 0; i < rounds; i++) {
+        int status = 0;
+        pid_t pid = fork();
+        if (pid == 0) exit(child_main(i));   /* exit, not _exit: atexit and destructors run */
+        if (!CHECK(pid > 0)) break;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) children_ok++;
+        else {
+            char note[64];
+            snprintf(note, sizeof note, "child %d: %s %d", i, WIFSIGNALED(status) ? "signal" : "exit status",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            CHECK_NOTE(0, note);
+        }
+        usleep(1000);
+    }
+    CHECK(children_ok == rounds);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+    for (i = 0; i < num_workers; i++) {
+        size_t k;
+        pthread_join(workers[i].thread, NULL);
+        for (k = 0; k < RING; k++) free(workers[i].ring[k]);
+    }
+    ovr.validate();
+    printf("ALLOCS %zu\n", ovr.get_stats().num_allocs);
+    return check_done("test_override_fork");
+}
