@@ -19,9 +19,19 @@
 #define KEEL_HEAP_EMPTY_CACHE ((size_t)4 << 20)
 #endif
 
-/* TUNABLE: empty segments kept reserved (slots decommitted) for reuse. */
+/* TUNABLE: empty segments kept reserved for reuse, and how much of their
+   page memory may stay committed (warm for the next thread) in all. */
 #ifndef KEEL_SEGMENT_CACHE_COUNT
 #define KEEL_SEGMENT_CACHE_COUNT 4
+#endif
+#ifndef KEEL_SEGMENT_CACHE_BYTES
+#define KEEL_SEGMENT_CACHE_BYTES ((size_t)8 << 20)
+#endif
+
+/* TUNABLE: empty page memory that segments of exited threads may keep
+   committed, in all, until another thread adopts them. */
+#ifndef KEEL_ABANDONED_EMPTY_MAX
+#define KEEL_ABANDONED_EMPTY_MAX ((size_t)16 << 20)
 #endif
 
 /* TUNABLE: freed large blocks kept for reuse: at most this many spans, this

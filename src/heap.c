@@ -25,6 +25,7 @@ static keel_heap* heap_pool;                     /* retired heap structs        
 static keel_lock registry_lock = KEEL_LOCK_INIT;
 static keel_segment* abandoned;                  /* segments of exited threads  */
 static _Atomic(size_t) a_abandoned_count;        /* peeked without the lock     */
+static size_t abandoned_empty;                   /* their committed empty slots (abandoned lock) */
 static keel_lock abandoned_lock = KEEL_LOCK_INIT;
 static atomic_flag init_started = ATOMIC_FLAG_INIT;
 static _Atomic(int) a_init_done;
@@ -50,7 +51,16 @@ static void fork_parent(void) {
     keel__unlock(&registry_lock);
 }
 
+/* Keeps the segment's empty committed slots warm for the next thread while
+   all abandoned segments together hold little such memory; else gives them
+   back. Caller holds the abandoned lock. */
 static void abandoned_push_locked(keel_segment* seg) {
+    seg->empty_committed = keel__segment_empty_committed(seg);
+    if (abandoned_empty + seg->empty_committed > KEEL_ABANDONED_EMPTY_MAX) {
+        (void)keel__segment_purge_slots(seg);
+        seg->empty_committed = keel__segment_empty_committed(seg);
+    }
+    abandoned_empty += seg->empty_committed;
     seg->heap_prev = NULL;
     seg->heap_next = abandoned;
     if (abandoned) abandoned->heap_prev = seg;
@@ -196,7 +206,7 @@ static void heap_collect_all(keel_heap* heap, bool retire_all_empty) {
 static void heap_retire(keel_heap* heap) {
     int k;
     heap_collect_all(heap, true);
-    (void)keel__segment_purge_heap(heap, true);
+    (void)keel__segment_purge_heap(heap, false);   /* down to the heap's bound */
     for (k = 0; k < 2; k++) {
         keel_segment** list = k == 0 ? &heap->small_segments : &heap->medium_segments;
         while (*list) {
@@ -240,6 +250,7 @@ static keel_segment* abandoned_pop(void) {
         abandoned = seg->heap_next;
         if (abandoned) abandoned->heap_prev = NULL;
         seg->heap_next = seg->heap_prev = NULL;
+        abandoned_empty -= seg->empty_committed;
         atomic_fetch_sub_explicit(&a_abandoned_count, 1, memory_order_relaxed);
     }
     keel__unlock(&abandoned_lock);
@@ -256,6 +267,8 @@ bool keel__heap_adopt_abandoned(keel_heap* heap) {
     /* relaxed: taking the abandoned lock ordered us after the abandoner */
     atomic_store_explicit(&seg->a_heap, heap, memory_order_relaxed);
     keel__heap_take_segment(heap, seg);
+    heap->empty_cached_bytes += seg->empty_committed;   /* its warm slots join our budget */
+    seg->empty_committed = 0;
     for (i = 0; i < seg->page_count; i++) {
         keel_page* page = &seg->pages[i];
         size_t cls;
@@ -277,6 +290,7 @@ bool keel__heap_adopt_abandoned(keel_heap* heap) {
             keel__queue_push_back(&heap->full[cls], page);
         }
     }
+    (void)keel__segment_purge_heap(heap, false);
     return true;
 }
 

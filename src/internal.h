@@ -126,6 +126,8 @@ typedef struct keel_segment {
     size_t large_committed;           /* large: bytes committed after the header          */
     size_t large_offset;              /* large: offset of the block from the segment      */
     uint64_t cached_at;               /* large, in the cache: when it went there (ms)     */
+    size_t empty_committed;           /* abandoned or cached: bytes of empty page slots
+                                         kept committed (counted in a global bound)       */
     uint32_t cookie;                  /* KEEL_SEGMENT_COOKIE: checked by validate         */
     uint16_t in_heap_list;
     uint16_t fork_orphan;             /* abandoned in a forked child: its dead owner may
@@ -231,6 +233,8 @@ KEEL_HIDDEN void keel__segment_unregister(keel_segment* seg);
 KEEL_HIDDEN keel_segment* keel__segment_cache_first(void);
 KEEL_HIDDEN void keel__heap_take_segment(keel_heap* heap, keel_segment* seg);
 KEEL_HIDDEN void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg);
+KEEL_HIDDEN size_t keel__segment_empty_committed(const keel_segment* seg);
+KEEL_HIDDEN size_t keel__segment_purge_slots(keel_segment* seg);
 KEEL_HIDDEN void keel__segments_lock(void);
 KEEL_HIDDEN void keel__segments_unlock(void);
 KEEL_HIDDEN void keel__segments_child_reset(void);

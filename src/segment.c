@@ -20,8 +20,9 @@ typedef keel_map_entry map_entry;
 
 keel_segment* keel__segments;                      /* every segment, for stats/validate/fork */
 static keel_lock segments_lock = KEEL_LOCK_INIT;
-static keel_segment* segment_cache;                /* empty segments, slots decommitted */
+static keel_segment* segment_cache;                /* empty segments                      */
 static size_t segment_cache_count;
+static size_t segment_cache_committed;             /* their page memory still committed   */
 
 void keel__segments_lock(void) { keel__lock(&segments_lock); }
 void keel__segments_unlock(void) { keel__unlock(&segments_lock); }
@@ -138,28 +139,26 @@ static void segment_init_pages(keel_segment* seg, keel_segment_kind kind) {
     }
 }
 
-/* Takes a cached segment that can become `kind`: the same kind, or one whose
-   slots are all decommitted. Caller holds segments_lock. */
+static bool segment_decommit_slots(keel_segment* seg);
+
+/* Takes a cached segment, of the same kind if there is one (its warm
+   slots keep their meaning); NULL when the cache is empty. Caller holds
+   segments_lock. */
 static keel_segment* cache_take_locked(keel_segment_kind kind) {
     keel_segment** link;
+    keel_segment** any = NULL;
+    keel_segment* seg;
     for (link = &segment_cache; *link; link = &(*link)->heap_next) {
-        keel_segment* seg = *link;
-        uint32_t i;
-        bool clean = true;
-        for (i = 0; i < seg->page_count && clean; i++) clean = !seg->pages[i].slot_committed;
-        if (seg->kind == (uint32_t)kind || clean) {
-            if (!clean || seg->kind != (uint32_t)kind) {
-                if (clean) {
-                    uint32_t k;
-                    for (k = 0; k < KEEL_MAX_PAGES; k++) page_clear(&seg->pages[k]);
-                }
-            }
-            *link = seg->heap_next;
-            segment_cache_count--;
-            return seg;
-        }
+        if ((*link)->kind == (uint32_t)kind) break;
+        if (!any) any = link;
     }
-    return NULL;
+    if (!*link) link = any;
+    if (!link) return NULL;
+    seg = *link;
+    *link = seg->heap_next;
+    segment_cache_count--;
+    segment_cache_committed -= seg->empty_committed;
+    return seg;
 }
 
 /* A fresh or cached small/medium segment owned by heap; NULL when the OS
@@ -171,6 +170,13 @@ keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind) {
     seg = cache_take_locked(kind);
     if (seg) keel__stat_cached(-(ptrdiff_t)header);
     keel__segments_unlock();
+    if (seg && seg->kind != (uint32_t)kind) {
+        /* another geometry: what is committed cannot be carried over */
+        uint32_t i;
+        (void)segment_decommit_slots(seg);
+        for (i = 0; i < seg->page_count; i++)
+            if (seg->pages[i].slot_committed) keel__fatal("cannot re-cut a segment whose pages stay committed");
+    }
     if (!seg) {
         seg = (keel_segment*)vmem_reserve_aligned(KEEL_SEGMENT_SIZE, KEEL_SEGMENT_SIZE);
         if (!seg) return NULL;
@@ -193,7 +199,7 @@ keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind) {
         }
     } else {
         segment_init_pages(seg, kind);
-        {   /* slots still committed (a failed decommit) join the heap's budget */
+        {   /* slots kept committed (warm) join the heap's budget */
             uint32_t i;
             for (i = 0; i < seg->page_count; i++) {
                 keel_page* pg = &seg->pages[i];
@@ -261,6 +267,7 @@ static void cache_push(keel_segment* seg) {
     seg->heap_next = segment_cache;
     segment_cache = seg;
     segment_cache_count++;
+    segment_cache_committed += seg->empty_committed;
     keel__stat_cached((ptrdiff_t)seg->header_size);
     keel__segments_unlock();
 }
@@ -268,12 +275,15 @@ static void cache_push(keel_segment* seg) {
 /* An empty small/medium segment: to the cache (slots decommitted, header
    kept) while there is room, else back to the OS. */
 void keel__segment_free(keel_segment* seg) {
-    bool room;
+    bool room, warm;
+    size_t empty = keel__segment_empty_committed(seg);
     atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
-    (void)segment_decommit_slots(seg);
     keel__segments_lock();
     room = segment_cache_count < KEEL_SEGMENT_CACHE_COUNT;
+    warm = room && segment_cache_committed + empty <= KEEL_SEGMENT_CACHE_BYTES;
     keel__segments_unlock();
+    if (!warm) (void)segment_decommit_slots(seg);
+    seg->empty_committed = keel__segment_empty_committed(seg);
     if (room || !segment_release(seg)) cache_push(seg);
 }
 
@@ -286,6 +296,7 @@ size_t keel__segment_flush_caches(void) {
     list = segment_cache;
     segment_cache = NULL;
     segment_cache_count = 0;
+    segment_cache_committed = 0;
     keel__segments_unlock();
     while (list) {
         keel_segment* next = list->heap_next;
@@ -294,6 +305,7 @@ size_t keel__segment_flush_caches(void) {
         if (segment_release(list)) {
             given += header;
         } else {
+            list->empty_committed = keel__segment_empty_committed(list);
             keel__stat_cached((ptrdiff_t)header);
             list->heap_next = keep;
             keep = list;
@@ -477,4 +489,23 @@ size_t keel__segment_purge_heap(keel_heap* heap, bool all) {
 void keel__heap_take_segment(keel_heap* heap, keel_segment* seg) { heap_take_segment(heap, seg); }
 void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg) {
     heap_list_remove(heap_list(heap, (keel_segment_kind)seg->kind), seg);
+}
+
+/* Bytes of the segment's empty page slots that are committed and not reset. */
+size_t keel__segment_empty_committed(const keel_segment* seg) {
+    size_t bytes = 0;
+    uint32_t i;
+    for (i = 0; i < seg->page_count; i++) {
+        const keel_page* pg = &seg->pages[i];
+        if (!pg->in_use && pg->slot_committed && !pg->slot_reset) bytes += pg->slot_size;
+    }
+    return bytes;
+}
+
+/* Resets every empty committed slot of a segment no heap owns. */
+size_t keel__segment_purge_slots(keel_segment* seg) {
+    size_t given = 0;
+    uint32_t i;
+    for (i = 0; i < seg->page_count; i++) given += page_slot_purge(NULL, &seg->pages[i]);
+    return given;
 }
