@@ -115,7 +115,7 @@ WORKLOAD_TABLE="\
 st-fixed|0.3|0.01|@BIN@/st @T@ @S@ fixed|single thread, 32-byte blocks in batches of 1..10000 (glibc bench-malloc-simple)
 st-mixed|0.3|0.02|@BIN@/st @T@ @S@ mixed|single thread, 8..4096-byte blocks in batches, freed in shuffled order
 larson|0.3|-|@BIN@/larson @T@ @S@|server simulation: threads replace random slots (8..1000 B), successors inherit them (Larson)
-xmalloc|0.5|-|@BIN@/xmalloc @T@ @S@|producer/consumer ring: every block freed by another thread (xmalloc-test)
+xmalloc|0.25|-|@BIN@/xmalloc @T@ @S@|producer/consumer ring: every block freed by another thread (xmalloc-test)
 cache-scratch|0.5|-|@BIN@/cache @T@ @S@ scratch|passive false sharing: blocks handed from main to workers, then reused (Hoard cache-scratch)
 cache-thrash|0.5|-|@BIN@/cache @T@ @S@ thrash|active false sharing: threads allocate small blocks at once (Hoard cache-thrash)
 mstress|0.2|-|@BIN@/mstress @T@ @S@|mixed lifetimes, blocks swapped between threads, threads restarted each round (mstress)

@@ -47,6 +47,12 @@
 #define KEEL_LARGE_CACHE_MS 1000
 #endif
 
+/* TUNABLE: address space reserved beyond a large block (64-bit), so that
+   realloc grows it in place: max(its size, this). */
+#ifndef KEEL_LARGE_HEADROOM
+#define KEEL_LARGE_HEADROOM ((size_t)32 << 20)
+#endif
+
 /* Symbols the shared library exports; everything else is hidden
    (-fvisibility=hidden). */
 #if defined(__GNUC__) && !defined(_WIN32)

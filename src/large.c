@@ -23,6 +23,17 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
 static void cache_trim_locked(size_t limit, keel_segment** to_release);
 static void release_list(keel_segment* list);
 
+/* Address space reserved beyond a large block for in-place growth:
+   generous where address space is plentiful (64-bit, no ulimit -v), half
+   the block otherwise. */
+static size_t large_headroom(size_t size) {
+    size_t extra = size / 2;
+#if UINTPTR_MAX > 0xFFFFFFFFu
+    if (!keel__os_address_space_limited()) extra = size > KEEL_LARGE_HEADROOM ? size : KEEL_LARGE_HEADROOM;
+#endif
+    return extra > KEEL_MAX_REQUEST - size ? 0 : extra;
+}
+
 static size_t large_header_size(void) {
     return round_up(sizeof(keel_segment) + sizeof(keel_page), os_page());
 }
@@ -64,18 +75,21 @@ static bool span_fit(keel_segment* seg, size_t size) {
     return true;
 }
 
-/* A cached span that holds size at the default offset, or NULL. */
+/* The cached span that serves size best: room enough, and committed
+   memory closest to what is needed (the least to fault in or give back).
+   NULL when none has room. */
 static keel_segment* cache_take(size_t size) {
     keel_segment* seg;
     keel_segment* best = NULL;
-    size_t header = large_header_size();
+    size_t header = large_header_size(), best_gap = SIZE_MAX;
     keel_segment* to_release = NULL;
     keel__large_lock();
     cache_trim_locked(KEEL_LARGE_CACHE_BYTES, &to_release);
     for (seg = large_cache; seg; seg = seg->heap_next) {
-        size_t room = seg->reserved - seg->large_offset;
-        if (seg->large_offset != header || room < size || room / 4 > size) continue;
-        if (!best || seg->reserved < best->reserved) best = seg;
+        size_t gap;
+        if (seg->large_offset != header || seg->reserved - seg->large_offset < size) continue;
+        gap = seg->large_committed > size ? seg->large_committed - size : size - seg->large_committed;
+        if (gap < best_gap) { best = seg; best_gap = gap; }
     }
     if (best) {
         if (best->heap_prev) best->heap_prev->heap_next = best->heap_next;
@@ -110,9 +124,12 @@ void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zer
         }
     } else {
         seg_align = alignment > KEEL_SEGMENT_SIZE ? alignment : KEEL_SEGMENT_SIZE;
-        /* room to grow in place by half again; without it if the OS says no */
-        reserve = round_up(offset + size + size / 2, (size_t)64 << 10);
-        seg = (keel_segment*)vmem_reserve_aligned(reserve, seg_align);
+        /* address space to grow into: realloc then commits more in place
+           instead of copying (what mremap gives glibc). Address space is
+           cheap on 64-bit, so generous there; without it if the OS says no
+           (ulimit -v). */
+        reserve = round_up(offset + size + large_headroom(size), (size_t)64 << 10);
+        seg = reserve > offset + size ? (keel_segment*)vmem_reserve_aligned(reserve, seg_align) : NULL;
         if (!seg) {
             reserve = round_up(offset + size, (size_t)64 << 10);
             seg = (keel_segment*)vmem_reserve_aligned(reserve, seg_align);

@@ -33,6 +33,10 @@ size_t keel__os_memory_limit(void);
    realloc of a block keel did not allocate, whose size is unknown). */
 size_t keel__os_readable_bytes(const void* p, size_t max);
 
+/* Whether the process's address space is limited (ulimit -v): then keel
+   reserves no more than it needs. Asked each time; the limit can change. */
+int keel__os_address_space_limited(void);
+
 void keel__os_yield(void);
 uint64_t keel__os_now_ms(void);
 void keel__os_write_stderr(const char* text, size_t len);

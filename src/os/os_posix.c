@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -104,6 +105,11 @@ size_t keel__os_readable_bytes(const void* p, size_t max) {
     close(fd);
     if (at > want) at = want;
     return at > (uintptr_t)p ? (size_t)(at - (uintptr_t)p) : 0;
+}
+
+int keel__os_address_space_limited(void) {
+    struct rlimit rl;
+    return getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
 }
 
 void keel__os_yield(void) { sched_yield(); }

@@ -54,6 +54,14 @@ size_t keel__os_readable_bytes(const void* p, size_t max) {
     return at > (const char*)p ? (size_t)(at - (const char*)p) : 0;
 }
 
+int keel__os_address_space_limited(void) {
+#if defined(_WIN64)
+    return 0;
+#else
+    return 1;
+#endif
+}
+
 void keel__os_yield(void) { (void)SwitchToThread(); }
 
 uint64_t keel__os_now_ms(void) { return (uint64_t)GetTickCount64(); }
