@@ -57,16 +57,19 @@ static void span_release(keel_segment* seg, bool registered) {
     keel__stat_reserved(-(ptrdiff_t)reserved);
 }
 
-/* Makes exactly round_up(size) bytes usable after the block start. */
-static bool span_fit(keel_segment* seg, size_t size) {
+/* Makes at least round_up(size) bytes usable after the block start. What
+   is committed beyond that is given back past a quarter more (a realloc that
+   shrinks: the caller asked for less), or only past four times as much
+   (`keep`: a cached span reused, whose memory a growing block will fill
+   without faulting it in again). */
+static bool span_fit(keel_segment* seg, size_t size, bool keep) {
     size_t want = round_up(size, os_page());
     uint8_t* block = (uint8_t*)seg + seg->large_offset;
     if (want > seg->large_committed) {
         if (!vmem_commit(block + seg->large_committed, want - seg->large_committed)) return false;
         keel__stat_committed((ptrdiff_t)(want - seg->large_committed));
         seg->large_committed = want;
-    } else if (seg->large_committed - want > want / 4 + os_page()) {
-        /* much more than needed: give the tail back */
+    } else if (seg->large_committed - want > (keep ? 3 * want + ((size_t)1 << 20) : want / 4 + os_page())) {
         if (vmem_decommit(block + want, seg->large_committed - want)) {
             keel__stat_committed(-(ptrdiff_t)(seg->large_committed - want));
             seg->large_committed = want;
@@ -118,7 +121,7 @@ void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zer
     if (alignment <= header) seg = cache_take(size);
     if (seg) {
         prev_committed = seg->large_committed;
-        if (!span_fit(seg, size)) {
+        if (!span_fit(seg, size, true)) {
             keel__large_free_span(seg);
             return NULL;
         }
@@ -151,7 +154,7 @@ void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zer
         seg->pages[0].free_flags = KEEL_PAGE_IN_FULL;   /* never the fast free path */
         keel__stat_reserved((ptrdiff_t)reserve);
         keel__stat_committed((ptrdiff_t)header);
-        if (!span_fit(seg, size)) {
+        if (!span_fit(seg, size, false)) {
             (void)vmem_decommit(seg, header);
             (void)vmem_release(seg, reserve);
             keel__stat_reserved(-(ptrdiff_t)reserve);
@@ -179,7 +182,7 @@ size_t keel__large_usable(const keel_segment* seg, const void* p) {
 
 bool keel__large_resize_in_place(keel_segment* seg, size_t new_size) {
     if (new_size > seg->reserved - seg->large_offset) return false;
-    if (!span_fit(seg, new_size)) return false;
+    if (!span_fit(seg, new_size, false)) return false;
     atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_committed, memory_order_relaxed);
     return true;
 }
