@@ -28,14 +28,14 @@ static void page_to_full(keel_heap* heap, keel_page* page) {
     size_t cls = page->class_index;
     keel__queue_remove(&heap->queues[cls], page);
     keel__queue_push_back(&heap->full[cls], page);
-    page->free_flags |= KEEL_PAGE_IN_FULL;
+    page->in_full = 1;
 }
 
 void keel__page_unfull(keel_heap* heap, keel_page* page) {
     size_t cls = page->class_index;
     keel__queue_remove(&heap->full[cls], page);
     keel__queue_push_back(&heap->queues[cls], page);
-    page->free_flags &= (uint8_t)~KEEL_PAGE_IN_FULL;
+    page->in_full = 0;
     if (heap->queues[cls].first == page) keel__heap_direct_update(heap, cls);
 }
 
@@ -58,13 +58,27 @@ static keel_page* find_page(keel_heap* heap, size_t cls) {
         if (++scanned > 16) { page = NULL; break; }   /* bounded: take a fresh page */
     }
     if (!page) {
-        /* full pages that other threads freed into */
-        keel_page* f;
-        for (f = heap->full[cls].first; f; f = next) {
+        /* full pages that other threads freed into: every one found comes
+           back to the queue; those checked in vain go to the back of the
+           full queue, so a bounded scan keeps reaching new ones (a producer
+           whose blocks are all freed by consumers keeps many full pages) */
+        keel_page_queue* fq = &heap->full[cls];
+        keel_page* f = fq->first;
+        unsigned n;
+        for (n = 0; f && n < 64; n++, f = next) {
             next = f->next;
-            if (atomic_load_explicit(&f->a_thread_free, memory_order_relaxed) == NULL) continue;
+            if (atomic_load_explicit(&f->a_thread_free, memory_order_relaxed) == NULL) {
+                if (next) {
+                    keel__queue_remove(fq, f);
+                    keel__queue_push_back(fq, f);
+                }
+                continue;
+            }
             (void)keel__page_collect(heap, f);
-            if (f->free) { keel__page_unfull(heap, f); page = f; break; }
+            if (f->free) {
+                keel__page_unfull(heap, f);
+                if (!page) page = f;
+            }
         }
     }
     if (!page && keel__heap_adopt_abandoned(heap)) {
@@ -201,7 +215,7 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
         keel_segment* seg = keel__segment_of(p);
         keel_page* page = keel__page_of(seg, p);
         heap = keel__tls_heap;   /* the allocation may have created it */
-        page->free_flags |= KEEL_PAGE_HAS_ALIGNED;
+        page->has_aligned = 1;
         keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)(a - (uintptr_t)p));
     }
     return (void*)a;

@@ -25,7 +25,7 @@ static bool pointer_plausible(keel_page* page, const void* p, bool owner) {
     if (!page->in_use || page->block_size == 0) return false;
     if (b < page->start || b >= page->start + (size_t)page->reserved * page->block_size) return false;
     off = (size_t)(b - page->start);
-    if (!owner || (page->free_flags & KEEL_PAGE_HAS_ALIGNED)) return (off % KEEL_ALIGN) == 0;
+    if (!owner || page->has_aligned) return (off % KEEL_ALIGN) == 0;
     return off % page->block_size == 0;
 }
 
@@ -35,7 +35,7 @@ static void free_local(keel_heap* heap, keel_page* page, keel_block* b) {
     b->next = page->local_free;
     page->local_free = b;
     keel__page_used_set(page, used);
-    if (page->free_flags & KEEL_PAGE_IN_FULL) keel__page_unfull(heap, page);
+    if (page->in_full) keel__page_unfull(heap, page);
     if (used == 0) keel__page_retire(heap, page);
 }
 
@@ -59,7 +59,8 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
         keel__report_invalid("free", p);
         return;
     }
-    b = (keel_block*)keel__block_start(seg, page, p);
+    /* a division only for pages that handed out interior-aligned blocks */
+    b = page->has_aligned ? (keel_block*)keel__block_start(seg, page, p) : (keel_block*)p;
     if ((void*)b != p) {
         size_t off = (size_t)((uint8_t*)p - (uint8_t*)b);
         if (heap != &keel__heap_empty) keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)0 - off);

@@ -164,7 +164,7 @@ keel_heap* keel__heap_get(void) {
 
 void keel__page_retire(keel_heap* heap, keel_page* page) {
     size_t cls = page->class_index;
-    bool in_full = (page->free_flags & KEEL_PAGE_IN_FULL) != 0;
+    bool in_full = page->in_full != 0;
     keel_page_queue* q = in_full ? &heap->full[cls] : &heap->queues[cls];
     /* keep the only small page of a class: one block allocated and freed
        in a loop must not take and give back a page every time */
@@ -277,16 +277,16 @@ bool keel__heap_adopt_abandoned(keel_heap* heap) {
         page->next = page->prev = NULL;
         (void)keel__page_collect(heap, page);
         if (keel__page_used(page) == 0) {
-            page->free_flags &= (uint8_t)~KEEL_PAGE_IN_FULL;
+            page->in_full = 0;
             if (keel__segment_page_free(heap, page)) break;   /* that was its last page */
             continue;
         }
         if (page->free || page->local_free || page->capacity < page->reserved) {
-            page->free_flags &= (uint8_t)~KEEL_PAGE_IN_FULL;
+            page->in_full = 0;
             keel__queue_push_back(&heap->queues[cls], page);
             keel__heap_direct_update(heap, cls);
         } else {
-            page->free_flags |= KEEL_PAGE_IN_FULL;
+            page->in_full = 1;
             keel__queue_push_back(&heap->full[cls], page);
         }
     }

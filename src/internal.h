@@ -84,9 +84,16 @@ typedef struct keel_page {
             uint8_t* start;                   /* first block                                      */
             uint32_t capacity;                /* blocks carved into lists so far                  */
             uint32_t reserved;                /* blocks that fit in the page                      */
+            union {                           /* either set sends keel_free to its slow path     */
+                uint16_t free_flags;          /* both bytes at once, for the fast path           */
+                struct {
+                    uint8_t in_full;          /* in the heap's full queue (owner writes)          */
+                    uint8_t has_aligned;      /* a block was handed out at an interior offset;
+                                                 written by the owner before such a block escapes,
+                                                 so any thread freeing one may read it            */
+                };
+            };
             uint8_t class_index;              /* size class; 0 for a large block                  */
-            uint8_t free_flags;               /* KEEL_PAGE_IN_FULL | KEEL_PAGE_HAS_ALIGNED: any bit
-                                                 set sends keel_free to its slow path            */
             uint8_t free_is_zero;             /* every block in `free` is fresh zero memory
                                                  but for its link word                            */
             uint8_t slot_committed;           /* the page's memory is committed                   */
@@ -102,9 +109,6 @@ typedef struct keel_page {
     };
 } keel_page;
 _Static_assert(sizeof(keel_page) == 128, "keel_page must stay 128 bytes");
-
-#define KEEL_PAGE_IN_FULL 1u      /* in the heap's full queue of its class             */
-#define KEEL_PAGE_HAS_ALIGNED 2u  /* some block was handed out at an interior offset   */
 
 typedef struct keel_page_queue { keel_page* first; keel_page* last; } keel_page_queue;
 

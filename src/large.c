@@ -151,7 +151,7 @@ void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zer
         seg->header_size = header;
         seg->large_offset = offset;
         seg->cookie = KEEL_SEGMENT_COOKIE;
-        seg->pages[0].free_flags = KEEL_PAGE_IN_FULL;   /* never the fast free path */
+        seg->pages[0].in_full = 1;   /* never the fast free path */
         keel__stat_reserved((ptrdiff_t)reserve);
         keel__stat_committed((ptrdiff_t)header);
         if (!span_fit(seg, size, false)) {

@@ -103,7 +103,8 @@ static void page_clear(keel_page* pg) {
     pg->block_size = 0;
     pg->start = NULL;
     pg->capacity = pg->reserved = 0;
-    pg->class_index = pg->free_flags = pg->free_is_zero = 0;
+    pg->free_flags = 0;
+    pg->class_index = pg->free_is_zero = 0;
     pg->slot_committed = pg->slot_reset = pg->slot_fresh = pg->in_use = 0;
     pg->next = pg->prev = NULL;
     pg->slot_size = 0;

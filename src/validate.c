@@ -80,7 +80,7 @@ static void check_queue(keel_heap* heap, const keel_page_queue* q, size_t cls, b
         expect(seg->cookie == KEEL_SEGMENT_COOKIE, "queued page in a damaged segment");
         expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap, "queued page in a segment the heap does not own");
         expect(page->class_index == cls, "page queued under the wrong size class");
-        expect(((page->free_flags & KEEL_PAGE_IN_FULL) != 0) == full, "page full flag disagrees with its queue");
+        expect((page->in_full != 0) == full, "page full flag disagrees with its queue");
         check_page_full(page);
     }
     expect(q->last == prev, "page queue tail broken");
