@@ -75,6 +75,12 @@ if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release &&
     exit 1
 fi
 
+# What was built: the commit, and the library's own uncommitted changes.
+KEEL_VERSION="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo 'unknown commit')"
+keel_dirty=$(git -C "$ROOT" status --porcelain -- src include CMakeLists.txt 2>/dev/null | awk '{ print $NF }' | tr '\n' ' ')
+[ -z "$keel_dirty" ] || KEEL_VERSION="$KEEL_VERSION with uncommitted changes in ${keel_dirty% }"
+KEEL_VERSION="$KEEL_VERSION, built $(date -u '+%Y-%m-%d %H:%M UTC')"
+
 # ---- the allocators: name -> library to preload ("" = none) ----
 declare -A LIB
 # The first library of that soname that the loader really preloads into a
@@ -304,7 +310,7 @@ META=$OUT/meta.txt
     echo "os=$( . /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"), Linux $(uname -r)"
     echo "command=$([ "$QUICK" = 1 ] && echo 'make bench QUICK=1' || echo 'make bench')"
     echo "settings=THREADS=$THREADS, $REPS run(s) per allocator and workload ($([ "$REPS" = 1 ] && echo 'a single run' || echo 'the median kept'))"
-    echo "keel=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), build/libkeel-override.so"
+    echo "keel=$KEEL_VERSION (build/libkeel-override.so)"
     echo "glibc=$(ldd --version 2>/dev/null | head -n 1 | awk '{ print $NF }')"
     for p in libmimalloc2.0:mimalloc libjemalloc2:jemalloc libtcmalloc-minimal4:tcmalloc; do
         echo "${p#*:}=$(dpkg-query -W -f='${Version}' "${p%%:*}" 2>/dev/null || echo 'not installed') (${LIB[${p#*:}]:-not found})"

@@ -119,7 +119,24 @@ static void* alloc_from_page(keel_heap* heap, size_t cls, size_t size, bool zero
 
 void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero) {
     unsigned attempt;
-    int saved = errno;
+    int saved;
+    if (KEEL_LIKELY(size <= KEEL_MEDIUM_MAX && size > KEEL_DIRECT_MAX)) {
+        /* sizes past the direct table: the class's first page, if it has a
+           block, is as good as the direct table's */
+        keel_page* page = heap->queues[keel__class_of(size)].first;
+        keel_block* b = page ? page->free : NULL;
+        if (b) {
+            page->free = b->next;
+            keel__page_used_set(page, keel__page_used(page) + 1);
+            keel__counter_add(&heap->a_allocs, 1);
+            if (zero) {
+                if (page->free_is_zero) b->next = NULL;
+                else memset(b, 0, size);
+            }
+            return b;
+        }
+    }
+    saved = errno;
     if (size > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
     for (attempt = 0;; attempt++) {
         void* p = NULL;
