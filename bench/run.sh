@@ -327,5 +327,5 @@ else
     rm -f "$OUT/report.png"
     printf '\nreport.png was not drawn: gnuplot is not installed (apt-get install gnuplot-nox).\n' >>"$OUT/report.md"
 fi
-say "wrote build/bench/results.csv, report.md and report.png in $(($(date +%s) - t_start)) s"
+say "wrote build/bench/results.csv, report.md$([ -f "$OUT/report.png" ] && echo ' and report.png') in $(($(date +%s) - t_start)) s"
 exit $status
