@@ -117,9 +117,29 @@ static void* alloc_from_page(keel_heap* heap, size_t cls, size_t size, bool zero
     return b;
 }
 
-void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero) {
+/* Allocates from pages (or a large segment when the size or the alignment
+   asks for one), creating the thread's heap if need be; on failure applies
+   the out-of-memory policy (flush, retry, handler) until it gives up. */
+static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, bool zero) {
     unsigned attempt;
-    int saved;
+    int saved = errno;
+    for (attempt = 0;; attempt++) {
+        void* p = NULL;
+        if (heap == &keel__heap_empty) heap = keel__heap_get();
+        if (heap) {
+            if (size > KEEL_MEDIUM_MAX || alignment > KEEL_ALIGN) p = keel__large_alloc(heap, size, alignment, zero);
+            else p = alloc_from_page(heap, keel__class_of(size), size, zero);
+        }
+        if (p) {
+            keel__counter_add(&heap->a_allocs, 1);
+            errno = saved;
+            return p;
+        }
+        if (!keel__oom_retry(size, attempt)) { errno = ENOMEM; return NULL; }
+    }
+}
+
+void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero) {
     if (KEEL_LIKELY(size <= KEEL_MEDIUM_MAX && size > KEEL_DIRECT_MAX)) {
         /* sizes past the direct table: the class's first page, if it has a
            block, is as good as the direct table's */
@@ -136,22 +156,8 @@ void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero) {
             return b;
         }
     }
-    saved = errno;
     if (size > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
-    for (attempt = 0;; attempt++) {
-        void* p = NULL;
-        if (heap == &keel__heap_empty) heap = keel__heap_get();
-        if (heap) {
-            if (size > KEEL_MEDIUM_MAX) p = keel__large_alloc(heap, size, KEEL_ALIGN, zero);
-            else p = alloc_from_page(heap, keel__class_of(size), size, zero);
-        }
-        if (p) {
-            keel__counter_add(&heap->a_allocs, 1);
-            errno = saved;
-            return p;
-        }
-        if (!keel__oom_retry(size, attempt)) { errno = ENOMEM; return NULL; }
-    }
+    return alloc_with_retries(heap, size, KEEL_ALIGN, zero);
 }
 
 /* ---- the fast path ---- */
@@ -210,21 +216,7 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
         heap = keel__tls_heap;
     }
     total = num_bytes + alignment - KEEL_ALIGN;
-    if (total > KEEL_MEDIUM_MAX) {
-        unsigned attempt;
-        int saved = errno;
-        for (attempt = 0;; attempt++) {
-            void* q = NULL;
-            if (heap == &keel__heap_empty) heap = keel__heap_get();
-            if (heap) q = keel__large_alloc(heap, num_bytes, alignment, false);
-            if (q) {
-                keel__counter_add(&heap->a_allocs, 1);
-                errno = saved;
-                return q;
-            }
-            if (!keel__oom_retry(num_bytes, attempt)) { errno = ENOMEM; return NULL; }
-        }
-    }
+    if (total > KEEL_MEDIUM_MAX) return alloc_with_retries(heap, num_bytes, alignment, false);
     p = (uint8_t*)heap_alloc(heap, total, false);
     if (!p) return NULL;
     a = ((uintptr_t)p + (alignment - 1)) & ~(uintptr_t)(alignment - 1);
