@@ -103,18 +103,22 @@ static keel_page* find_page(keel_heap* heap, size_t cls) {
 
 /* ---- the slow path ---- */
 
-static void* alloc_from_page(keel_heap* heap, size_t cls, size_t size, bool zero) {
-    keel_page* page = find_page(heap, cls);
-    keel_block* b;
-    if (!page) return NULL;
-    b = page->free;
+/* Takes the first block of page->free, which is not empty, and counts it. */
+static inline void* page_pop(keel_heap* heap, keel_page* page, size_t size, bool zero) {
+    keel_block* b = page->free;
     page->free = b->next;
     keel__page_used_set(page, keel__page_used(page) + 1);
+    keel__counter_add(&heap->a_allocs, 1);
     if (zero) {
         if (page->free_is_zero) b->next = NULL;
         else memset(b, 0, size);
     }
     return b;
+}
+
+static void* alloc_from_page(keel_heap* heap, size_t cls, size_t size, bool zero) {
+    keel_page* page = find_page(heap, cls);
+    return page ? page_pop(heap, page, size, zero) : NULL;
 }
 
 /* Allocates from pages (or a large segment when the size or the alignment
@@ -127,11 +131,13 @@ static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, 
         void* p = NULL;
         if (heap == &keel__heap_empty) heap = keel__heap_get();
         if (heap) {
-            if (size > KEEL_MEDIUM_MAX || alignment > KEEL_ALIGN) p = keel__large_alloc(heap, size, alignment, zero);
-            else p = alloc_from_page(heap, keel__class_of(size), size, zero);
+            if (size <= KEEL_MEDIUM_MAX && alignment <= KEEL_ALIGN) {
+                p = alloc_from_page(heap, keel__class_of(size), size, zero);
+            } else if ((p = keel__large_alloc(heap, size, alignment, zero)) != NULL) {
+                keel__counter_add(&heap->a_allocs, 1);
+            }
         }
         if (p) {
-            keel__counter_add(&heap->a_allocs, 1);
             errno = saved;
             return p;
         }
@@ -144,17 +150,7 @@ void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero) {
         /* sizes past the direct table: the class's first page, if it has a
            block, is as good as the direct table's */
         keel_page* page = heap->queues[keel__class_of(size)].first;
-        keel_block* b = page ? page->free : NULL;
-        if (b) {
-            page->free = b->next;
-            keel__page_used_set(page, keel__page_used(page) + 1);
-            keel__counter_add(&heap->a_allocs, 1);
-            if (zero) {
-                if (page->free_is_zero) b->next = NULL;
-                else memset(b, 0, size);
-            }
-            return b;
-        }
+        if (page && page->free) return page_pop(heap, page, size, zero);
     }
     if (size > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
     return alloc_with_retries(heap, size, KEEL_ALIGN, zero);
@@ -165,17 +161,7 @@ void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero) {
 static inline void* heap_alloc(keel_heap* heap, size_t size, bool zero) {
     if (KEEL_LIKELY(size <= KEEL_DIRECT_MAX)) {
         keel_page* page = heap->direct[(size + 15) >> 4];
-        keel_block* b = page->free;
-        if (KEEL_LIKELY(b != NULL)) {
-            page->free = b->next;
-            keel__page_used_set(page, keel__page_used(page) + 1);
-            keel__counter_add(&heap->a_allocs, 1);
-            if (zero) {
-                if (page->free_is_zero) b->next = NULL;
-                else memset(b, 0, size);
-            }
-            return b;
-        }
+        if (KEEL_LIKELY(page->free != NULL)) return page_pop(heap, page, size, zero);
     }
     return keel__alloc_slow(heap, size, zero);
 }
