@@ -9,9 +9,8 @@
 /* Start of the block that p points into (p itself unless the block was
    handed out at an aligned interior offset). Reads only fields fixed while
    the page is in use, so any thread may call it. */
-void* keel__block_start(keel_segment* seg, keel_page* page, const void* p) {
+void* keel__block_start(const keel_page* page, const void* p) {
     size_t off = (size_t)((const uint8_t*)p - page->start);
-    (void)seg;
     return page->start + (off - off % page->block_size);
 }
 
@@ -27,6 +26,11 @@ static bool pointer_plausible(keel_page* page, const void* p, bool owner) {
     off = (size_t)(b - page->start);
     if (!owner || page->has_aligned) return (off % KEEL_ALIGN) == 0;
     return off % page->block_size == 0;
+}
+
+/* Whether p is the live block of a large segment. */
+static bool large_block_at(const keel_segment* seg, const void* p) {
+    return (const uint8_t*)p == (const uint8_t*)seg + seg->large_offset && seg->pages[0].in_use;
 }
 
 /* Owner-side free of block b into page. */
@@ -45,7 +49,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
     bool owner;
     int saved = errno;
     if (seg->kind == KEEL_SEGMENT_LARGE) {
-        if ((uint8_t*)p != (uint8_t*)seg + seg->large_offset || !seg->pages[0].in_use) {
+        if (!large_block_at(seg, p)) {
             keel__report_invalid("free", p);
             return;
         }
@@ -60,7 +64,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
         return;
     }
     /* a division only for pages that handed out interior-aligned blocks */
-    b = page->has_aligned ? (keel_block*)keel__block_start(seg, page, p) : (keel_block*)p;
+    b = page->has_aligned ? (keel_block*)keel__block_start(page, p) : (keel_block*)p;
     if ((void*)b != p) {
         size_t off = (size_t)((uint8_t*)p - (uint8_t*)b);
         if (heap != &keel__heap_empty) keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)0 - off);
@@ -94,18 +98,18 @@ void keel_free(void* ptr) {
 size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op) {
     keel_page* page;
     if (seg->kind == KEEL_SEGMENT_LARGE) {
-        if ((const uint8_t*)p != (const uint8_t*)seg + seg->large_offset || !seg->pages[0].in_use) {
+        if (!large_block_at(seg, p)) {
             keel__report_invalid(op, p);
             return 0;
         }
-        return keel__large_usable(seg, p);
+        return keel__large_usable(seg);
     }
     page = keel__page_of(seg, p);
     if (!pointer_plausible(page, p, atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == keel__tls_heap)) {
         keel__report_invalid(op, p);
         return 0;
     }
-    return page->block_size - (size_t)((const uint8_t*)p - (const uint8_t*)keel__block_start(seg, page, p));
+    return page->block_size - (size_t)((const uint8_t*)p - (const uint8_t*)keel__block_start(page, p));
 }
 
 size_t keel_usable_size(const void* ptr) {

@@ -65,7 +65,6 @@ static void abandoned_push_locked(keel_segment* seg) {
     seg->heap_next = abandoned;
     if (abandoned) abandoned->heap_prev = seg;
     abandoned = seg;
-    seg->in_heap_list = 0;
     atomic_fetch_add_explicit(&a_abandoned_count, 1, memory_order_relaxed);
 }
 

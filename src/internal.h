@@ -133,8 +133,7 @@ typedef struct keel_segment {
     size_t empty_committed;           /* abandoned or cached: bytes of empty page slots
                                          kept committed (counted in a global bound)       */
     uint32_t cookie;                  /* KEEL_SEGMENT_COOKIE: checked by validate         */
-    uint16_t in_heap_list;
-    uint16_t fork_orphan;             /* abandoned in a forked child: its dead owner may
+    uint32_t fork_orphan;             /* abandoned in a forked child: its dead owner may
                                          have stopped mid-update, so its page counts are
                                          not exact (a block may stay counted as in use) */
     keel_page pages[];                /* page_count descriptors                           */
@@ -235,7 +234,7 @@ KEEL_HIDDEN keel_segment* keel__segment_of_page(keel_page* page);
 KEEL_HIDDEN bool keel__segment_register(keel_segment* seg);
 KEEL_HIDDEN void keel__segment_unregister(keel_segment* seg);
 KEEL_HIDDEN keel_segment* keel__segment_cache_first(void);
-KEEL_HIDDEN void keel__heap_take_segment(keel_heap* heap, keel_segment* seg);
+KEEL_HIDDEN void keel__heap_take_segment(keel_heap* heap, keel_segment* seg);   /* into its kind's list */
 KEEL_HIDDEN void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg);
 KEEL_HIDDEN size_t keel__segment_empty_committed(const keel_segment* seg);
 KEEL_HIDDEN size_t keel__segment_purge_slots(keel_segment* seg);
@@ -272,7 +271,7 @@ static inline void keel__counter_add(_Atomic(size_t)* c, size_t v) {
 KEEL_HIDDEN void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zero);
 KEEL_HIDDEN void keel__large_free_span(keel_segment* seg);
 KEEL_HIDDEN bool keel__large_resize_in_place(keel_segment* seg, size_t new_size);
-KEEL_HIDDEN size_t keel__large_usable(const keel_segment* seg, const void* p);
+KEEL_HIDDEN size_t keel__large_usable(const keel_segment* seg);
 KEEL_HIDDEN size_t keel__large_cache_flush(bool all);
 KEEL_HIDDEN void keel__large_lock(void);
 KEEL_HIDDEN void keel__large_unlock(void);
@@ -294,7 +293,7 @@ KEEL_HIDDEN void keel__process_init(void);
 /* ---- allocation and free (alloc.c, free.c) ---- */
 KEEL_HIDDEN void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero);
 KEEL_HIDDEN void keel__free_slow(keel_segment* seg, keel_page* page, void* p);
-KEEL_HIDDEN void* keel__block_start(keel_segment* seg, keel_page* page, const void* p);
+KEEL_HIDDEN void* keel__block_start(const keel_page* page, const void* p);
 KEEL_HIDDEN void keel__page_retire(keel_heap* heap, keel_page* page);
 KEEL_HIDDEN size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op);
 

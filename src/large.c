@@ -175,8 +175,7 @@ void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zer
     return block;
 }
 
-size_t keel__large_usable(const keel_segment* seg, const void* p) {
-    (void)p;
+size_t keel__large_usable(const keel_segment* seg) {
     return seg->large_committed;
 }
 

@@ -209,7 +209,6 @@ keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind) {
         }
     }
     seg->heap_next = seg->heap_prev = NULL;
-    seg->in_heap_list = 0;
     seg->fork_orphan = 0;
     /* relaxed: only this thread compares a_heap with its own heap */
     atomic_store_explicit(&seg->a_heap, heap, memory_order_relaxed);
@@ -335,7 +334,6 @@ static void heap_list_push_front(keel_segment** list, keel_segment* seg) {
     seg->heap_next = *list;
     if (*list) (*list)->heap_prev = seg;
     *list = seg;
-    seg->in_heap_list = 1;
 }
 
 static void heap_list_remove(keel_segment** list, keel_segment* seg) {
@@ -343,7 +341,6 @@ static void heap_list_remove(keel_segment** list, keel_segment* seg) {
     else *list = seg->heap_next;
     if (seg->heap_next) seg->heap_next->heap_prev = seg->heap_prev;
     seg->heap_next = seg->heap_prev = NULL;
-    seg->in_heap_list = 0;
 }
 
 static void heap_list_push_back(keel_segment** list, keel_segment* seg) {
@@ -353,11 +350,10 @@ static void heap_list_push_back(keel_segment** list, keel_segment* seg) {
     last->heap_next = seg;
     seg->heap_prev = last;
     seg->heap_next = NULL;
-    seg->in_heap_list = 1;
 }
 
-/* Puts an adopted or new segment into the heap's list of its kind. */
-static void heap_take_segment(keel_heap* heap, keel_segment* seg) {
+/* Puts an adopted segment into the heap's list of its kind. */
+void keel__heap_take_segment(keel_heap* heap, keel_segment* seg) {
     keel_segment** list = heap_list(heap, (keel_segment_kind)seg->kind);
     if (seg->used_pages < seg->page_count) heap_list_push_front(list, seg);
     else heap_list_push_back(list, seg);
@@ -487,7 +483,6 @@ size_t keel__segment_purge_heap(keel_heap* heap, bool all) {
 }
 
 /* Used by heap.c when a segment changes hands. */
-void keel__heap_take_segment(keel_heap* heap, keel_segment* seg) { heap_take_segment(heap, seg); }
 void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg) {
     heap_list_remove(heap_list(heap, (keel_segment_kind)seg->kind), seg);
 }
