@@ -6,9 +6,13 @@
 #   i386     i686-linux-gnu-gcc, runs natively (libc6-i386)   build-i386/
 #   aarch64  aarch64-linux-gnu-gcc under qemu-aarch64          build-aarch64/
 #   win64    x86_64-w64-mingw32-gcc under wine                 build-win64/
-# A target whose toolchain is missing prints SKIPPED; with
-# KEEL_REQUIRE_ALL_TARGETS=1 a skipped target is a failure. KEEL_TARGETS picks
-# a subset ("native i386"). Each test runs under ctest's timeout.
+# tests/deps.sh first installs what the chosen targets need (as root) and each
+# toolchain is probed with a one-line program. A toolchain that fails its probe
+# is a failure naming the missing packages; when we are not root and could not
+# install them, the target prints SKIPPED instead, and with
+# KEEL_REQUIRE_ALL_TARGETS=1 a skipped target is a failure too. KEEL_TARGETS
+# picks a subset ("native i386": only their packages are installed). Each test
+# runs under ctest's timeout.
 set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,15 +20,6 @@ jobs=$(nproc 2>/dev/null || echo 2)
 targets=${KEEL_TARGETS:-"native asan tsan i386 aarch64 win64"}
 require_all=${KEEL_REQUIRE_ALL_TARGETS:-0}
 total_pass=0 total_fail=0 failed_targets=() lines=()
-
-have() { command -v "$1" >/dev/null 2>&1; }
-
-sanitizer_works() {   # can gcc build and run a program with -fsanitize=$1 ?
-  local d; d=$(mktemp -d)
-  echo 'int main(void){return 0;}' > "$d/t.c"
-  gcc -fsanitize="$1" "$d/t.c" -o "$d/t" >/dev/null 2>&1 && "$d/t" >/dev/null 2>&1
-  local rc=$?; rm -rf "$d"; return $rc
-}
 
 skip() {  # target, reason
   lines+=("SKIPPED: $1 ($2)")
@@ -56,34 +51,44 @@ run_target() {  # name, build dir, cmake args...
   [ "$f" = 0 ] || failed_targets+=("$name")
 }
 
-bash tests/deps.sh
+# one wine prefix for the probe and the tests (its first start takes a while)
+export WINEPREFIX=${WINEPREFIX:-$root/build-win64/wineprefix} WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+[[ " $targets " == *" win64 "* ]] && mkdir -p build-win64
+# install what the targets lack (as root), then probe each toolchain: one that
+# cannot build and run a one-line program is a failure naming the packages, or
+# SKIPPED when we could not install them (not root).
+# shellcheck disable=SC2086
+bash tests/deps.sh --no-probe $targets
+deps_rc=$?
+toolchain_ok() {   # target
+  bash tests/deps.sh --probe "$1" 2>"$root/build-$1.probe.log" && return 0
+  cat "$root/build-$1.probe.log"
+  if [ $deps_rc = 2 ]; then skip "$1" "$(tail -n 1 "$root/build-$1.probe.log" | sed 's/^deps: //'); as root: bash tests/deps.sh $1"
+  else failed_targets+=("$1 (toolchain)"); lines+=("$1: toolchain FAILED: $(tail -n 1 "$root/build-$1.probe.log" | sed 's/^deps: //')"); fi
+  return 1
+}
+if [[ " $targets " == *" native "* ]] && ! bash tests/deps.sh --probe programs; then
+  echo "the real-program tests of the native target will fail: as root, bash tests/deps.sh programs"
+fi
 
 for target in $targets; do
   case $target in
-    native) run_target native build -DCMAKE_BUILD_TYPE=Release ;;
+    native) toolchain_ok native && run_target native build -DCMAKE_BUILD_TYPE=Release ;;
     asan)
-      if sanitizer_works address,undefined; then
-        run_target asan build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE=address,undefined
-      else skip asan "gcc cannot build with -fsanitize=address,undefined (libasan/libubsan missing)"; fi ;;
+      toolchain_ok asan &&
+        run_target asan build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE=address,undefined ;;
     tsan)
-      if sanitizer_works thread; then
-        run_target tsan build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE=thread
-      else skip tsan "gcc cannot build and run with -fsanitize=thread"; fi ;;
+      toolchain_ok tsan &&
+        run_target tsan build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE=thread ;;
     i386)
-      if have i686-linux-gnu-gcc && [ -e /lib/ld-linux.so.2 ]; then
-        run_target i386 build-i386 -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/i686-linux-gnu.cmake"
-      else skip i386 "needs i686-linux-gnu-gcc and libc6-i386: apt-get install gcc-i686-linux-gnu libc6-i386"; fi ;;
+      toolchain_ok i386 &&
+        run_target i386 build-i386 -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/i686-linux-gnu.cmake" ;;
     aarch64)
-      if have aarch64-linux-gnu-gcc && have qemu-aarch64; then
-        run_target aarch64 build-aarch64 -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake"
-      else skip aarch64 "needs aarch64-linux-gnu-gcc and qemu-aarch64: apt-get install gcc-12-aarch64-linux-gnu gcc-aarch64-linux-gnu qemu-user"; fi ;;
+      toolchain_ok aarch64 &&
+        run_target aarch64 build-aarch64 -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake" ;;
     win64)
-      if have x86_64-w64-mingw32-gcc && have wine; then
-        mkdir -p build-win64
-        export WINEPREFIX=${WINEPREFIX:-$root/build-win64/wineprefix} WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-        timeout 300 wine cmd /c exit >/dev/null 2>&1   # first start creates the prefix
-        run_target win64 build-win64 -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/x86_64-w64-mingw32.cmake"
-      else skip win64 "needs x86_64-w64-mingw32-gcc and wine: apt-get install gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64"; fi ;;
+      toolchain_ok win64 &&
+        run_target win64 build-win64 -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/x86_64-w64-mingw32.cmake" ;;
     *) echo "unknown target $target"; failed_targets+=("$target (unknown)") ;;
   esac
 done
