@@ -18,8 +18,18 @@ test:
 bench:
 	bash bench/run.sh
 
+# Into the system (no DESTDIR) the loader cache is refreshed, so a program
+# linked with -lkeel runs at once; into a staging DESTDIR it is left to the
+# machine the files end up on.
 install: all
-	cmake --install build --prefix $(PREFIX)
+	DESTDIR="$(DESTDIR)" cmake --install build --prefix $(PREFIX)
+	@if [ -n "$(DESTDIR)" ]; then \
+	  echo "keel: installed under $(DESTDIR)$(PREFIX); once the files are in $(PREFIX), run ldconfig as root"; \
+	elif [ "$$(uname -s)" = Linux ] && [ "$$(id -u)" = 0 ]; then \
+	  ldconfig && echo "keel: ran ldconfig: programs linked with -lkeel find the new libkeel.so"; \
+	elif [ "$$(uname -s)" = Linux ]; then \
+	  echo "keel: not root, the loader cache is unchanged: run 'ldconfig' as root, or LD_LIBRARY_PATH=$(PREFIX)/lib"; \
+	fi
 
 clean:
 	rm -rf build build-asan build-tsan build-i386 build-aarch64 build-win64 build-*.log

@@ -54,8 +54,11 @@
 #endif
 
 /* Symbols the shared library exports; everything else is hidden
-   (-fvisibility=hidden). */
-#if defined(__GNUC__) && !defined(_WIN32)
+   (-fvisibility=hidden). libkeel.dll is built with KEEL_DLL_EXPORT, as the
+   keel_* declarations of keel.h and arena.h are. */
+#if defined(_WIN32) && defined(KEEL_DLL_EXPORT)
+#define KEEL__EXPORT __declspec(dllexport)
+#elif defined(__GNUC__) && !defined(_WIN32)
 #define KEEL__EXPORT __attribute__((visibility("default")))
 #else
 #define KEEL__EXPORT

@@ -63,6 +63,7 @@ check "libkeel.so resolves to a real file" test -f "$(readlink -f "$libdir/libke
 check "keel.pc is installed in $rel/pkgconfig" test -f "$libdir/pkgconfig/keel.pc"
 check "keelConfig.cmake is installed in $rel/cmake/keel" test -f "$libdir/cmake/keel/keelConfig.cmake"
 check "keelConfigVersion.cmake is installed" test -f "$libdir/cmake/keel/keelConfigVersion.cmake"
+check "keel-override.o (the static override as one object) is installed in $rel" test -f "$libdir/keel-override.o"
 # shellcheck disable=SC2317  # called through check
 no_test_library() { ! find "$prefix" -name '*keel_fault*' | grep .; }
 check "no test-only library (keel_fault) is installed" no_test_library
@@ -119,6 +120,10 @@ shared_from_prefix() {
 # shellcheck disable=SC2317  # called through check
 no_shared() { ! ldd "$1" | grep libkeel; }
 
+# on_keel PROGRAM: run with KEEL_SHOW_STATS=1, keel reports the allocations it served.
+# shellcheck disable=SC2317  # called through check
+on_keel() { env -u LD_PRELOAD KEEL_SHOW_STATS=1 "$1" 2>&1 >/dev/null | grep -E '^keel: allocs [1-9]'; }
+
 # ---- through pkg-config ----
 if ! command -v pkg-config > /dev/null 2>&1; then
     fail "pkg-config is not installed: apt-get install pkg-config"
@@ -163,6 +168,10 @@ add_executable(app_shared consumer.c)
 target_link_libraries(app_shared PRIVATE keel::keel)
 add_executable(app_static consumer.c)
 target_link_libraries(app_static PRIVATE keel::keel_static)
+if(TARGET keel::keel_override_object)
+  add_executable(app_override consumer.c)
+  target_link_libraries(app_override PRIVATE keel::keel_override_object)
+endif()
 CM
 if ! out=$(cmake -S "$tmp/app" -B "$tmp/app/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
                -DCMAKE_BUILD_TYPE=Release 2>&1); then
@@ -175,6 +184,10 @@ else
     check "keel::keel loads the installed libkeel.so" shared_from_prefix "$tmp/app/build/app_shared"
     run_app "find_package build with keel::keel_static" "$tmp/app/build/app_static"
     check "keel::keel_static does not load libkeel.so" no_shared "$tmp/app/build/app_static"
+    if [ -f "$libdir/keel-override.o" ]; then
+        run_app "find_package build with keel::keel_override_object" "$tmp/app/build/app_override"
+        check "keel::keel_override_object makes keel the program's malloc" on_keel "$tmp/app/build/app_override"
+    fi
 fi
 
 finish
