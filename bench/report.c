@@ -56,7 +56,7 @@ typedef struct rp_workload {
 static rp_workload rp_wl[RP_MAX_WL];
 static int rp_wls;
 static int rp_present[RP_ALLOCS];  /* allocator has at least one run */
-static char rp_meta[32][2][256];
+static char rp_meta[32][2][512];
 static int rp_metas;
 static double rp_fast[RP_ALLOCS][4];   /* fixed32, mixed, batch100, geomean */
 static int rp_fast_have[RP_ALLOCS];
@@ -170,8 +170,8 @@ static void rp_read_meta(void) {
         eq = strchr(line, '=');
         if (!eq) continue;
         *eq = '\0';
-        snprintf(rp_meta[rp_metas][0], 256, "%s", line);
-        snprintf(rp_meta[rp_metas][1], 256, "%s", eq + 1);
+        snprintf(rp_meta[rp_metas][0], 512, "%s", line);
+        snprintf(rp_meta[rp_metas][1], 512, "%s", eq + 1);
         rp_metas++;
     }
     fclose(f);
@@ -549,10 +549,12 @@ static void rp_write_md(void) {
     for (i = K_EXTRA; i < rp_keys; i++) if (strcmp(rp_key[i], "rss_after_kb") == 0) k_after = i;
 
     fputs("# keel benchmark report\n\n", f);
-    fprintf(f, "- date: %s\n- machine: %s, %s; %s\n- command: `%s`, %s\n- keel: %s\n- glibc %s; mimalloc %s; jemalloc %s; tcmalloc %s\n- real programs: %s\n- machine check: %s\n- run time of the suite: %s\n\n",
+    if (strncmp(rp_meta_get("load"), "busy: ", 6) == 0)
+        fprintf(f, "**The machine was busy during this run:** %s.\n\n", rp_meta_get("load") + 6);
+    fprintf(f, "- date: %s\n- machine: %s, %s; %s\n- command: `%s`, %s\n- keel: %s\n- glibc %s; mimalloc %s; jemalloc %s; tcmalloc %s\n- real programs: %s\n- machine check: %s\n- machine load: %s\n- run time of the suite: %s\n\n",
             rp_meta_get("date"), rp_meta_get("cpu"), rp_meta_get("memory"), rp_meta_get("os"), rp_meta_get("command"),
             rp_meta_get("settings"), rp_meta_get("keel"), rp_meta_get("glibc"), rp_meta_get("mimalloc"), rp_meta_get("jemalloc"),
-            rp_meta_get("tcmalloc"), rp_meta_get("programs"), rp_meta_get("parallelism"), rp_meta_get("elapsed"));
+            rp_meta_get("tcmalloc"), rp_meta_get("programs"), rp_meta_get("parallelism"), rp_meta_get("load"), rp_meta_get("elapsed"));
     fputs("Every time is the wall time of a fixed amount of work (lower is better), the median of the runs; "
           "peak RSS is the child's ru_maxrss (for redis: the server's VmHWM). Ratios are keel's value ÷ the other's.\n\n", f);
 

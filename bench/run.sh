@@ -233,6 +233,26 @@ parallelism() {
     awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "%.2f", 2 * (b - a) / (c - b) }'
 }
 PARALLELISM=$(parallelism)
+
+# CPU time the whole machine spent busy (steal included: a VM's neighbours),
+# and what this script's own finished children spent, in clock ticks; the
+# difference over the run is what other processes took from the benchmark.
+machine_busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+own_children_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat"; }
+BUSY0=$(machine_busy_ticks) OWN0=$(own_children_ticks) WALL0=$(date +%s.%N)
+# load_verdict: one sentence for the report, starting "busy" or "quiet".
+load_verdict() {
+    local hz; hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+    awk -v b0="$BUSY0" -v b1="$(machine_busy_ticks)" -v o0="$OWN0" -v o1="$(own_children_ticks)" \
+        -v w0="$WALL0" -v w1="$(date +%s.%N)" -v hz="$hz" -v p0="$PARALLELISM" -v p1="$1" -v n="$(nproc)" 'BEGIN {
+        others = ((b1 - b0) - (o1 - o0)) / hz / (w1 - w0); if (others < 0) others = 0
+        low = n >= 2 && (p0 < 1.7 || p1 < 1.7)
+        if (others > 0.10 || low)
+            printf "busy: other processes (or the VM host) took %.2f cores on average during the run; two CPU-bound processes side by side ran %.2fx / %.2fx as fast as one before / after: the numbers are unreliable, rerun on a quiet machine", others, p0, p1
+        else
+            printf "quiet: other processes took %.2f cores on average during the run; two CPU-bound processes side by side ran %.2fx / %.2fx as fast as one before / after", others, p0, p1
+    }'
+}
 say "machine check: two CPU-bound processes side by side ran ${PARALLELISM}x as fast as one (2.00: two full cores)"
 
 names=()
@@ -316,10 +336,13 @@ META=$OUT/meta.txt
         echo "${p#*:}=$(dpkg-query -W -f='${Version}' "${p%%:*}" 2>/dev/null || echo 'not installed') (${LIB[${p#*:}]:-not found})"
     done
     echo "programs=gcc $(gcc -dumpfullversion 2>/dev/null), $($PYTHON --version 2>&1), sqlite3 $(sqlite3 --version 2>/dev/null | awk '{ print $1 }'), redis $(redis-server --version 2>/dev/null | awk '{ print $3 }' | sed 's/v=//')"
-    echo "parallelism=two CPU-bound processes side by side ran ${PARALLELISM}x as fast as one before the runs, $(parallelism)x after (2.00: two full cores)"
+    PARALLELISM_AFTER=$(parallelism)
+    echo "parallelism=two CPU-bound processes side by side ran ${PARALLELISM}x as fast as one before the runs, ${PARALLELISM_AFTER}x after (2.00: two full cores)"
+    echo "load=$(load_verdict "$PARALLELISM_AFTER")"
     echo "elapsed=$(($(date +%s) - t_start)) s"
 } >"$META"
 
+say "machine load: $(sed -n 's/^load=//p' "$META")"
 "$BIN/report" "$OUT" || { say "report failed"; exit 1; }
 if command -v gnuplot >/dev/null 2>&1; then
     (cd "$OUT" && gnuplot report.gp) 2>"$OUT/gnuplot.log" || { say "gnuplot failed (build/bench/gnuplot.log)"; status=1; }

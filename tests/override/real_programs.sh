@@ -9,7 +9,7 @@
 #   --quick (default): small workloads, about a minute on two cores
 #   --full: a few minutes
 # A program that is not installed is SKIPPED, or a failure when
-# KEEL_REQUIRE_PROGRAMS=1 (tests/deps-programs.sh installs them all).
+# KEEL_REQUIRE_PROGRAMS=1, as in make test (bash tests/deps.sh programs installs them).
 # KEEL_MT_CONTAINERS: a built mt_containers (else compiled here with g++).
 # KEEL_KEEP_TMP=1 keeps the work directory; KEEL_REAL_ONLY="gcc git" runs
 # only those (names as printed). Ends with
@@ -344,10 +344,10 @@ run_program() {
   if ! have "$@"; then
     if [ "$require" = 1 ]; then
       failed=$((failed + 1))
-      echo "$label: FAILED: $missing is not installed (KEEL_REQUIRE_PROGRAMS=1; tests/deps-programs.sh --install)"
+      echo "$label: FAILED: $missing is not installed (KEEL_REQUIRE_PROGRAMS=1; as root: bash tests/deps.sh programs)"
     else
       skipped=$((skipped + 1))
-      echo "$label: SKIPPED ($missing not installed; tests/deps-programs.sh installs it)"
+      echo "$label: SKIPPED ($missing not installed; as root: bash tests/deps.sh programs)"
     fi
     return
   fi
