@@ -3,6 +3,8 @@
    page with no free block, a first allocation, large blocks, out of memory)
    is keel__alloc_slow. */
 #include "internal.h"
+#include "page_queue.h"
+#include "segment_map.h"
 
 #include <errno.h>
 #include <string.h>
@@ -11,32 +13,6 @@
 
 static keel_segment_kind kind_of_class(size_t cls) {
     return keel__class_size[cls] <= KEEL_SMALL_MAX ? KEEL_SEGMENT_SMALL : KEEL_SEGMENT_MEDIUM;
-}
-
-/* Points the direct-table entries of class cls at its queue's first page. */
-void keel__heap_direct_update(keel_heap* heap, size_t cls) {
-    size_t lo, hi, w;
-    keel_page* page;
-    if (keel__class_size[cls] > KEEL_DIRECT_MAX) return;
-    page = heap->queues[cls].first ? heap->queues[cls].first : &keel__page_empty;
-    lo = cls == 1 ? 0 : keel__class_size[cls - 1] / 16 + 1;
-    hi = keel__class_size[cls] / 16;
-    for (w = lo; w <= hi; w++) heap->direct[w] = page;
-}
-
-static void page_to_full(keel_heap* heap, keel_page* page) {
-    size_t cls = page->class_index;
-    keel__queue_remove(&heap->queues[cls], page);
-    keel__queue_push_back(&heap->full[cls], page);
-    page->in_full = 1;
-}
-
-void keel__page_unfull(keel_heap* heap, keel_page* page) {
-    size_t cls = page->class_index;
-    keel__queue_remove(&heap->full[cls], page);
-    keel__queue_push_back(&heap->queues[cls], page);
-    page->in_full = 0;
-    if (heap->queues[cls].first == page) keel__heap_direct_update(heap, cls);
 }
 
 /* A page of class cls with a block in `free`, at the head of its queue;
@@ -54,7 +30,7 @@ static keel_page* find_page(keel_heap* heap, size_t cls) {
             continue;
         }
         if (page->free || keel__page_extend(page)) break;
-        page_to_full(heap, page);
+        keel__page_to_full(heap, page);
         if (++scanned > 16) { page = NULL; break; }   /* bounded: take a fresh page */
     }
     if (!page) {

@@ -1,6 +1,6 @@
-/* errors.c — fatal errors, corruption and invalid-pointer reports (raw
-   writes, no allocation), and the out-of-memory policy: flush caches and
-   retry, then ask the user's handler. */
+/* errors.c — fatal errors, corruption and invalid-pointer reports: raw
+   writes, no allocation, nothing called but the OS seam (a leaf: every
+   layer may report). */
 #include "internal.h"
 
 static void say(const char* s) {
@@ -45,43 +45,4 @@ void keel__report_invalid(const char* op, const void* p) {
     while (d > 0 && n < sizeof line - 2) line[n++] = digits[--d];
     line[n++] = '\n';
     keel__os_write_stderr(line, n);
-}
-
-static keel_lock oom_lock = KEEL_LOCK_INIT;
-static keel_oom_handler oom_handler;
-static void* oom_user_data;
-
-void keel_set_out_of_memory_handler(keel_oom_handler handler, void* user_data) {
-    keel__lock(&oom_lock);
-    oom_handler = handler;
-    oom_user_data = user_data;
-    keel__unlock(&oom_lock);
-}
-
-/* Gives back what keel holds cached: reservations are unmapped, since
-   decommitting does not help under ulimit -v. */
-static void flush_everything(void) {
-    keel_heap* heap = keel__tls_heap;
-    if (heap != &keel__heap_empty) (void)keel__segment_purge_heap(heap, true);
-    (void)keel__segment_flush_caches();
-    (void)keel__large_cache_flush(true);
-}
-
-/* Called after attempt number `attempt` (0-based) failed for lack of
-   memory: true means try again. The first retry follows a flush of the
-   caches; later ones are the handler's to grant, each after another flush. */
-bool keel__oom_retry(size_t size, unsigned attempt) {
-    keel_oom_handler handler;
-    void* user_data;
-    if (attempt == 0) {
-        flush_everything();
-        return true;
-    }
-    keel__lock(&oom_lock);
-    handler = oom_handler;
-    user_data = oom_user_data;
-    keel__unlock(&oom_lock);
-    if (!handler || !handler(size, user_data)) return false;   /* called outside any lock */
-    flush_everything();
-    return true;
 }

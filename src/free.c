@@ -2,7 +2,7 @@
    page index, an owner check, a push on local_free. Frees from other
    threads go on the page's a_thread_free stack; large blocks go back to the
    large cache. */
-#include "internal.h"
+#include "free.h"
 
 #include <errno.h>
 

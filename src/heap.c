@@ -1,24 +1,13 @@
 /* heap.c — thread heaps: created on a thread's first allocation, handed
    over when the thread exits (its segments become "abandoned" and the next
-   thread that needs a page adopts them), fixed up in a forked child. Also
-   keel_trim. Entry points: keel__heap_get, keel__page_retire, keel_trim. */
+   thread that needs a page adopts them), fixed up in a forked child. Entry points: keel__heap_get,
+   keel__heap_adopt_abandoned. */
 #include "internal.h"
+#include "page_queue.h"
+#include "segment_map.h"
 
 #include <errno.h>
 #include <string.h>
-
-#define E &keel__page_empty
-#define E8 E, E, E, E, E, E, E, E
-
-/* Every thread starts on this heap: its direct table points at a page with
-   no free block, so the first allocation takes the slow path, which gives
-   the thread a heap of its own. Never written. */
-keel_page keel__page_empty;
-keel_heap keel__heap_empty = {
-    .direct = {E8, E8, E8, E8, E8, E8, E8, E8, E},
-};
-
-_Thread_local keel_heap* keel__tls_heap KEEL_TLS_ATTR = &keel__heap_empty;
 
 keel_heap* keel__registry;                       /* live heaps                  */
 static keel_heap* heap_pool;                     /* retired heap structs        */
@@ -161,50 +150,10 @@ keel_heap* keel__heap_get(void) {
     return h;
 }
 
-void keel__page_retire(keel_heap* heap, keel_page* page) {
-    size_t cls = page->class_index;
-    bool in_full = page->in_full != 0;
-    keel_page_queue* q = in_full ? &heap->full[cls] : &heap->queues[cls];
-    /* keep the only small page of a class: one block allocated and freed
-       in a loop must not take and give back a page every time */
-    if (!in_full && q->first == page && page->next == NULL && page->block_size <= KEEL_SMALL_MAX) return;
-    keel__queue_remove(q, page);
-    if (!in_full) keel__heap_direct_update(heap, cls);
-    (void)keel__segment_page_free(heap, page);
-}
-
-/* Collects every page of the heap and retires the empty ones. */
-static void heap_collect_all(keel_heap* heap, bool retire_all_empty) {
-    size_t cls;
-    for (cls = 1; cls < KEEL_CLASS_COUNT; cls++) {
-        int k;
-        for (k = 0; k < 2; k++) {
-            keel_page_queue* q = k == 0 ? &heap->queues[cls] : &heap->full[cls];
-            keel_page* page = q->first;
-            while (page) {
-                keel_page* next = page->next;
-                (void)keel__page_collect(heap, page);
-                if (keel__page_used(page) == 0) {
-                    if (retire_all_empty) {
-                        keel__queue_remove(q, page);
-                        if (k == 0) keel__heap_direct_update(heap, cls);
-                        (void)keel__segment_page_free(heap, page);
-                    } else {
-                        keel__page_retire(heap, page);
-                    }
-                } else if (k == 1 && page->free) {
-                    keel__page_unfull(heap, page);
-                }
-                page = next;
-            }
-        }
-    }
-}
-
 /* The thread is exiting: give back what is empty, abandon the rest. */
 static void heap_retire(keel_heap* heap) {
     int k;
-    heap_collect_all(heap, true);
+    keel__heap_collect_all(heap, true);
     (void)keel__segment_purge_heap(heap, false);   /* down to the heap's bound */
     for (k = 0; k < 2; k++) {
         keel_segment** list = k == 0 ? &heap->small_segments : &heap->medium_segments;
@@ -291,24 +240,6 @@ bool keel__heap_adopt_abandoned(keel_heap* heap) {
     }
     (void)keel__segment_purge_heap(heap, false);
     return true;
-}
-
-/* ---- trim ---- */
-
-size_t keel_trim(void) {
-    keel_heap* heap = keel__heap_get();
-    size_t before = keel__stat_committed_now(), after;
-    int saved = errno;
-    if (heap) {
-        while (keel__heap_adopt_abandoned(heap)) {}
-        heap_collect_all(heap, true);
-        (void)keel__segment_purge_heap(heap, true);
-    }
-    (void)keel__segment_flush_caches();
-    (void)keel__large_cache_flush(true);
-    after = keel__stat_committed_now();
-    errno = saved;
-    return before > after ? before - after : 0;
 }
 
 /* ---- for validate ---- */

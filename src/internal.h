@@ -189,40 +189,6 @@ static inline size_t keel__class_of(size_t size) {
 /* ---- the OS seam (src/os/) ---- */
 #include "os/os.h"
 
-/* ---- the segment map (segment.c): 4 MiB chunk of address space -> its
-   segment. Two levels, so no giant table is reserved up front (ulimit -v):
-   a static top table and 64 KiB leaves made on demand, never freed. */
-#if UINTPTR_MAX > 0xFFFFFFFFu
-#define KEEL_MAP_ADDRESS_BITS 48
-#else
-#define KEEL_MAP_ADDRESS_BITS 32
-#endif
-#define KEEL_MAP_LEAF_BITS 13
-#define KEEL_MAP_LEAF_COUNT ((size_t)1 << KEEL_MAP_LEAF_BITS)
-#define KEEL_MAP_CHUNK_BITS (KEEL_MAP_ADDRESS_BITS - KEEL_SEGMENT_SHIFT)
-#define KEEL_MAP_TOP_COUNT \
-    (KEEL_MAP_CHUNK_BITS > KEEL_MAP_LEAF_BITS ? ((size_t)1 << (KEEL_MAP_CHUNK_BITS - KEEL_MAP_LEAF_BITS)) : 1)
-typedef _Atomic(struct keel_segment*) keel_map_entry;
-extern KEEL_HIDDEN _Atomic(keel_map_entry*) keel__map_top[KEEL_MAP_TOP_COUNT];
-
-/* The segment holding p, or NULL when p is not keel's; never touches p.
-   Relaxed loads: whoever frees a block got it, through some happens-before
-   chain, from the thread that allocated it, which saw the segment published
-   (release stores under the segments lock). A pointer keel never handed out
-   may read a stale NULL: it is invalid anyway. */
-static inline keel_segment* keel__segment_of(const void* p) {
-    uintptr_t a = (uintptr_t)p;
-    size_t chunk;
-    keel_map_entry* leaf;
-#if KEEL_MAP_ADDRESS_BITS < 64 && UINTPTR_MAX > 0xFFFFFFFFu
-    if (KEEL_UNLIKELY(a >> KEEL_MAP_ADDRESS_BITS)) return NULL;
-#endif
-    chunk = (size_t)(a >> KEEL_SEGMENT_SHIFT);
-    leaf = atomic_load_explicit(&keel__map_top[chunk >> KEEL_MAP_LEAF_BITS], memory_order_relaxed);
-    if (KEEL_UNLIKELY(leaf == NULL)) return NULL;
-    return atomic_load_explicit(&leaf[chunk & (KEEL_MAP_LEAF_COUNT - 1)], memory_order_relaxed);
-}
-
 /* ---- segments (segment.c) ---- */
 KEEL_HIDDEN keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind);
 KEEL_HIDDEN void keel__segment_free(keel_segment* seg);
@@ -230,30 +196,22 @@ KEEL_HIDDEN keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_ki
 KEEL_HIDDEN bool keel__segment_page_free(keel_heap* heap, keel_page* page);   /* true: segment freed */
 KEEL_HIDDEN size_t keel__segment_flush_caches(void);
 KEEL_HIDDEN size_t keel__segment_purge_heap(keel_heap* heap, bool all);
-KEEL_HIDDEN keel_segment* keel__segment_of_page(keel_page* page);
-KEEL_HIDDEN bool keel__segment_register(keel_segment* seg);
-KEEL_HIDDEN void keel__segment_unregister(keel_segment* seg);
 KEEL_HIDDEN keel_segment* keel__segment_cache_first(void);
 KEEL_HIDDEN void keel__heap_take_segment(keel_heap* heap, keel_segment* seg);   /* into its kind's list */
 KEEL_HIDDEN void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg);
 KEEL_HIDDEN size_t keel__segment_empty_committed(const keel_segment* seg);
 KEEL_HIDDEN size_t keel__segment_purge_slots(keel_segment* seg);
-KEEL_HIDDEN void keel__segments_lock(void);
-KEEL_HIDDEN void keel__segments_unlock(void);
-KEEL_HIDDEN void keel__segments_child_reset(void);
-extern KEEL_HIDDEN keel_segment* keel__segments;   /* all segments (keel__segments_lock) */
 
 /* ---- pages (page.c) ---- */
 KEEL_HIDDEN void keel__page_init(keel_page* page, size_t class_index);
 KEEL_HIDDEN bool keel__page_extend(keel_page* page);
 KEEL_HIDDEN size_t keel__page_collect(keel_heap* heap, keel_page* page);
-KEEL_HIDDEN void keel__queue_push(keel_page_queue* q, keel_page* page);
-KEEL_HIDDEN void keel__queue_push_back(keel_page_queue* q, keel_page* page);
-KEEL_HIDDEN void keel__queue_remove(keel_page_queue* q, keel_page* page);
-KEEL_HIDDEN void keel__page_unfull(keel_heap* heap, keel_page* page);
-KEEL_HIDDEN void keel__heap_direct_update(keel_heap* heap, size_t cls);
 static inline keel_page* keel__page_of(keel_segment* seg, const void* p) {
     return &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];
+}
+/* The segment a page descriptor lives in: segments are aligned to their size. */
+static inline keel_segment* keel__segment_of_page(const keel_page* page) {
+    return (keel_segment*)((uintptr_t)page & ~(uintptr_t)(KEEL_SEGMENT_SIZE - 1));
 }
 static inline uint32_t keel__page_used(const keel_page* page) {
     return atomic_load_explicit(&page->a_used, memory_order_relaxed);
@@ -294,35 +252,15 @@ KEEL_HIDDEN void keel__process_init(void);
 KEEL_HIDDEN void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero);
 KEEL_HIDDEN void keel__free_slow(keel_segment* seg, keel_page* page, void* p);
 KEEL_HIDDEN void* keel__block_start(const keel_page* page, const void* p);
-KEEL_HIDDEN void keel__page_retire(keel_heap* heap, keel_page* page);
 KEEL_HIDDEN size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op);
 
-/* The body of keel_free for a pointer whose segment is known: a page
-   index, an owner check, a push on local_free. Shared with the override's
-   free, which treats pointers of no segment differently. */
-static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
-    keel_page* page = keel__page_of(seg, ptr);
-    keel_heap* heap = keel__tls_heap;
-    /* relaxed: only this thread can have stored its own heap here */
-    if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0)) {
-        keel_block* b = (keel_block*)ptr;
-        uint32_t used = keel__page_used(page) - 1;
-        b->next = page->local_free;
-        page->local_free = b;
-        keel__page_used_set(page, used);
-        /* an empty page goes back, unless it is the only small page of its
-           class (kept so alloc/free of one block does not churn pages);
-           the page is not in the full queue here, so prev == NULL means it
-           is the first of its queue */
-        if (KEEL_UNLIKELY(used == 0) &&
-            (page->prev != NULL || page->next != NULL || page->block_size > KEEL_SMALL_MAX))
-            keel__page_retire(heap, page);
-        return;
-    }
-    keel__free_slow(seg, page, ptr);
-}
-
-/* ---- accounting (stats.c) ---- */
+/* ---- accounting (counters.c) ---- */
+typedef struct keel_counters {
+    size_t committed, peak_committed, reserved, cached;
+    /* retired heaps and threads with no heap */
+    size_t allocs, remote_bytes, remote_blocks, collected_bytes, collected_blocks, aligned_offset;
+} keel_counters;
+KEEL_HIDDEN void keel__counters_read(keel_counters* c);
 KEEL_HIDDEN void keel__stat_committed(ptrdiff_t delta);        /* held committed memory     */
 KEEL_HIDDEN void keel__stat_reserved(ptrdiff_t delta);
 KEEL_HIDDEN void keel__stat_cached(ptrdiff_t delta);
@@ -332,10 +270,12 @@ KEEL_HIDDEN void keel__stat_collected_global(size_t blocks, size_t bytes);
 KEEL_HIDDEN void keel__stat_aligned_offset_global(size_t delta);
 KEEL_HIDDEN size_t keel__stat_committed_now(void);
 
-/* ---- errors and out of memory (errors.c) ---- */
+/* ---- errors (errors.c) ---- */
 KEEL_HIDDEN void keel__fatal(const char* what);                 /* "keel: <what>", abort     */
 KEEL_HIDDEN void keel__corruption(const char* what);            /* "keel: heap corruption: " */
 KEEL_HIDDEN void keel__report_invalid(const char* op, const void* p);
+
+/* ---- giving back empty memory, out of memory (reclaim.c) ---- */
 KEEL_HIDDEN bool keel__oom_retry(size_t size, unsigned attempt);  /* after a failed attempt  */
 
 #endif /* KEEL_INTERNAL_H */

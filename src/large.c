@@ -4,6 +4,7 @@
    reuse big buffers don't fault memory in again each time; the cache is
    bounded in count and bytes and its oldest memory is decommitted first. */
 #include "internal.h"
+#include "segment_map.h"
 
 #include <errno.h>
 #include <string.h>

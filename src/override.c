@@ -4,7 +4,7 @@
    libkeel-override.so (LD_PRELOAD) and libkeel-override.a. */
 #if !defined(_WIN32)
 #define _GNU_SOURCE
-#include "internal.h"
+#include "free.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,6 +1,7 @@
-/* page.c — one page of one size class: carving blocks into the free list
-   as they are needed, collecting blocks freed by other threads, and the
-   per-class page queues of a heap. */
+/* page.c — one page of one size class: its block lists. Carving blocks into
+   the free list as they are needed, and collecting the blocks freed by the
+   owner and by other threads. Entry points: keel__page_init,
+   keel__page_extend, keel__page_collect. */
 #include "internal.h"
 
 void keel__page_init(keel_page* page, size_t class_index) {
@@ -72,28 +73,4 @@ size_t keel__page_collect(keel_heap* heap, keel_page* page) {
         keel__stat_collected_global(n, n * page->block_size);
     }
     return n;
-}
-
-void keel__queue_push(keel_page_queue* q, keel_page* page) {
-    page->prev = NULL;
-    page->next = q->first;
-    if (q->first) q->first->prev = page;
-    else q->last = page;
-    q->first = page;
-}
-
-void keel__queue_push_back(keel_page_queue* q, keel_page* page) {
-    page->next = NULL;
-    page->prev = q->last;
-    if (q->last) q->last->next = page;
-    else q->first = page;
-    q->last = page;
-}
-
-void keel__queue_remove(keel_page_queue* q, keel_page* page) {
-    if (page->prev) page->prev->next = page->next;
-    else q->first = page->next;
-    if (page->next) page->next->prev = page->prev;
-    else q->last = page->prev;
-    page->next = page->prev = NULL;
 }

@@ -1,89 +1,14 @@
-/* segment.c — segments: 4 MiB-aligned reservations cut into pages; the
-   segment map that says whether an address is keel's; page slots handed to
-   thread heaps; the cache of empty segments. Entry points:
-   keel__segment_of, keel__segment_page_alloc, keel__segment_page_free. */
+/* segment.c — segments: 4 MiB-aligned reservations cut into pages; page
+   slots handed to thread heaps; the cache of empty segments. Entry points:
+   keel__segment_page_alloc, keel__segment_page_free. */
 #include "internal.h"
+#include "segment_map.h"
 
 #include <string.h>
 
-/* ---- the segment map: 4 MiB chunk of address space -> its segment ----
-   Two levels so that no giant table is reserved up front (ulimit -v): a
-   static top table and 64 KiB leaves made on demand, never freed. Entries
-   are atomics: writers publish under keel__segments_lock, readers (free,
-   usable_size) take no lock. */
-/* map geometry and lookup: internal.h (keel__segment_of is inlined into free) */
-_Atomic(keel_map_entry*) keel__map_top[KEEL_MAP_TOP_COUNT];
-#define map_top keel__map_top
-#define MAP_LEAF_BITS KEEL_MAP_LEAF_BITS
-#define MAP_LEAF_COUNT KEEL_MAP_LEAF_COUNT
-typedef keel_map_entry map_entry;
-
-keel_segment* keel__segments;                      /* every segment, for stats/validate/fork */
-static keel_lock segments_lock = KEEL_LOCK_INIT;
 static keel_segment* segment_cache;                /* empty segments                      */
 static size_t segment_cache_count;
 static size_t segment_cache_committed;             /* their page memory still committed   */
-
-void keel__segments_lock(void) { keel__lock(&segments_lock); }
-void keel__segments_unlock(void) { keel__unlock(&segments_lock); }
-void keel__segments_child_reset(void) { keel__lock_reset(&segments_lock); }
-
-/* Caller holds segments_lock. false: no memory for a leaf. */
-static bool map_set_locked(keel_segment* seg, bool present) {
-    uintptr_t a = (uintptr_t)seg, end = a + seg->reserved;
-    for (; a < end; a += KEEL_SEGMENT_SIZE) {
-        size_t chunk = (size_t)(a >> KEEL_SEGMENT_SHIFT);
-        map_entry* leaf = atomic_load_explicit(&map_top[chunk >> MAP_LEAF_BITS], memory_order_relaxed);
-        if (!leaf) {
-            if (!present) continue;
-            leaf = (map_entry*)vmem_alloc(MAP_LEAF_COUNT * sizeof(map_entry));
-            if (!leaf) return false;
-            keel__stat_committed((ptrdiff_t)(MAP_LEAF_COUNT * sizeof(map_entry)));
-            keel__stat_reserved((ptrdiff_t)(MAP_LEAF_COUNT * sizeof(map_entry)));
-            /* release: the leaf's zero entries are visible before the leaf */
-            atomic_store_explicit(&map_top[chunk >> MAP_LEAF_BITS], leaf, memory_order_release);
-        }
-        /* release: the segment header is initialised before anyone finds it */
-        atomic_store_explicit(&leaf[chunk & (MAP_LEAF_COUNT - 1)], present ? seg : NULL, memory_order_release);
-    }
-    return true;
-}
-
-static void all_list_add(keel_segment* seg) {
-    seg->all_prev = NULL;
-    seg->all_next = keel__segments;
-    if (keel__segments) keel__segments->all_prev = seg;
-    keel__segments = seg;
-}
-
-static void all_list_remove(keel_segment* seg) {
-    if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
-    else keel__segments = seg->all_next;
-    if (seg->all_next) seg->all_next->all_prev = seg->all_prev;
-    seg->all_next = seg->all_prev = NULL;
-}
-
-/* Registers a new segment (map + list). false: out of memory (nothing kept). */
-bool keel__segment_register(keel_segment* seg) {
-    bool ok;
-    keel__segments_lock();
-    ok = map_set_locked(seg, true);
-    if (ok) all_list_add(seg);
-    else (void)map_set_locked(seg, false);
-    keel__segments_unlock();
-    return ok;
-}
-
-void keel__segment_unregister(keel_segment* seg) {
-    keel__segments_lock();
-    (void)map_set_locked(seg, false);
-    all_list_remove(seg);
-    keel__segments_unlock();
-}
-
-keel_segment* keel__segment_of_page(keel_page* page) {
-    return (keel_segment*)((uintptr_t)page & ~(uintptr_t)(KEEL_SEGMENT_SIZE - 1));
-}
 
 /* Header of small and medium segments: the same size for both kinds, so a
    cached segment can come back as either. */

@@ -3,6 +3,7 @@
    change under them (segment and page headers). Any broken invariant ends
    in keel__corruption ("keel: heap corruption: <what>", abort). */
 #include "internal.h"
+#include "segment_map.h"
 
 static void expect(bool ok, const char* what) {
     if (!ok) keel__corruption(what);

@@ -1,0 +1,77 @@
+/* page_queue.c — a thread heap's pages by size class: a queue per class of
+   pages that may have free blocks (its first page is what the direct table
+   serves), a queue per class of full pages, moving pages between them, and
+   retiring empty pages to their segment. Entry points: keel__page_retire,
+   keel__page_unfull, keel__heap_collect_all; page_queue.h has the inline
+   ones the allocation slow path uses. Calls down only: page.c, segment.c. */
+#include "page_queue.h"
+
+void keel__queue_push(keel_page_queue* q, keel_page* page) {
+    page->prev = NULL;
+    page->next = q->first;
+    if (q->first) q->first->prev = page;
+    else q->last = page;
+    q->first = page;
+}
+
+void keel__queue_push_back(keel_page_queue* q, keel_page* page) {
+    page->next = NULL;
+    page->prev = q->last;
+    if (q->last) q->last->next = page;
+    else q->first = page;
+    q->last = page;
+}
+
+void keel__queue_remove(keel_page_queue* q, keel_page* page) {
+    if (page->prev) page->prev->next = page->next;
+    else q->first = page->next;
+    if (page->next) page->next->prev = page->prev;
+    else q->last = page->prev;
+    page->next = page->prev = NULL;
+}
+
+void keel__page_unfull(keel_heap* heap, keel_page* page) {
+    size_t cls = page->class_index;
+    keel__queue_remove(&heap->full[cls], page);
+    keel__queue_push_back(&heap->queues[cls], page);
+    page->in_full = 0;
+    if (heap->queues[cls].first == page) keel__heap_direct_update(heap, cls);
+}
+
+void keel__page_retire(keel_heap* heap, keel_page* page) {
+    size_t cls = page->class_index;
+    bool in_full = page->in_full != 0;
+    keel_page_queue* q = in_full ? &heap->full[cls] : &heap->queues[cls];
+    if (!in_full && keel__page_keep_when_empty(page)) return;
+    keel__queue_remove(q, page);
+    if (!in_full) keel__heap_direct_update(heap, cls);
+    (void)keel__segment_page_free(heap, page);
+}
+
+/* Collects every page of the heap and retires the empty ones. */
+void keel__heap_collect_all(keel_heap* heap, bool retire_all_empty) {
+    size_t cls;
+    for (cls = 1; cls < KEEL_CLASS_COUNT; cls++) {
+        int k;
+        for (k = 0; k < 2; k++) {
+            keel_page_queue* q = k == 0 ? &heap->queues[cls] : &heap->full[cls];
+            keel_page* page = q->first;
+            while (page) {
+                keel_page* next = page->next;
+                (void)keel__page_collect(heap, page);
+                if (keel__page_used(page) == 0) {
+                    if (retire_all_empty) {
+                        keel__queue_remove(q, page);
+                        if (k == 0) keel__heap_direct_update(heap, cls);
+                        (void)keel__segment_page_free(heap, page);
+                    } else {
+                        keel__page_retire(heap, page);
+                    }
+                } else if (k == 1 && page->free) {
+                    keel__page_unfull(heap, page);
+                }
+                page = next;
+            }
+        }
+    }
+}

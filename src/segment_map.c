@@ -1,0 +1,65 @@
+/* segment_map.c — the writer side of the segment map and the list of every
+   segment (segment_map.h has the reader). Entries are atomics: writers
+   publish under keel__segments_lock, readers (free, usable_size) take no
+   lock. Entry points: keel__segment_register, keel__segment_unregister. */
+#include "segment_map.h"
+
+_Atomic(keel_map_entry*) keel__map_top[KEEL_MAP_TOP_COUNT];
+keel_segment* keel__segments;                      /* every segment, for stats/validate/fork */
+static keel_lock segments_lock = KEEL_LOCK_INIT;
+
+void keel__segments_lock(void) { keel__lock(&segments_lock); }
+void keel__segments_unlock(void) { keel__unlock(&segments_lock); }
+void keel__segments_child_reset(void) { keel__lock_reset(&segments_lock); }
+
+/* Caller holds segments_lock. false: no memory for a leaf. */
+static bool map_set_locked(keel_segment* seg, bool present) {
+    uintptr_t a = (uintptr_t)seg, end = a + seg->reserved;
+    for (; a < end; a += KEEL_SEGMENT_SIZE) {
+        size_t chunk = (size_t)(a >> KEEL_SEGMENT_SHIFT);
+        keel_map_entry* leaf = atomic_load_explicit(&keel__map_top[chunk >> KEEL_MAP_LEAF_BITS], memory_order_relaxed);
+        if (!leaf) {
+            if (!present) continue;
+            leaf = (keel_map_entry*)vmem_alloc(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry));
+            if (!leaf) return false;
+            keel__stat_committed((ptrdiff_t)(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry)));
+            keel__stat_reserved((ptrdiff_t)(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry)));
+            /* release: the leaf's zero entries are visible before the leaf */
+            atomic_store_explicit(&keel__map_top[chunk >> KEEL_MAP_LEAF_BITS], leaf, memory_order_release);
+        }
+        /* release: the segment header is initialised before anyone finds it */
+        atomic_store_explicit(&leaf[chunk & (KEEL_MAP_LEAF_COUNT - 1)], present ? seg : NULL, memory_order_release);
+    }
+    return true;
+}
+
+static void all_list_add(keel_segment* seg) {
+    seg->all_prev = NULL;
+    seg->all_next = keel__segments;
+    if (keel__segments) keel__segments->all_prev = seg;
+    keel__segments = seg;
+}
+
+static void all_list_remove(keel_segment* seg) {
+    if (seg->all_prev) seg->all_prev->all_next = seg->all_next;
+    else keel__segments = seg->all_next;
+    if (seg->all_next) seg->all_next->all_prev = seg->all_prev;
+    seg->all_next = seg->all_prev = NULL;
+}
+
+bool keel__segment_register(keel_segment* seg) {
+    bool ok;
+    keel__segments_lock();
+    ok = map_set_locked(seg, true);
+    if (ok) all_list_add(seg);
+    else (void)map_set_locked(seg, false);
+    keel__segments_unlock();
+    return ok;
+}
+
+void keel__segment_unregister(keel_segment* seg) {
+    keel__segments_lock();
+    (void)map_set_locked(seg, false);
+    all_list_remove(seg);
+    keel__segments_unlock();
+}
