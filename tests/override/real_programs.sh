@@ -37,7 +37,10 @@ timings=()
 
 # pick QUICK FULL: the value for this mode
 pick() { if [ "$mode" = full ]; then echo "$2"; else echo "$1"; fi; }
-limit=$(pick 120 600)   # seconds per run of a program
+# seconds per run of a program: a guard against a hang, far above what a
+# loaded machine needs (quick runs take seconds; 36 s for gcc with eight
+# CPU hogs on two cores), so that the outcome never depends on the load
+limit=$(pick 900 1800)
 
 # under MODE CMD...: CMD with glibc's malloc, or preloaded with keel and its
 # stats at exit on (inherited by every process CMD starts), bounded in time
