@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# check_layers.sh — the layering of src/ holds: each file calls functions
+# (and reads globals) of files in its own layer or below, never above, as the
+# layer table of docs/design.md lists them. Read from the object files of the
+# built library with nm, so it sees what the code really calls (inline
+# functions of headers count for the file that includes them). Every file of
+# src/ must be in the table, and every file of the table must exist.
+# Usage: check_layers.sh LIBRARY.a DESIGN.md SOURCE_DIR   (NM: the nm to use)
+set -u
+name=check_layers passed=0 failed=0
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); printf '%s: FAIL: %s\n' "$name" "$1" >&2; }
+finish() { printf '%s: %d passed, %d failed\n' "$name" "$passed" "$failed"; [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]; exit $?; }
+
+if [ $# -ne 3 ] || [ ! -f "$1" ] || [ ! -f "$2" ] || [ ! -d "$3/src" ]; then
+  fail "usage: check_layers.sh LIBRARY.a DESIGN.md SOURCE_DIR"; finish
+fi
+lib=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+design=$2 src=$3/src nm=${NM:-nm}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/keel-layers.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+# The table: rows "| N | `a.c` `b.c` | ..." after the marker line.
+awk '/<!-- layers:/ { on = 1; next }
+     on && /^\| *[0-9]+ *\|/ { split($0, col, "|"); n = col[2] + 0; s = col[3]
+       while (match(s, /`[^`]+\.c`/)) { f = substr(s, RSTART + 1, RLENGTH - 2); print f, n; s = substr(s, RSTART + RLENGTH) } next }
+     on && /^$/ && seen { exit } on && /^\|/ { seen = 1 }' "$design" >"$tmp/layers"
+if [ ! -s "$tmp/layers" ]; then fail "no layer table in $design (a '<!-- layers: -->' marker and rows '| N | \`file.c\` ... |')"; finish; fi
+
+# every file of the table exists, every .c of src/ is in the table
+while read -r f _; do
+  if [ -f "$src/$f" ]; then pass; else fail "docs/design.md lists src/$f, which does not exist"; fi
+done <"$tmp/layers"
+while read -r f; do
+  rel=${f#"$src"/}
+  if awk -v f="$rel" '$1 == f { found = 1 } END { exit !found }' "$tmp/layers"; then pass
+  else fail "src/$rel is in no layer of docs/design.md"; fi
+done < <(find "$src" -name '*.c' | sort)
+
+# object -> layer, by the source file's name (alloc.c.o, alloc.c.obj, alloc.o)
+(cd "$tmp" && mkdir objs && cd objs && ar x "$lib") || { fail "cannot unpack $lib"; finish; }
+layer_of_object() {
+  local base=${1%.o}; base=${base%.obj}; base=${base%.c}
+  awk -v b="$base" '{ n = $1; sub(/.*\//, "", n); sub(/\.c$/, "", n); if (n == b) { print $2; exit } }' "$tmp/layers"
+}
+: >"$tmp/defs"; : >"$tmp/uses"
+for o in "$tmp"/objs/*; do
+  ob=$(basename "$o")
+  l=$(layer_of_object "$ob")
+  if [ -z "$l" ]; then fail "object $ob of $lib has no source file in the layer table"; continue; fi
+  "$nm" -g --defined-only "$o" 2>/dev/null | awk -v o="$ob" -v l="$l" 'NF >= 3 { print $3, o, l }' >>"$tmp/defs"
+  "$nm" -u "$o" 2>/dev/null | awk -v o="$ob" -v l="$l" '{ print $NF, o, l }' >>"$tmp/uses"
+done
+[ -s "$tmp/defs" ] || { fail "nm found no symbols in $lib"; finish; }
+
+# every use of another object's symbol goes to the same layer or below
+awk 'NR == FNR { def[$1] = $2; lay[$1] = $3; next }
+     ($1 in def) && def[$1] != $2 { n++
+       if (lay[$1] > $3) printf "UP %s (layer %d) uses %s of %s (layer %d)\n", $2, $3, $1, def[$1], lay[$1]
+     }
+     END { printf "EDGES %d\n", n }' "$tmp/defs" "$tmp/uses" >"$tmp/result"
+edges=$(sed -n 's/^EDGES //p' "$tmp/result")
+if [ "${edges:-0}" -lt 20 ]; then fail "only ${edges:-0} calls between files found: nm did not read the library"; else pass; fi
+while read -r _ line; do fail "$line"; done < <(grep '^UP ' "$tmp/result")
+grep -q '^UP ' "$tmp/result" || { pass; echo "$name: $edges uses of another file's symbols, none upward"; }
+finish
