@@ -247,3 +247,4 @@ bool keel__heap_adopt_abandoned(keel_heap* heap) {
 void keel__abandoned_lock(void) { keel__lock(&abandoned_lock); }
 void keel__abandoned_unlock(void) { keel__unlock(&abandoned_lock); }
 keel_segment* keel__abandoned_first(void) { return abandoned; }
+size_t keel__abandoned_empty_bytes(void) { return abandoned_empty; }

@@ -63,6 +63,25 @@ typedef enum keel_segment_kind { KEEL_SEGMENT_SMALL, KEEL_SEGMENT_MEDIUM, KEEL_S
 
 typedef struct keel_block { struct keel_block* next; } keel_block;
 
+/* What a page slot's memory is, and the only moves between the states
+   (segment.c makes them all but FRESH -> DIRTY, which keel__page_init does):
+     DECOMMITTED --commit--> FRESH --blocks written--> DIRTY --vmem_reset--> RESET
+     FRESH --vmem_reset--> RESET        RESET --reused--> DIRTY
+     FRESH, DIRTY, RESET --vmem_decommit--> DECOMMITTED
+   FRESH and DIRTY hold memory: counted in the committed total, and, while
+   the slot is empty, in its owner's (or the segment's) budget of empty
+   memory kept. RESET is committed but holds none (its pages were given back
+   and read as zero or old data). */
+typedef enum keel_slot_state {
+    KEEL_SLOT_DECOMMITTED = 0,   /* pages fault; a new segment's slots start here */
+    KEEL_SLOT_FRESH,             /* committed and never written: reads as zero    */
+    KEEL_SLOT_DIRTY,             /* committed, written                            */
+    KEEL_SLOT_RESET              /* committed, memory given back                  */
+} keel_slot_state;
+static inline bool keel__slot_holds_memory(uint8_t state) {
+    return state == KEEL_SLOT_FRESH || state == KEEL_SLOT_DIRTY;
+}
+
 struct keel_heap;
 struct keel_segment;
 
@@ -96,9 +115,7 @@ typedef struct keel_page {
             uint8_t class_index;              /* size class; 0 for a large block                  */
             uint8_t free_is_zero;             /* every block in `free` is fresh zero memory
                                                  but for its link word                            */
-            uint8_t slot_committed;           /* the page's memory is committed                   */
-            uint8_t slot_reset;               /* committed but reset: not counted as held         */
-            uint8_t slot_fresh;               /* committed and never written since               */
+            uint8_t slot_state;               /* keel_slot_state of the page's memory (owner)     */
             uint8_t in_use;                   /* handed to a size class                           */
             struct keel_page* next;           /* in a heap queue                                  */
             struct keel_page* prev;
@@ -131,7 +148,9 @@ typedef struct keel_segment {
     size_t large_offset;              /* large: offset of the block from the segment      */
     uint64_t cached_at;               /* large, in the cache: when it went there (ms)     */
     size_t empty_committed;           /* abandoned or cached: bytes of empty page slots
-                                         kept committed (counted in a global bound)       */
+                                         kept committed, keel__segment_empty_committed()
+                                         when it joined the list; the list's total is
+                                         the sum of these (validate checks both)          */
     uint32_t cookie;                  /* KEEL_SEGMENT_COOKIE: checked by validate         */
     uint32_t fork_orphan;             /* abandoned in a forked child: its dead owner may
                                          have stopped mid-update, so its page counts are
@@ -156,7 +175,10 @@ typedef struct keel_heap {
     _Atomic(size_t) a_collected_bytes;            /* collected from this heap's thread_free lists */
     _Atomic(size_t) a_collected_blocks;
     _Atomic(size_t) a_aligned_offset_bytes;       /* offsets of live interior-aligned blocks (+/-) */
-    size_t empty_cached_bytes;                    /* committed empty page slots held      */
+    size_t empty_cached_bytes;                    /* committed empty page slots held:
+                                                     exactly the slot_size of every slot of
+                                                     its segments that is not in use and
+                                                     holds memory (validate recomputes it) */
     struct keel_heap* reg_next;                   /* registry (keel__registry_lock)       */
     struct keel_heap* reg_prev;
     uint32_t alive;
@@ -197,6 +219,7 @@ KEEL_HIDDEN bool keel__segment_page_free(keel_heap* heap, keel_page* page);   /*
 KEEL_HIDDEN size_t keel__segment_flush_caches(void);
 KEEL_HIDDEN size_t keel__segment_purge_heap(keel_heap* heap, bool all);
 KEEL_HIDDEN keel_segment* keel__segment_cache_first(void);
+KEEL_HIDDEN bool keel__segment_cache_counts_agree(void);
 KEEL_HIDDEN void keel__heap_take_segment(keel_heap* heap, keel_segment* seg);   /* into its kind's list */
 KEEL_HIDDEN void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg);
 KEEL_HIDDEN size_t keel__segment_empty_committed(const keel_segment* seg);
@@ -243,6 +266,7 @@ KEEL_HIDDEN bool keel__heap_adopt_abandoned(keel_heap* heap);
 KEEL_HIDDEN void keel__abandoned_lock(void);
 KEEL_HIDDEN void keel__abandoned_unlock(void);
 KEEL_HIDDEN keel_segment* keel__abandoned_first(void);
+KEEL_HIDDEN size_t keel__abandoned_empty_bytes(void);   /* their empty committed slots */
 KEEL_HIDDEN void keel__registry_lock(void);
 KEEL_HIDDEN void keel__registry_unlock(void);
 extern KEEL_HIDDEN keel_heap* keel__registry;

@@ -15,8 +15,8 @@ void keel__page_init(keel_page* page, size_t class_index) {
     page->local_free = NULL;
     keel__page_used_set(page, 0);
     page->free_flags = 0;
-    page->free_is_zero = page->slot_fresh;
-    page->slot_fresh = 0;   /* from now on blocks get written */
+    page->free_is_zero = page->slot_state == KEEL_SLOT_FRESH;
+    page->slot_state = KEEL_SLOT_DIRTY;   /* from now on blocks get written */
     page->next = page->prev = NULL;
 }
 

@@ -30,7 +30,8 @@ static void page_clear(keel_page* pg) {
     pg->capacity = pg->reserved = 0;
     pg->free_flags = 0;
     pg->class_index = pg->free_is_zero = 0;
-    pg->slot_committed = pg->slot_reset = pg->slot_fresh = pg->in_use = 0;
+    pg->slot_state = KEEL_SLOT_DECOMMITTED;
+    pg->in_use = 0;
     pg->next = pg->prev = NULL;
     pg->slot_size = 0;
 }
@@ -49,11 +50,11 @@ static void segment_init_pages(keel_segment* seg, keel_segment_kind kind) {
     page_size = (size_t)1 << seg->page_shift;
     for (i = 0; i < seg->page_count; i++) {
         keel_page* pg = &seg->pages[i];
-        uint8_t committed = pg->slot_committed, reset = pg->slot_reset;
+        uint8_t state = pg->slot_state;
         size_t lo = i * page_size, hi = lo + page_size;
         page_clear(pg);
-        pg->slot_committed = committed;
-        pg->slot_reset = reset;
+        /* a cached slot may have been written before its segment was cached */
+        pg->slot_state = state == KEEL_SLOT_FRESH ? KEEL_SLOT_DIRTY : state;
         if (lo < seg->header_size) lo = seg->header_size;
         pg->start = (uint8_t*)seg + lo;
         pg->slot_size = hi > lo ? hi - lo : 0;
@@ -101,7 +102,8 @@ keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind) {
         uint32_t i;
         (void)segment_decommit_slots(seg);
         for (i = 0; i < seg->page_count; i++)
-            if (seg->pages[i].slot_committed) keel__fatal("cannot re-cut a segment whose pages stay committed");
+            if (seg->pages[i].slot_state != KEEL_SLOT_DECOMMITTED)
+                keel__fatal("cannot re-cut a segment whose pages stay committed");
     }
     if (!seg) {
         seg = (keel_segment*)vmem_reserve_aligned(KEEL_SEGMENT_SIZE, KEEL_SEGMENT_SIZE);
@@ -129,7 +131,7 @@ keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind) {
             uint32_t i;
             for (i = 0; i < seg->page_count; i++) {
                 keel_page* pg = &seg->pages[i];
-                if (pg->slot_committed && !pg->slot_reset) heap->empty_cached_bytes += pg->slot_size;
+                if (keel__slot_holds_memory(pg->slot_state)) heap->empty_cached_bytes += pg->slot_size;
             }
         }
     }
@@ -148,7 +150,7 @@ static bool segment_decommit_slots(keel_segment* seg) {
     while (i < seg->page_count) {
         size_t j = i, bytes = 0;
         keel_page* first = &seg->pages[i];
-        while (j < seg->page_count && seg->pages[j].slot_committed && !seg->pages[j].in_use) {
+        while (j < seg->page_count && seg->pages[j].slot_state != KEEL_SLOT_DECOMMITTED && !seg->pages[j].in_use) {
             bytes += seg->pages[j].slot_size;
             j++;
         }
@@ -157,11 +159,11 @@ static bool segment_decommit_slots(keel_segment* seg) {
             size_t k;
             for (k = i; k < j; k++) {
                 keel_page* pg = &seg->pages[k];
-                if (!pg->slot_reset) {
+                if (keel__slot_holds_memory(pg->slot_state)) {
                     keel__stat_committed(-(ptrdiff_t)pg->slot_size);
                     keel__stat_cached(-(ptrdiff_t)pg->slot_size);
                 }
-                pg->slot_committed = pg->slot_reset = pg->slot_fresh = 0;
+                pg->slot_state = KEEL_SLOT_DECOMMITTED;
             }
         } else {
             all = false;
@@ -248,6 +250,18 @@ size_t keel__segment_flush_caches(void) {
 /* For validate: the cached segments (caller holds the segments lock). */
 keel_segment* keel__segment_cache_first(void) { return segment_cache; }
 
+/* For validate: the cache's count and committed bytes are what its
+   segments add up to (caller holds the segments lock). */
+bool keel__segment_cache_counts_agree(void) {
+    keel_segment* seg;
+    size_t n = 0, committed = 0;
+    for (seg = segment_cache; seg; seg = seg->heap_next) {
+        n++;
+        committed += seg->empty_committed;
+    }
+    return n == segment_cache_count && committed == segment_cache_committed;
+}
+
 /* ---- a heap's segments: lists per kind, segments with free slots first ---- */
 
 static keel_segment** heap_list(keel_heap* heap, keel_segment_kind kind) {
@@ -286,15 +300,12 @@ void keel__heap_take_segment(keel_heap* heap, keel_segment* seg) {
 
 /* Commits a page slot for use; false when the OS refuses. */
 static bool page_commit(keel_page* page) {
-    if (!page->slot_committed) {
+    if (page->slot_state == KEEL_SLOT_DECOMMITTED) {
         if (!vmem_commit(page->start, page->slot_size)) return false;
-        page->slot_committed = 1;
-        page->slot_fresh = 1;
-        page->slot_reset = 0;
+        page->slot_state = KEEL_SLOT_FRESH;
         keel__stat_committed((ptrdiff_t)page->slot_size);
-    } else if (page->slot_reset) {
-        page->slot_reset = 0;
-        page->slot_fresh = 0;
+    } else if (page->slot_state == KEEL_SLOT_RESET) {
+        page->slot_state = KEEL_SLOT_DIRTY;   /* may read old data */
         keel__stat_committed((ptrdiff_t)page->slot_size);
     }
     return true;
@@ -317,10 +328,10 @@ keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_kind kind) {
         keel_page* pg = &seg->pages[i];
         if (pg->in_use) continue;
         if (!page) page = pg;
-        if (pg->slot_committed && !pg->slot_reset) { page = pg; break; }
+        if (keel__slot_holds_memory(pg->slot_state)) { page = pg; break; }
     }
     if (!page) keel__fatal("segment page count out of step with its pages");
-    if (page->slot_committed && !page->slot_reset) {
+    if (keel__slot_holds_memory(page->slot_state)) {
         heap->empty_cached_bytes -= page->slot_size;
         keel__stat_cached(-(ptrdiff_t)page->slot_size);
     } else if (!page_commit(page)) {
@@ -342,10 +353,9 @@ keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_kind kind) {
 
 /* Resets one empty committed slot: memory back to the OS, page stays mapped. */
 static size_t page_slot_purge(keel_heap* heap, keel_page* page) {
-    if (!page->slot_committed || page->slot_reset || page->in_use) return 0;
+    if (!keel__slot_holds_memory(page->slot_state) || page->in_use) return 0;
     if (!vmem_reset(page->start, page->slot_size)) return 0;
-    page->slot_reset = 1;
-    page->slot_fresh = 0;
+    page->slot_state = KEEL_SLOT_RESET;
     if (heap) heap->empty_cached_bytes -= page->slot_size;
     keel__stat_cached(-(ptrdiff_t)page->slot_size);
     keel__stat_committed(-(ptrdiff_t)page->slot_size);
@@ -375,7 +385,7 @@ bool keel__segment_page_free(keel_heap* heap, keel_page* page) {
         size_t i;
         for (i = 0; i < seg->page_count; i++) {
             keel_page* pg = &seg->pages[i];
-            if (!pg->in_use && pg->slot_committed && !pg->slot_reset)
+            if (!pg->in_use && keel__slot_holds_memory(pg->slot_state))
                 heap->empty_cached_bytes -= pg->slot_size;   /* the segment's now */
         }
         heap_list_remove(list, seg);
@@ -418,7 +428,7 @@ size_t keel__segment_empty_committed(const keel_segment* seg) {
     uint32_t i;
     for (i = 0; i < seg->page_count; i++) {
         const keel_page* pg = &seg->pages[i];
-        if (!pg->in_use && pg->slot_committed && !pg->slot_reset) bytes += pg->slot_size;
+        if (!pg->in_use && keel__slot_holds_memory(pg->slot_state)) bytes += pg->slot_size;
     }
     return bytes;
 }

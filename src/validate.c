@@ -87,8 +87,22 @@ static void check_queue(keel_heap* heap, const keel_page_queue* q, size_t cls, b
     expect(q->last == prev, "page queue tail broken");
 }
 
+/* A slot's memory state agrees with its use: a page in use holds committed
+   memory (DIRTY, or FRESH between its slot's commit and keel__page_init,
+   where a fork may have stopped its thread), a slot the header ate (size 0)
+   was never committed. */
+static void check_slot_states(const keel_segment* seg) {
+    uint32_t i;
+    for (i = 0; i < seg->page_count; i++) {
+        const keel_page* pg = &seg->pages[i];
+        expect(pg->slot_state <= KEEL_SLOT_RESET, "page slot state out of range");
+        if (pg->slot_size == 0) expect(pg->in_use && pg->slot_state == KEEL_SLOT_DECOMMITTED, "a slot eaten by the header is in use");
+        else if (pg->in_use) expect(keel__slot_holds_memory(pg->slot_state), "a page in use is not committed");
+    }
+}
+
 static void check_own_heap(keel_heap* heap) {
-    size_t cls, w;
+    size_t cls, w, empty = 0;
     int k;
     for (cls = 1; cls < KEEL_CLASS_COUNT; cls++) {
         check_queue(heap, &heap->queues[cls], cls, false);
@@ -105,8 +119,11 @@ static void check_own_heap(keel_heap* heap) {
             check_segment_header(seg);
             expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap, "heap lists a segment it does not own");
             expect(seg->kind == (k == 0 ? KEEL_SEGMENT_SMALL : KEEL_SEGMENT_MEDIUM), "segment listed under the wrong kind");
+            check_slot_states(seg);
+            empty += keel__segment_empty_committed(seg);
         }
     }
+    expect(heap->empty_cached_bytes == empty, "the heap's count of empty committed memory is wrong");
 }
 
 void keel_validate(void) {
@@ -116,13 +133,21 @@ void keel_validate(void) {
     if (me != &keel__heap_empty) check_own_heap(me);
 
     keel__abandoned_lock();
-    for (seg = keel__abandoned_first(); seg; seg = seg->heap_next) {
-        uint32_t i;
-        check_segment_header(seg);
-        expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == NULL, "abandoned segment has an owner");
-        if (seg->fork_orphan) continue;   /* page counts inexact by design, see internal.h */
-        for (i = 0; i < seg->page_count; i++)
-            if (seg->pages[i].in_use && seg->pages[i].block_size) check_page_full(&seg->pages[i]);
+    {
+        size_t empty = 0;
+        for (seg = keel__abandoned_first(); seg; seg = seg->heap_next) {
+            uint32_t i;
+            check_segment_header(seg);
+            expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == NULL, "abandoned segment has an owner");
+            expect(seg->empty_committed == keel__segment_empty_committed(seg),
+                   "an abandoned segment's count of empty committed memory is wrong");
+            empty += seg->empty_committed;
+            check_slot_states(seg);
+            if (seg->fork_orphan) continue;   /* page counts inexact by design, see internal.h */
+            for (i = 0; i < seg->page_count; i++)
+                if (seg->pages[i].in_use && seg->pages[i].block_size) check_page_full(&seg->pages[i]);
+        }
+        expect(empty == keel__abandoned_empty_bytes(), "the abandoned segments' total of empty committed memory is wrong");
     }
     keel__abandoned_unlock();
 
@@ -140,7 +165,11 @@ void keel_validate(void) {
         expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == NULL, "cached segment has an owner");
         for (i = 0; i < seg->page_count; i++)
             expect(!seg->pages[i].in_use || seg->pages[i].slot_size == 0, "cached segment has a page in use");
+        check_slot_states(seg);
+        expect(seg->empty_committed == keel__segment_empty_committed(seg),
+               "a cached segment's count of empty committed memory is wrong");
     }
+    expect(keel__segment_cache_counts_agree(), "segment cache counters out of step");
     keel__segments_unlock();
 
     keel__large_validate();
