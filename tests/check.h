@@ -40,12 +40,15 @@ static inline long check_env_long(const char* name, long fallback) {
     return *end == '\0' && v > 0 ? v : fallback;
 }
 
+/* The closing line; the exit status fails a test that failed a check or
+   made none (a test that checks nothing proves nothing). */
 static inline int check_done(const char* name) {
     int passed = __atomic_load_n(&check_passed, __ATOMIC_RELAXED);
     int failed = __atomic_load_n(&check_failed, __ATOMIC_RELAXED);
-    printf("%s: %d passed, %d failed\n", name, passed, failed);
+    printf("%s: %d passed, %d failed%s\n", name, passed, failed,
+           passed + failed == 0 ? " (no check was made: a failure)" : "");
     fflush(stdout);
-    return failed ? 1 : 0;
+    return failed || passed + failed == 0 ? 1 : 0;
 }
 
 #endif

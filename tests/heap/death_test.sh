@@ -96,6 +96,8 @@ expect_report realloc_foreign
 expect_report usable_size_foreign
 expect_abort corrupt_free_list
 expect_abort corrupt_thread_free
+expect_abort corrupt_empty_count
+expect_abort corrupt_slot_state
 
 echo "heap_death: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

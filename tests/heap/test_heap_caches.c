@@ -1,0 +1,207 @@
+/* test_heap_caches.c — the memory keel keeps while it is empty, each cache
+   against its bound (src/config.h): the segment cache (count and committed
+   bytes), the segments of exited threads (their empty committed slots), the
+   large-block cache (count, bytes, reuse, age), and a cross-thread free of
+   an interior-aligned block. White box: internal.h gives the bounds and the
+   counters that keel_get_stats does not show. */
+#define _DEFAULT_SOURCE
+#include "keel/keel.h"
+#include "internal.h"
+#include "segment_map.h"
+#include "check.h"
+#include "heap_test.h"
+#include "thread_shim.h"
+
+#include <stdint.h>
+
+#define NAME "test_heap_caches"
+
+/* A segment's header (with its page descriptors), rounded to OS pages. */
+static size_t header_bytes(void) {
+    size_t page = vmem_get_page_size();
+    return (sizeof(keel_segment) + KEEL_MAX_PAGES * sizeof(keel_page) + page - 1) & ~(page - 1);
+}
+
+/* Emptied segments: at most KEEL_SEGMENT_CACHE_COUNT stay (reserved, their
+   slots within KEEL_SEGMENT_CACHE_BYTES committed), the rest go back. */
+static void test_segment_cache(void) {
+    enum { N = 12 * 64 };   /* 12 segments' worth of 4 KiB blocks: one page each */
+    static void* b[N * 16];
+    keel_stats s0, s1, s2;
+    size_t i, n = 0;
+    (void)keel_trim();
+    s0 = keel_get_stats();
+    for (i = 0; i < N * 15; i++) {   /* 15 blocks of 4 KiB fill a 64 KiB page */
+        b[i] = keel_alloc(4096);
+        if (!b[i]) break;
+        memset(b[i], 1, 64);
+        n++;
+    }
+    CHECK(n == N * 15);
+    s1 = keel_get_stats();
+    CHECK_NOTE(s1.num_segments >= s0.num_segments + 10, "12 segments' worth of pages did not take 10 segments");
+    for (i = 0; i < n; i++) keel_free(b[i]);
+    keel_validate();   /* the cache's counters add up */
+    s2 = keel_get_stats();
+    printf(NAME ": segments %zu before, %zu full, %zu emptied; committed %.1f MiB before, %.1f MiB emptied\n",
+           s0.num_segments, s1.num_segments, s2.num_segments, ht_mib(s0.virtual_memory_size), ht_mib(s2.virtual_memory_size));
+    CHECK_NOTE(s2.num_segments <= s0.num_segments + KEEL_SEGMENT_CACHE_COUNT + 1,
+               "more emptied segments kept than the segment cache holds (+1: the page kept for the class)");
+    CHECK_NOTE(s2.virtual_memory_size <= s0.virtual_memory_size + KEEL_SEGMENT_CACHE_BYTES + KEEL_HEAP_EMPTY_CACHE +
+                                             (KEEL_SEGMENT_CACHE_COUNT + 1) * header_bytes() + ((size_t)64 << 10),
+               "emptied segments keep more committed than the heap's and the segment cache's bounds");
+    (void)keel_trim();
+    s2 = keel_get_stats();
+    CHECK_NOTE(s2.cached_bytes == 0, "keel_trim left memory in a cache");
+}
+
+/* Threads that exit with live blocks abandon their segments; the empty
+   slots those keep committed stay within KEEL_ABANDONED_EMPTY_MAX in all. */
+enum { AB_THREADS = 8, AB_BLOCKS = 4096 };
+static void* ab_kept[AB_THREADS][AB_BLOCKS / 64];
+static int ab_done, ab_started;
+
+static void abandon_main(void* arg) {
+    size_t t = (size_t)arg, i;
+    static void* tmp[AB_THREADS][AB_BLOCKS];
+    for (i = 0; i < AB_BLOCKS; i++) {   /* 4096 x 2 KiB: 8 MiB, two segments */
+        tmp[t][i] = keel_alloc(2048);
+        if (tmp[t][i]) memset(tmp[t][i], 2, 32);
+    }
+    for (i = 0; i < AB_BLOCKS; i++) {
+        if (i % 64 == 0) ab_kept[t][i / 64] = tmp[t][i];   /* one block in every other page stays */
+        else keel_free(tmp[t][i]);
+    }
+    /* nobody exits before all are done: a thread that exits early would see
+       its segments adopted by one still allocating */
+    __atomic_fetch_add(&ab_done, 1, __ATOMIC_ACQ_REL);
+    while (__atomic_load_n(&ab_done, __ATOMIC_ACQUIRE) < __atomic_load_n(&ab_started, __ATOMIC_ACQUIRE)) ht_sleep_ms(1);
+}
+
+static void test_abandoned_bound(void) {
+    shim_thread th[AB_THREADS];
+    shim_start st[AB_THREADS];
+    size_t t, i, empty;
+    int started = 0;
+    (void)keel_trim();
+    __atomic_store_n(&ab_started, AB_THREADS, __ATOMIC_RELEASE);
+    for (t = 0; t < AB_THREADS; t++) {
+        st[t].fn = abandon_main;
+        st[t].arg = (void*)t;
+        if (!CHECK(shim_create(&th[t], &st[t]))) break;
+        started++;
+    }
+    __atomic_store_n(&ab_started, started, __ATOMIC_RELEASE);
+    for (t = 0; t < (size_t)started; t++) shim_join(th[t]);
+    keel__abandoned_lock();
+    empty = keel__abandoned_empty_bytes();
+    keel__abandoned_unlock();
+    printf(NAME ": %d exited threads left %.1f MiB of empty slots committed (bound %.0f MiB)\n", started,
+           ht_mib(empty), ht_mib(KEEL_ABANDONED_EMPTY_MAX));
+    /* each thread's heap keeps up to KEEL_HEAP_EMPTY_CACHE at exit, so the
+       threads together offer more than the bound: it is the bound that holds */
+    CHECK(AB_THREADS * KEEL_HEAP_EMPTY_CACHE > KEEL_ABANDONED_EMPTY_MAX);
+    CHECK_NOTE(empty <= KEEL_ABANDONED_EMPTY_MAX, "the segments of exited threads keep more than their bound");
+    CHECK_NOTE(empty > 0, "exited threads kept no warm slot for the next thread (the cache is unused)");
+    keel_validate();   /* abandoned segments in full, their totals included */
+    for (t = 0; t < (size_t)started; t++)
+        for (i = 0; i < AB_BLOCKS / 64; i++) keel_free(ab_kept[t][i]);
+    (void)keel_trim();
+    keel__abandoned_lock();
+    empty = keel__abandoned_empty_bytes();
+    keel__abandoned_unlock();
+    CHECK_NOTE(empty == 0, "keel_trim left empty memory in abandoned segments");
+    keel_validate();
+}
+
+/* Freed large blocks: at most KEEL_LARGE_CACHE_COUNT spans and
+   KEEL_LARGE_CACHE_BYTES committed stay; a span that fits is reused; memory
+   cached longer than KEEL_LARGE_CACHE_MS goes back at the next operation. */
+static void test_large_cache(void) {
+    enum { N = 24 };
+    void* b[N];
+    keel_stats s0, s1, s2;
+    size_t i, size = 2 * HT_MIB, large_header = vmem_get_page_size() * 16;
+    void* again;
+    (void)keel_trim();
+    s0 = keel_get_stats();
+    for (i = 0; i < N; i++) {
+        b[i] = keel_alloc(size);
+        CHECK(b[i] != NULL);
+        if (b[i]) memset(b[i], 3, size);
+    }
+    for (i = 0; i < N; i++) keel_free(b[i]);
+    s1 = keel_get_stats();
+    printf(NAME ": %d freed %zu MiB blocks: %zu segments kept, %.1f MiB cached\n", N, size / HT_MIB,
+           s1.num_segments - s0.num_segments, ht_mib(s1.cached_bytes));
+    CHECK_NOTE(s1.num_segments <= s0.num_segments + KEEL_LARGE_CACHE_COUNT, "more large spans cached than the count bound");
+    CHECK_NOTE(s1.cached_bytes > s0.cached_bytes, "no freed large block was cached");
+    CHECK_NOTE(s1.cached_bytes <= s0.cached_bytes + KEEL_LARGE_CACHE_BYTES + KEEL_LARGE_CACHE_COUNT * large_header,
+               "more large-block memory cached than the bytes bound");
+    keel_validate();   /* the cache's count and bytes add up */
+    again = keel_alloc(size);
+    CHECK(again != NULL);
+    CHECK_NOTE(again == b[N - 1], "a freed span of the same size was not reused (most recently freed first)");
+    keel_free(again);
+    /* age: a wait longer than the bound, then one more cache operation */
+    ht_sleep_ms(KEEL_LARGE_CACHE_MS + 300);
+    again = keel_alloc(size);
+    keel_free(again);
+    s2 = keel_get_stats();
+    printf(NAME ": after %d ms, %.1f MiB cached\n", KEEL_LARGE_CACHE_MS + 300, ht_mib(s2.cached_bytes));
+    CHECK_NOTE(s2.cached_bytes <= s0.cached_bytes + size + KEEL_LARGE_CACHE_COUNT * large_header + ((size_t)64 << 10),
+               "large-block memory cached longer than KEEL_LARGE_CACHE_MS was not given back");
+    (void)keel_trim();
+}
+
+/* An interior-aligned block freed by another thread than its allocator's
+   goes back whole: the live bytes return to where they were. */
+enum { AL_N = 200 };
+static void* al_blocks[AL_N];
+static void free_them(void* arg) {
+    size_t i;
+    (void)arg;
+    for (i = 0; i < AL_N; i++) keel_free(al_blocks[i]);
+}
+
+static void test_cross_thread_aligned_free(void) {
+    keel_stats s0, s1;
+    shim_thread th;
+    shim_start st;
+    size_t i, interior = 0;
+    void* keep = keel_alloc(100);   /* the pages stay this thread's */
+    s0 = keel_get_stats();
+    for (i = 0; i < AL_N; i++) {
+        keel_segment* seg;
+        al_blocks[i] = keel_alloc_aligned(100, 64);
+        CHECK(al_blocks[i] != NULL && ht_aligned(al_blocks[i], 64));
+        if (!al_blocks[i]) continue;
+        memset(al_blocks[i], 4, 100);
+        seg = keel__segment_of(al_blocks[i]);
+        if (seg && seg->kind != KEEL_SEGMENT_LARGE && keel__page_of(seg, al_blocks[i])->has_aligned) interior++;
+    }
+    CHECK_NOTE(interior > 0, "no block was handed out at an interior offset: the case is not exercised");
+    st.fn = free_them;
+    st.arg = NULL;
+    if (CHECK(shim_create(&th, &st))) shim_join(th);
+    s1 = keel_get_stats();
+    CHECK_NOTE(s1.num_bytes_allocated == s0.num_bytes_allocated, "live bytes differ after the other thread freed them all");
+    CHECK(s1.num_live_blocks == s0.num_live_blocks);
+    keel_validate();
+    for (i = 0; i < AL_N; i++) {   /* the page's blocks are reusable */
+        al_blocks[i] = keel_alloc(100);
+        CHECK(al_blocks[i] != NULL);
+    }
+    for (i = 0; i < AL_N; i++) keel_free(al_blocks[i]);
+    keel_free(keep);
+    keel_validate();
+}
+
+int main(void) {
+    ht_unbuffered();
+    test_segment_cache();
+    test_abandoned_bound();
+    test_large_cache();
+    test_cross_thread_aligned_free();
+    return check_done(NAME);
+}
