@@ -31,7 +31,7 @@ static keel_page* find_page(keel_heap* heap, size_t cls) {
         }
         if (page->free || keel__page_extend(page)) break;
         keel__page_to_full(heap, page);
-        if (++scanned > 16) { page = NULL; break; }   /* bounded: take a fresh page */
+        if (++scanned > KEEL_PAGE_SCAN_MAX) { page = NULL; break; }   /* bounded: take a fresh page */
     }
     if (!page) {
         /* full pages that other threads freed into: every one found comes
@@ -41,7 +41,7 @@ static keel_page* find_page(keel_heap* heap, size_t cls) {
         keel_page_queue* fq = &heap->full[cls];
         keel_page* f = fq->first;
         unsigned n;
-        for (n = 0; f && n < 64; n++, f = next) {
+        for (n = 0; f && n < KEEL_FULL_SCAN_MAX; n++, f = next) {
             next = f->next;
             if (atomic_load_explicit(&f->a_thread_free, memory_order_relaxed) == NULL) {
                 if (next) {
@@ -74,6 +74,9 @@ static keel_page* find_page(keel_heap* heap, size_t cls) {
         keel__queue_push(q, page);
     }
     keel__heap_direct_update(heap, cls);
+    keel__assert(page->free != NULL && page->class_index == cls && !page->in_full && q->first == page);
+    /* exact counts, but in a forked child's orphaned segments (internal.h) */
+    keel__assert_expensive(keel__segment_of_page(page)->fork_orphan || keel__page_counts_add_up(page));
     return page;
 }
 
@@ -82,6 +85,7 @@ static keel_page* find_page(keel_heap* heap, size_t cls) {
 /* Takes the first block of page->free, which is not empty, and counts it. */
 static inline void* page_pop(keel_heap* heap, keel_page* page, size_t size, bool zero) {
     keel_block* b = page->free;
+    keel__assert(page->in_use && keel__block_in_page(page, b));
     page->free = b->next;
     keel__page_used_set(page, keel__page_used(page) + 1);
     keel__counter_add(&heap->a_allocs, 1);
@@ -109,7 +113,7 @@ static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, 
         if (heap) {
             if (size <= KEEL_MEDIUM_MAX && alignment <= KEEL_ALIGN) {
                 p = alloc_from_page(heap, keel__class_of(size), size, zero);
-            } else if ((p = keel__large_alloc(heap, size, alignment, zero)) != NULL) {
+            } else if ((p = keel__large_alloc(size, alignment, zero)) != NULL) {
                 keel__counter_add(&heap->a_allocs, 1);
             }
         }
@@ -186,7 +190,7 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
         keel_segment* seg = keel__segment_of(p);
         keel_page* page = keel__page_of(seg, p);
         heap = keel__tls_heap;   /* the allocation may have created it */
-        page->has_aligned = 1;
+        keel__page_has_aligned_set(page);
         keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)(a - (uintptr_t)p));
     }
     return (void*)a;
@@ -207,7 +211,8 @@ void* keel_realloc(void* ptr, size_t num_bytes) {
     if (num_bytes > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
     if (seg->kind == KEEL_SEGMENT_LARGE) {
         if (num_bytes > KEEL_MEDIUM_MAX / 2 && keel__large_resize_in_place(seg, num_bytes)) return ptr;
-    } else if (num_bytes <= usable && usable - num_bytes <= (usable / 2 > 128 ? usable / 2 : 128)) {
+    } else if (num_bytes <= usable &&
+               usable - num_bytes <= (usable / 2 > KEEL_REALLOC_SHRINK_SLACK ? usable / 2 : KEEL_REALLOC_SHRINK_SLACK)) {
         return ptr;   /* fits, and not so much smaller that a smaller class pays */
     }
     q = keel_alloc(num_bytes);

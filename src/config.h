@@ -53,6 +53,40 @@
 #define KEEL_LARGE_HEADROOM ((size_t)32 << 20)
 #endif
 
+/* TUNABLE: how far find_page looks before taking a fresh page: pages of the
+   class's queue checked (each may be collected and extended), then full
+   pages checked for blocks other threads freed into them. */
+#ifndef KEEL_PAGE_SCAN_MAX
+#define KEEL_PAGE_SCAN_MAX 16
+#endif
+#ifndef KEEL_FULL_SCAN_MAX
+#define KEEL_FULL_SCAN_MAX 64
+#endif
+
+/* TUNABLE: a small or medium block shrunk by realloc stays where it is
+   while it would waste at most half its usable size, or this many bytes,
+   whichever is larger; beyond that a smaller class pays for the copy. */
+#ifndef KEEL_REALLOC_SHRINK_SLACK
+#define KEEL_REALLOC_SHRINK_SLACK 128
+#endif
+
+/* TUNABLE: large-block reservations are rounded up to this (a multiple of
+   every OS's allocation granularity: 64 KiB on Windows). */
+#ifndef KEEL_LARGE_RESERVE_ROUND
+#define KEEL_LARGE_RESERVE_ROUND ((size_t)64 << 10)
+#endif
+
+/* Internal assertions (CMake option KEEL_DEBUG): 0 none (release); 1 cheap
+   invariants, keel__assert; 2 also expensive ones (walks of lists and
+   recomputed counters), keel__assert_expensive. A failed one writes
+   "keel: assertion failed: ..." and aborts. */
+#ifndef KEEL_DEBUG
+#define KEEL_DEBUG 0
+#endif
+#if KEEL_DEBUG < 0 || KEEL_DEBUG > 2
+#error "KEEL_DEBUG must be 0, 1 or 2"
+#endif
+
 /* Symbols the shared library exports; everything else is hidden
    (-fvisibility=hidden). libkeel.dll is built with KEEL_DLL_EXPORT, as the
    keel_* declarations of keel.h and arena.h are. */

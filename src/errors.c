@@ -23,26 +23,55 @@ void keel__corruption(const char* what) {
     keel__os_abort();
 }
 
+/* ---- one line built without stdio or the heap, written at once ---- */
+
+void keel__line_put(keel_line* b, const char* s) {
+    while (*s && b->len < sizeof b->text - 1) b->text[b->len++] = *s++;
+}
+
+/* v in base 10 or 16 (lower-case digits, no prefix). */
+static void put_digits(keel_line* b, unsigned long long v, unsigned base) {
+    char d[24];
+    int n = 0;
+    do {
+        d[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    while (n > 0 && b->len < sizeof b->text - 1) b->text[b->len++] = d[--n];
+}
+
+void keel__line_put_uint(keel_line* b, unsigned long long v) { put_digits(b, v, 10); }
+
+void keel__line_put_hex(keel_line* b, uintptr_t v) {
+    keel__line_put(b, "0x");
+    put_digits(b, (unsigned long long)v, 16);
+}
+
+void keel__line_write(keel_line* b) {
+    b->text[b->len++] = '\n';
+    keel__os_write_stderr(b->text, b->len);
+    b->len = 0;
+}
+
 /* "keel: free of invalid pointer 0x7ffd..." in one write, as %p prints it. */
 void keel__report_invalid(const char* op, const void* p) {
-    char line[96];
-    char digits[2 * sizeof(uintptr_t)];
-    size_t n = 0, d = 0;
-    uintptr_t v = (uintptr_t)p;
-    const char* parts[3];
-    size_t k;
-    parts[0] = "keel: ";
-    parts[1] = op;
-    parts[2] = " of invalid pointer 0x";
-    for (k = 0; k < 3; k++) {
-        const char* s = parts[k];
-        while (*s && n < sizeof line - 2) line[n++] = *s++;
-    }
-    do {
-        digits[d++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    while (d > 0 && n < sizeof line - 2) line[n++] = digits[--d];
-    line[n++] = '\n';
-    keel__os_write_stderr(line, n);
+    keel_line b = {.len = 0};
+    keel__line_put(&b, "keel: ");
+    keel__line_put(&b, op);
+    keel__line_put(&b, " of invalid pointer ");
+    keel__line_put_hex(&b, (uintptr_t)p);
+    keel__line_write(&b);
+}
+
+void keel__assert_fail(const char* what, const char* file, int line) {
+    keel_line b = {.len = 0};
+    keel__line_put(&b, "keel: assertion failed: ");
+    keel__line_put(&b, what);
+    keel__line_put(&b, " (");
+    keel__line_put(&b, file);
+    keel__line_put(&b, ":");
+    keel__line_put_uint(&b, line > 0 ? (unsigned long long)line : 0u);
+    keel__line_put(&b, ")");
+    keel__line_write(&b);
+    keel__os_abort();
 }

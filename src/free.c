@@ -24,7 +24,7 @@ static bool pointer_plausible(keel_page* page, const void* p, bool owner) {
     if (!page->in_use || page->block_size == 0) return false;
     if (b < page->start || b >= page->start + (size_t)page->reserved * page->block_size) return false;
     off = (size_t)(b - page->start);
-    if (!owner || page->has_aligned) return (off % KEEL_ALIGN) == 0;
+    if (!owner || keel__page_has_aligned(page)) return (off % KEEL_ALIGN) == 0;
     return off % page->block_size == 0;
 }
 
@@ -36,6 +36,7 @@ static bool large_block_at(const keel_segment* seg, const void* p) {
 /* Owner-side free of block b into page. */
 static void free_local(keel_heap* heap, keel_page* page, keel_block* b) {
     uint32_t used = keel__page_used(page) - 1;
+    keel__assert(keel__page_used(page) > 0 && keel__block_in_page(page, b));
     b->next = page->local_free;
     page->local_free = b;
     keel__page_used_set(page, used);
@@ -64,7 +65,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
         return;
     }
     /* a division only for pages that handed out interior-aligned blocks */
-    b = page->has_aligned ? (keel_block*)keel__block_start(page, p) : (keel_block*)p;
+    b = keel__page_has_aligned(page) ? (keel_block*)keel__block_start(page, p) : (keel_block*)p;
     if ((void*)b != p) {
         size_t off = (size_t)((uint8_t*)p - (uint8_t*)b);
         if (heap != &keel__heap_empty) keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)0 - off);

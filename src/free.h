@@ -17,6 +17,7 @@ static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
     if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0)) {
         keel_block* b = (keel_block*)ptr;
         uint32_t used = keel__page_used(page) - 1;
+        keel__assert(keel__page_used(page) > 0);
         b->next = page->local_free;
         page->local_free = b;
         keel__page_used_set(page, used);

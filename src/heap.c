@@ -57,6 +57,17 @@ static void abandoned_push_locked(keel_segment* seg) {
     atomic_fetch_add_explicit(&a_abandoned_count, 1, memory_order_relaxed);
 }
 
+/* A heap leaves the registry for the pool; its counters fold into the
+   process-wide ones. Caller holds the registry lock. */
+static void registry_retire_locked(keel_heap* h) {
+    keel__stat_fold_heap(h);
+    if (h->reg_prev) h->reg_prev->reg_next = h->reg_next;
+    else keel__registry = h->reg_next;
+    if (h->reg_next) h->reg_next->reg_prev = h->reg_prev;
+    h->reg_next = heap_pool;
+    heap_pool = h;
+}
+
 /* In the child only the forking thread lives on: every other heap's
    segments become abandoned (found through the global segment list, which
    was consistent at the fork since its lock was held), and those heaps are
@@ -80,14 +91,7 @@ static void fork_child(void) {
     }
     for (h = keel__registry; h; h = next) {
         next = h->reg_next;
-        if (h == me) continue;
-        keel__stat_fold_heap(h);
-        if (h->reg_prev) h->reg_prev->reg_next = h->reg_next;
-        else keel__registry = h->reg_next;
-        if (h->reg_next) h->reg_next->reg_prev = h->reg_prev;
-        h->alive = 0;
-        h->reg_next = heap_pool;
-        heap_pool = h;
+        if (h != me) registry_retire_locked(h);
     }
 }
 
@@ -135,7 +139,6 @@ keel_heap* keel__heap_get(void) {
     if (!h) return NULL;
     memset(h, 0, sizeof *h);
     for (i = 0; i < KEEL_DIRECT_COUNT; i++) h->direct[i] = &keel__page_empty;
-    h->alive = 1;
     keel__lock(&registry_lock);
     h->reg_prev = NULL;
     h->reg_next = keel__registry;
@@ -168,13 +171,7 @@ static void heap_retire(keel_heap* heap) {
         }
     }
     keel__lock(&registry_lock);
-    keel__stat_fold_heap(heap);
-    if (heap->reg_prev) heap->reg_prev->reg_next = heap->reg_next;
-    else keel__registry = heap->reg_next;
-    if (heap->reg_next) heap->reg_next->reg_prev = heap->reg_prev;
-    heap->alive = 0;
-    heap->reg_next = heap_pool;
-    heap_pool = heap;
+    registry_retire_locked(heap);
     keel__unlock(&registry_lock);
 }
 

@@ -109,7 +109,8 @@ typedef struct keel_page {
                     uint8_t in_full;          /* in the heap's full queue (owner writes)          */
                     uint8_t has_aligned;      /* a block was handed out at an interior offset;
                                                  written by the owner before such a block escapes,
-                                                 so any thread freeing one may read it            */
+                                                 so any thread freeing one may read it: through
+                                                 keel__page_has_aligned/_set only (atomic)        */
                 };
             };
             uint8_t class_index;              /* size class; 0 for a large block                  */
@@ -181,8 +182,6 @@ typedef struct keel_heap {
                                                      holds memory (validate recomputes it) */
     struct keel_heap* reg_next;                   /* registry (keel__registry_lock)       */
     struct keel_heap* reg_prev;
-    uint32_t alive;
-    uint32_t is_main;
 } keel_heap;
 
 /* ---- per-thread state ---- */
@@ -227,6 +226,13 @@ KEEL_HIDDEN size_t keel__segment_purge_slots(keel_segment* seg);
 
 /* ---- pages (page.c) ---- */
 KEEL_HIDDEN void keel__page_init(keel_page* page, size_t class_index);
+KEEL_HIDDEN bool keel__page_counts_add_up(const keel_page* page);   /* for keel__assert_expensive */
+/* Whether b is a block start inside the carved part of the page. */
+static inline bool keel__block_in_page(const keel_page* page, const void* b) {
+    const uint8_t* p = (const uint8_t*)b;
+    return p >= page->start && p < page->start + (size_t)page->capacity * page->block_size &&
+           (size_t)(p - page->start) % page->block_size == 0;
+}
 KEEL_HIDDEN bool keel__page_extend(keel_page* page);
 KEEL_HIDDEN size_t keel__page_collect(keel_heap* heap, keel_page* page);
 static inline keel_page* keel__page_of(keel_segment* seg, const void* p) {
@@ -239,6 +245,18 @@ static inline keel_segment* keel__segment_of_page(const keel_page* page) {
 static inline uint32_t keel__page_used(const keel_page* page) {
     return atomic_load_explicit(&page->a_used, memory_order_relaxed);
 }
+/* has_aligned shares a 16-bit word with in_full (free_flags, which the free
+   fast path reads in one load), so it cannot be an _Atomic field; it is read
+   and written with relaxed atomic builtins instead, so that the owner's
+   write and another thread's read are not a data race. Relaxed: the block
+   that makes the flag matter reaches the other thread through a
+   happens-before chain that started after the write. */
+static inline bool keel__page_has_aligned(const keel_page* page) {
+    return __atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED) != 0;
+}
+static inline void keel__page_has_aligned_set(keel_page* page) {
+    __atomic_store_n(&page->has_aligned, (uint8_t)1, __ATOMIC_RELAXED);
+}
 /* Only the owner writes a_used: a relaxed load and store, no RMW, cost
    nothing on x86 and arm64; stats read it relaxed from other threads. */
 static inline void keel__page_used_set(keel_page* page, uint32_t v) {
@@ -249,7 +267,7 @@ static inline void keel__counter_add(_Atomic(size_t)* c, size_t v) {
 }
 
 /* ---- large blocks (large.c) ---- */
-KEEL_HIDDEN void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zero);
+KEEL_HIDDEN void* keel__large_alloc(size_t size, size_t alignment, bool zero);
 KEEL_HIDDEN void keel__large_free_span(keel_segment* seg);
 KEEL_HIDDEN bool keel__large_resize_in_place(keel_segment* seg, size_t new_size);
 KEEL_HIDDEN size_t keel__large_usable(const keel_segment* seg);
@@ -261,7 +279,6 @@ KEEL_HIDDEN void keel__large_validate(void);
 
 /* ---- thread heaps (heap.c) ---- */
 KEEL_HIDDEN keel_heap* keel__heap_get(void);            /* the calling thread's, created on demand; NULL on OOM */
-KEEL_HIDDEN void keel__heap_abandon_segment(keel_segment* seg);
 KEEL_HIDDEN bool keel__heap_adopt_abandoned(keel_heap* heap);
 KEEL_HIDDEN void keel__abandoned_lock(void);
 KEEL_HIDDEN void keel__abandoned_unlock(void);
@@ -294,10 +311,32 @@ KEEL_HIDDEN void keel__stat_collected_global(size_t blocks, size_t bytes);
 KEEL_HIDDEN void keel__stat_aligned_offset_global(size_t delta);
 KEEL_HIDDEN size_t keel__stat_committed_now(void);
 
+/* ---- internal assertions (KEEL_DEBUG, config.h) ----
+   keel__assert: a cheap invariant, checked from KEEL_DEBUG 1;
+   keel__assert_expensive: a walk or a recount, from KEEL_DEBUG 2. Neither
+   evaluates its argument below its level. */
+KEEL_HIDDEN _Noreturn void keel__assert_fail(const char* what, const char* file, int line);
+#if KEEL_DEBUG >= 1
+#define keel__assert(cond) (KEEL_LIKELY(cond) ? (void)0 : keel__assert_fail(#cond, __FILE__, __LINE__))
+#else
+#define keel__assert(cond) ((void)0)
+#endif
+#if KEEL_DEBUG >= 2
+#define keel__assert_expensive(cond) keel__assert(cond)
+#else
+#define keel__assert_expensive(cond) ((void)0)
+#endif
+
 /* ---- errors (errors.c) ---- */
 KEEL_HIDDEN void keel__fatal(const char* what);                 /* "keel: <what>", abort     */
 KEEL_HIDDEN void keel__corruption(const char* what);            /* "keel: heap corruption: " */
 KEEL_HIDDEN void keel__report_invalid(const char* op, const void* p);
+/* A line built without stdio or the heap, written to fd 2 in one write. */
+typedef struct keel_line { char text[160]; size_t len; } keel_line;
+KEEL_HIDDEN void keel__line_put(keel_line* b, const char* s);
+KEEL_HIDDEN void keel__line_put_uint(keel_line* b, unsigned long long v);
+KEEL_HIDDEN void keel__line_put_hex(keel_line* b, uintptr_t v);   /* 0x... as %p prints it */
+KEEL_HIDDEN void keel__line_write(keel_line* b);                  /* adds the newline */
 
 /* ---- giving back empty memory, out of memory (reclaim.c) ---- */
 KEEL_HIDDEN bool keel__oom_retry(size_t size, unsigned attempt);  /* after a failed attempt  */

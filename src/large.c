@@ -109,12 +109,11 @@ static keel_segment* cache_take(size_t size) {
     return best;
 }
 
-void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zero) {
+void* keel__large_alloc(size_t size, size_t alignment, bool zero) {
     size_t header = large_header_size(), offset, reserve, seg_align;
     size_t prev_committed = 0;
     keel_segment* seg = NULL;
     uint8_t* block;
-    (void)heap;
     if (alignment < KEEL_ALIGN) alignment = KEEL_ALIGN;
     if (size < KEEL_ALIGN) size = KEEL_ALIGN;   /* a block has bytes: it lies inside its span */
     if (size > keel__os_memory_limit()) return NULL;   /* no machine here could back it */
@@ -132,10 +131,10 @@ void* keel__large_alloc(keel_heap* heap, size_t size, size_t alignment, bool zer
            instead of copying (what mremap gives glibc). Address space is
            cheap on 64-bit, so generous there; without it if the OS says no
            (ulimit -v). */
-        reserve = round_up(offset + size + large_headroom(size), (size_t)64 << 10);
+        reserve = round_up(offset + size + large_headroom(size), KEEL_LARGE_RESERVE_ROUND);
         seg = reserve > offset + size ? (keel_segment*)vmem_reserve_aligned(reserve, seg_align) : NULL;
         if (!seg) {
-            reserve = round_up(offset + size, (size_t)64 << 10);
+            reserve = round_up(offset + size, KEEL_LARGE_RESERVE_ROUND);
             seg = (keel_segment*)vmem_reserve_aligned(reserve, seg_align);
             if (!seg) return NULL;
         }

@@ -20,82 +20,55 @@ static int opt_show_stats;   /* KEEL_SHOW_STATS=1: print the stats at exit */
 
 /* ---- raw output: no stdio, no allocation ---- */
 
-typedef struct line_buf { char text[160]; size_t len; } line_buf;
-
-static void put(line_buf* b, const char* s) {
-    while (*s && b->len < sizeof b->text - 1) b->text[b->len++] = *s++;
-}
-
-static void put_uint(line_buf* b, unsigned long long v) {
-    char d[24];
-    int n = 0;
-    do { d[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-    while (n > 0 && b->len < sizeof b->text - 1) b->text[b->len++] = d[--n];
-}
-
-static void put_hex(line_buf* b, uintptr_t v) {
-    char d[2 * sizeof v];
-    int n = 0;
-    put(b, "0x");
-    do { d[n++] = "0123456789abcdef"[v & 15]; v >>= 4; } while (v);
-    while (n > 0 && b->len < sizeof b->text - 1) b->text[b->len++] = d[--n];
-}
-
-static void flush_line(line_buf* b) {
-    b->text[b->len++] = '\n';
-    keel__os_write_stderr(b->text, b->len);
-    b->len = 0;
-}
-
 /* Pointers the dynamic loader (or anyone else) allocated before keel:
    never touched, reported only when asked. */
 static void foreign(const char* op, const void* p, const char* tail) {
-    line_buf b;
+    keel_line b;
     if (!opt_verbose) return;
     b.len = 0;
-    put(&b, "keel: ");
-    put(&b, op);
-    put(&b, " of foreign pointer ");
-    put_hex(&b, (uintptr_t)p);
-    put(&b, tail);
-    flush_line(&b);
+    keel__line_put(&b, "keel: ");
+    keel__line_put(&b, op);
+    keel__line_put(&b, " of foreign pointer ");
+    keel__line_put_hex(&b, (uintptr_t)p);
+    keel__line_put(&b, tail);
+    keel__line_write(&b);
 }
 
 static void print_stats(const char* title) {
     keel_stats st = keel_get_stats();
-    line_buf b;
+    keel_line b;
     b.len = 0;
-    put(&b, "keel: ");
-    put(&b, title);
-    put(&b, " (pid ");
-    put_uint(&b, (unsigned long long)getpid());
-    put(&b, ")");
-    flush_line(&b);
-    put(&b, "keel: allocated ");
-    put_uint(&b, st.num_bytes_allocated);
-    put(&b, " bytes in ");
-    put_uint(&b, st.num_live_blocks);
-    put(&b, " live blocks");
-    flush_line(&b);
-    put(&b, "keel: allocs ");
-    put_uint(&b, st.num_allocs);
-    put(&b, ", frees ");
-    put_uint(&b, st.num_frees);
-    flush_line(&b);
-    put(&b, "keel: committed ");
-    put_uint(&b, st.virtual_memory_size);
-    put(&b, " bytes (peak ");
-    put_uint(&b, st.peak_virtual_memory_size);
-    put(&b, "), reserved ");
-    put_uint(&b, st.reserved_bytes);
-    put(&b, ", cached ");
-    put_uint(&b, st.cached_bytes);
-    flush_line(&b);
-    put(&b, "keel: heaps ");
-    put_uint(&b, st.num_heaps);
-    put(&b, ", segments ");
-    put_uint(&b, st.num_segments);
-    flush_line(&b);
+    keel__line_put(&b, "keel: ");
+    keel__line_put(&b, title);
+    keel__line_put(&b, " (pid ");
+    keel__line_put_uint(&b, (unsigned long long)getpid());
+    keel__line_put(&b, ")");
+    keel__line_write(&b);
+    keel__line_put(&b, "keel: allocated ");
+    keel__line_put_uint(&b, st.num_bytes_allocated);
+    keel__line_put(&b, " bytes in ");
+    keel__line_put_uint(&b, st.num_live_blocks);
+    keel__line_put(&b, " live blocks");
+    keel__line_write(&b);
+    keel__line_put(&b, "keel: allocs ");
+    keel__line_put_uint(&b, st.num_allocs);
+    keel__line_put(&b, ", frees ");
+    keel__line_put_uint(&b, st.num_frees);
+    keel__line_write(&b);
+    keel__line_put(&b, "keel: committed ");
+    keel__line_put_uint(&b, st.virtual_memory_size);
+    keel__line_put(&b, " bytes (peak ");
+    keel__line_put_uint(&b, st.peak_virtual_memory_size);
+    keel__line_put(&b, "), reserved ");
+    keel__line_put_uint(&b, st.reserved_bytes);
+    keel__line_put(&b, ", cached ");
+    keel__line_put_uint(&b, st.cached_bytes);
+    keel__line_write(&b);
+    keel__line_put(&b, "keel: heaps ");
+    keel__line_put_uint(&b, st.num_heaps);
+    keel__line_put(&b, ", segments ");
+    keel__line_put_uint(&b, st.num_segments);
+    keel__line_write(&b);
 }
 
 static int env_on(const char* name) {
@@ -107,12 +80,12 @@ __attribute__((constructor(101))) static void override_start(void) {
     opt_verbose = env_on("KEEL_VERBOSE");
     opt_show_stats = env_on("KEEL_SHOW_STATS");
     if (opt_verbose) {
-        line_buf b;
+        keel_line b;
         b.len = 0;
-        put(&b, "keel: active (pid ");
-        put_uint(&b, (unsigned long long)getpid());
-        put(&b, ")");
-        flush_line(&b);
+        keel__line_put(&b, "keel: active (pid ");
+        keel__line_put_uint(&b, (unsigned long long)getpid());
+        keel__line_put(&b, ")");
+        keel__line_write(&b);
     }
 }
 

@@ -6,6 +6,7 @@
 
 void keel__page_init(keel_page* page, size_t class_index) {
     uint32_t bsize = keel__class_size[class_index];
+    keel__assert(page->in_use && keel__slot_holds_memory(page->slot_state) && page->slot_size >= bsize);
     page->block_size = bsize;
     atomic_store_explicit(&page->a_stat_block_size, bsize, memory_order_relaxed);
     page->class_index = (uint8_t)class_index;
@@ -26,8 +27,10 @@ void keel__page_init(keel_page* page, size_t class_index) {
 bool keel__page_extend(keel_page* page) {
     uint32_t n = page->reserved - page->capacity, want, i;
     uint8_t* p;
+    keel__assert(page->free == NULL);
     if (n == 0) return false;
-    want = 4096 / page->block_size;
+    /* about one OS page's worth: the page is touched only as it is used */
+    want = (uint32_t)(vmem_get_page_size() / page->block_size);
     if (want < 1) want = 1;
     if (n > want) n = want;
     p = page->start + (size_t)page->capacity * page->block_size;
@@ -73,4 +76,14 @@ size_t keel__page_collect(keel_heap* heap, keel_page* page) {
         keel__stat_collected_global(n, n * page->block_size);
     }
     return n;
+}
+
+/* The page invariant of internal.h, walked: capacity == used + |free| +
+   |local_free|. For keel__assert_expensive (the owner's pages only). */
+bool keel__page_counts_add_up(const keel_page* page) {
+    size_t n = 0;
+    const keel_block* b;
+    for (b = page->free; b && n <= page->capacity; b = b->next) n++;
+    for (b = page->local_free; b && n <= page->capacity; b = b->next) n++;
+    return n + keel__page_used(page) == page->capacity;
 }

@@ -6,6 +6,8 @@
    ones the allocation slow path uses. Calls down only: page.c, segment.c. */
 #include "page_queue.h"
 
+#include <errno.h>
+
 void keel__queue_push(keel_page_queue* q, keel_page* page) {
     page->prev = NULL;
     page->next = q->first;
@@ -23,6 +25,8 @@ void keel__queue_push_back(keel_page_queue* q, keel_page* page) {
 }
 
 void keel__queue_remove(keel_page_queue* q, keel_page* page) {
+    keel__assert(page->prev ? page->prev->next == page : q->first == page);
+    keel__assert(page->next ? page->next->prev == page : q->last == page);
     if (page->prev) page->prev->next = page->next;
     else q->first = page->next;
     if (page->next) page->next->prev = page->prev;
@@ -32,6 +36,7 @@ void keel__queue_remove(keel_page_queue* q, keel_page* page) {
 
 void keel__page_unfull(keel_heap* heap, keel_page* page) {
     size_t cls = page->class_index;
+    keel__assert(page->in_full);
     keel__queue_remove(&heap->full[cls], page);
     keel__queue_push_back(&heap->queues[cls], page);
     page->in_full = 0;
@@ -40,12 +45,17 @@ void keel__page_unfull(keel_heap* heap, keel_page* page) {
 
 void keel__page_retire(keel_heap* heap, keel_page* page) {
     size_t cls = page->class_index;
+    keel__assert(page->in_use && keel__page_used(page) == 0);
     bool in_full = page->in_full != 0;
     keel_page_queue* q = in_full ? &heap->full[cls] : &heap->queues[cls];
+    int saved;
     if (!in_full && keel__page_keep_when_empty(page)) return;
+    /* keel_free keeps errno, and giving the page's memory back may set it */
+    saved = errno;
     keel__queue_remove(q, page);
     if (!in_full) keel__heap_direct_update(heap, cls);
     (void)keel__segment_page_free(heap, page);
+    errno = saved;
 }
 
 /* Collects every page of the heap and retires the empty ones. */

@@ -34,6 +34,7 @@ static inline void keel__heap_direct_update(keel_heap* heap, size_t cls) {
 /* The page has no free block left: to the back of the class's full queue. */
 static inline void keel__page_to_full(keel_heap* heap, keel_page* page) {
     size_t cls = page->class_index;
+    keel__assert(!page->in_full && page->free == NULL);
     keel__queue_remove(&heap->queues[cls], page);
     keel__queue_push_back(&heap->full[cls], page);
     page->in_full = 1;

@@ -298,6 +298,14 @@ void keel__heap_take_segment(keel_heap* heap, keel_segment* seg) {
     else heap_list_push_back(list, seg);
 }
 
+/* Whether no page of the segment is in use but those its header ate
+   (64 KiB OS pages), which segment_init_pages counts as in use. */
+static bool segment_is_empty(const keel_segment* seg) {
+    uint32_t header_pages = 0;
+    while (header_pages < seg->page_count && seg->pages[header_pages].slot_size == 0) header_pages++;
+    return seg->used_pages == header_pages;
+}
+
 /* Commits a page slot for use; false when the OS refuses. */
 static bool page_commit(keel_page* page) {
     if (page->slot_state == KEEL_SLOT_DECOMMITTED) {
@@ -331,17 +339,19 @@ keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_kind kind) {
         if (keel__slot_holds_memory(pg->slot_state)) { page = pg; break; }
     }
     if (!page) keel__fatal("segment page count out of step with its pages");
+    keel__assert(!page->in_use && page->slot_size > 0);
     if (keel__slot_holds_memory(page->slot_state)) {
         heap->empty_cached_bytes -= page->slot_size;
         keel__stat_cached(-(ptrdiff_t)page->slot_size);
     } else if (!page_commit(page)) {
-        if (seg->used_pages == 0 || (seg->used_pages == 1 && seg->pages[0].slot_size == 0)) {
+        if (segment_is_empty(seg)) {
             /* a segment made for this page: give it back at once */
             heap_list_remove(list, seg);
             keel__segment_free(seg);
         }
         return NULL;
     }
+    keel__assert(keel__slot_holds_memory(page->slot_state));
     page->in_use = 1;
     seg->used_pages++;
     if (seg->used_pages == seg->page_count) {   /* full: behind those with room */
@@ -362,6 +372,17 @@ static size_t page_slot_purge(keel_heap* heap, keel_page* page) {
     return page->slot_size;
 }
 
+#if KEEL_DEBUG >= 2
+/* The invariant of keel_heap.empty_cached_bytes, recomputed. */
+static size_t heap_empty_recount(keel_heap* heap) {
+    size_t bytes = 0;
+    const keel_segment* seg;
+    for (seg = heap->small_segments; seg; seg = seg->heap_next) bytes += keel__segment_empty_committed(seg);
+    for (seg = heap->medium_segments; seg; seg = seg->heap_next) bytes += keel__segment_empty_committed(seg);
+    return bytes;
+}
+#endif
+
 /* A page the heap no longer uses: keep its memory for reuse while the heap
    holds little empty memory, else give it back now; a segment left with no
    page in use goes to the segment cache (true: the segment is gone). */
@@ -369,6 +390,7 @@ bool keel__segment_page_free(keel_heap* heap, keel_page* page) {
     keel_segment* seg = keel__segment_of_page(page);
     keel_segment** list = heap_list(heap, (keel_segment_kind)seg->kind);
     bool was_full = seg->used_pages == seg->page_count;
+    keel__assert(page->in_use && page->slot_size > 0 && seg->used_pages > 0);
     page->in_use = 0;
     page->block_size = 0;
     atomic_store_explicit(&page->a_stat_block_size, 0, memory_order_relaxed);
@@ -381,7 +403,7 @@ bool keel__segment_page_free(keel_heap* heap, keel_page* page) {
     keel__stat_cached((ptrdiff_t)page->slot_size);
     if (heap->empty_cached_bytes > KEEL_HEAP_EMPTY_CACHE) (void)page_slot_purge(heap, page);
     seg->used_pages--;
-    if (seg->used_pages == 0 || (seg->used_pages == 1 && seg->pages[0].slot_size == 0 && seg->pages[0].in_use)) {
+    if (segment_is_empty(seg)) {
         size_t i;
         for (i = 0; i < seg->page_count; i++) {
             keel_page* pg = &seg->pages[i];
@@ -390,8 +412,10 @@ bool keel__segment_page_free(keel_heap* heap, keel_page* page) {
         }
         heap_list_remove(list, seg);
         keel__segment_free(seg);
+        keel__assert_expensive(heap_empty_recount(heap) == heap->empty_cached_bytes);
         return true;
     }
+    keel__assert_expensive(heap_empty_recount(heap) == heap->empty_cached_bytes);
     if (was_full) {
         heap_list_remove(list, seg);
         heap_list_push_front(list, seg);

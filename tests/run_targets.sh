@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # run_targets.sh — `make test`: builds and runs the tests on every target.
 #   native   Linux x86-64, release build in build/
+#   debug    Linux x86-64, debug build with every internal assertion
+#            (KEEL_DEBUG=2) in build-debug/
 #   asan     ASan+UBSan build in build-asan/
 #   tsan     TSan build in build-tsan/
 #   i386     i686-linux-gnu-gcc, runs natively (libc6-i386)   build-i386/
@@ -17,7 +19,7 @@ set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
-targets=${KEEL_TARGETS:-"native asan tsan i386 aarch64 win64"}
+targets=${KEEL_TARGETS:-"native debug asan tsan i386 aarch64 win64"}
 require_all=${KEEL_REQUIRE_ALL_TARGETS:-0}
 total_pass=0 total_fail=0 failed_targets=() lines=()
 
@@ -38,7 +40,8 @@ run_target() {  # name, build dir, cmake args...
     tail -50 "$dir/build.log"; failed_targets+=("$name (build)"); lines+=("$name: build FAILED"); return
   fi
   local out; out=$(mktemp)
-  ctest --test-dir "$dir" --output-on-failure --timeout 300 2>&1 | tee "$out"
+  # in parallel: the tests that must run alone say so (RUN_SERIAL)
+  ctest --test-dir "$dir" --output-on-failure --timeout 300 -j "$jobs" 2>&1 | tee "$out"
   local t f
   t=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$out" | tail -1)
   f=$(sed -n 's/.*, \([0-9]*\) tests failed out of.*/\1/p' "$out" | tail -1)
@@ -67,13 +70,14 @@ toolchain_ok() {   # target
   else failed_targets+=("$1 (toolchain)"); lines+=("$1: toolchain FAILED: $(tail -n 1 "$root/build-$1.probe.log" | sed 's/^deps: //')"); fi
   return 1
 }
-if [[ " $targets " == *" native "* ]] && ! bash tests/deps.sh --probe programs; then
+if [[ " $targets " == *" native "* || " $targets " == *" debug "* ]] && ! bash tests/deps.sh --probe programs; then
   echo "the real-program tests of the native target will fail: as root, bash tests/deps.sh programs"
 fi
 
 for target in $targets; do
   case $target in
     native) toolchain_ok native && run_target native build -DCMAKE_BUILD_TYPE=Release ;;
+    debug) toolchain_ok native && run_target debug build-debug -DCMAKE_BUILD_TYPE=Debug -DKEEL_DEBUG=2 ;;
     asan)
       toolchain_ok asan &&
         run_target asan build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE=address,undefined ;;

@@ -20,7 +20,6 @@
 #define KEEL_KEEL_H
 
 #include <stddef.h>
-#include <string.h>
 #ifndef __cplusplus
 #include <stdbool.h>
 #endif

@@ -89,6 +89,18 @@ expect_abort() {  # case
   else pass=$((pass + 1)); echo "heap_death: $c: ok ($(grep -m1 '^keel: heap corruption: ' "$tmp/err"))"; fi
 }
 
+expect_assert() {  # case: debug builds, an internal assertion fires
+  local c=$1 why=""
+  run "$c" || return
+  if [ "$rc" -ne 134 ]; then why="exit status $rc, want death by SIGABRT (6)"
+  elif grep -q '^validate returned' "$tmp/out"; then why="the call returned: no assertion fired"
+  elif ! grep -Eq '^keel: assertion failed: .+ \(.+:[0-9]+\)$' "$tmp/err"; then
+    why="stderr lacks a line 'keel: assertion failed: <what> (<file>:<line>)'"
+  fi
+  if [ -n "$why" ]; then failed "$c" "$why"
+  else pass=$((pass + 1)); echo "heap_death: $c: ok ($(grep -m1 '^keel: assertion failed: ' "$tmp/err"))"; fi
+}
+
 expect_report free_stack
 expect_report free_malloc
 expect_report free_global
@@ -98,6 +110,8 @@ expect_abort corrupt_free_list
 expect_abort corrupt_thread_free
 expect_abort corrupt_empty_count
 expect_abort corrupt_slot_state
+# KEEL_TEST_DEBUG: the build's KEEL_DEBUG level (ctest sets it)
+if [ "${KEEL_TEST_DEBUG:-0}" -ge 1 ]; then expect_assert assert_used_count; fi
 
 echo "heap_death: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

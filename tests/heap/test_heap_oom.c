@@ -361,6 +361,33 @@ static void test_rlimit(void) {
 }
 #endif
 
+/* keel_free keeps errno even when giving an emptied page's or segment's
+   memory back fails (here: every decommit refused) on its fast path. */
+static void test_free_keeps_errno(void) {
+    enum { N = 12 * 64 * 15 };   /* 12 segments' worth of 4 KiB blocks */
+    static void* b[N];
+    size_t i, n = 0, changed = 0;
+    (void)keel_trim();
+    for (i = 0; i < N; i++) {
+        b[i] = keel_alloc(4096);
+        if (!b[i]) break;
+        memset(b[i], 5, 64);
+        n++;
+    }
+    CHECK(n == N);
+    vmem_fault_inject(VMEM_FAULT_DECOMMIT, 1, VMEM_FAULT_FOREVER);
+    for (i = 0; i < n; i++) {
+        errno = 4242;
+        keel_free(b[i]);
+        if (errno != 4242) changed++;
+    }
+    vmem_fault_inject(0, 0, 0);
+    CHECK_NOTE(changed == 0, "keel_free changed errno when the OS refused to take memory back");
+    keel_validate();
+    (void)keel_trim();
+    keel_validate();
+}
+
 int main(void) {
     keel_stats s0, s1;
     ht_unbuffered();
@@ -371,6 +398,7 @@ int main(void) {
     test_handler_fixes();
     test_handler_retries();
     test_small_blocks_run_out();
+    test_free_keeps_errno();
     keel_validate();
     s1 = keel_get_stats();
     CHECK(s1.num_bytes_allocated == s0.num_bytes_allocated);
