@@ -15,60 +15,91 @@ static keel_segment_kind kind_of_class(size_t cls) {
     return keel__class_size[cls] <= KEEL_SMALL_MAX ? KEEL_SEGMENT_SMALL : KEEL_SEGMENT_MEDIUM;
 }
 
-/* A page of class cls with a block in `free`, at the head of its queue;
-   NULL when the OS refuses memory. */
-static keel_page* find_page(keel_heap* heap, size_t cls) {
+/* Phase 1: the class's queue. Each page gets its freed blocks collected and
+   more blocks carved; an empty page other than the first retires, a page
+   with nothing left goes to the full queue. Bounded: after
+   KEEL_PAGE_SCAN_MAX full pages a fresh page is cheaper. */
+static keel_page* page_from_queue(keel_heap* heap, size_t cls) {
     keel_page_queue* q = &heap->queues[cls];
-    keel_page* page = q->first;
+    keel_page* page;
     keel_page* next;
     unsigned scanned = 0;
-    for (; page; page = next) {
+    for (page = q->first; page; page = next) {
         next = page->next;
         if (!page->free) (void)keel__page_collect(heap, page);
         if (!page->free && keel__page_used(page) == 0 && page != q->first) {
             keel__page_retire(heap, page);
             continue;
         }
-        if (page->free || keel__page_extend(page)) break;
+        if (page->free || keel__page_extend(page)) return page;
         keel__page_to_full(heap, page);
-        if (++scanned > KEEL_PAGE_SCAN_MAX) { page = NULL; break; }   /* bounded: take a fresh page */
+        if (++scanned > KEEL_PAGE_SCAN_MAX) return NULL;
     }
-    if (!page) {
-        /* full pages that other threads freed into: every one found comes
-           back to the queue; those checked in vain go to the back of the
-           full queue, so a bounded scan keeps reaching new ones (a producer
-           whose blocks are all freed by consumers keeps many full pages) */
-        keel_page_queue* fq = &heap->full[cls];
-        keel_page* f = fq->first;
-        unsigned n;
-        for (n = 0; f && n < KEEL_FULL_SCAN_MAX; n++, f = next) {
-            next = f->next;
-            if (atomic_load_explicit(&f->a_thread_free, memory_order_relaxed) == NULL) {
-                if (next) {
-                    keel__queue_remove(fq, f);
-                    keel__queue_push_back(fq, f);
-                }
-                continue;
+    return NULL;
+}
+
+/* Phase 2: full pages that other threads freed into. Every one found comes
+   back to the queue; those checked in vain go to the back of the full queue,
+   so a bounded scan keeps reaching new ones (a producer whose blocks are all
+   freed by consumers keeps many full pages). Returns the first found. */
+static keel_page* page_from_full(keel_heap* heap, size_t cls) {
+    keel_page_queue* fq = &heap->full[cls];
+    keel_page* found = NULL;
+    keel_page* f = fq->first;
+    keel_page* next;
+    unsigned n;
+    for (n = 0; f && n < KEEL_FULL_SCAN_MAX; n++, f = next) {
+        next = f->next;
+        if (atomic_load_explicit(&f->a_thread_free, memory_order_relaxed) == NULL) {
+            if (next) {
+                keel__queue_remove(fq, f);
+                keel__queue_push_back(fq, f);
             }
-            (void)keel__page_collect(heap, f);
-            if (f->free) {
-                keel__page_unfull(heap, f);
-                if (!page) page = f;
-            }
+            continue;
+        }
+        (void)keel__page_collect(heap, f);
+        if (f->free) {
+            keel__page_unfull(heap, f);
+            if (!found) found = f;
         }
     }
-    if (!page && keel__heap_adopt_abandoned(heap)) {
-        for (page = q->first; page; page = page->next) {
-            if (!page->free) (void)keel__page_collect(heap, page);
-            if (page->free || keel__page_extend(page)) break;
-        }
+    return found;
+}
+
+/* Phase 3: a segment of an exited thread, adopted: its pages join our
+   queues; the first of the class's with a block is taken. */
+static keel_page* page_from_abandoned(keel_heap* heap, size_t cls) {
+    keel_page* page;
+    if (!keel__heap_adopt_abandoned(heap)) return NULL;
+    for (page = heap->queues[cls].first; page; page = page->next) {
+        if (!page->free) (void)keel__page_collect(heap, page);
+        if (page->free || keel__page_extend(page)) return page;
     }
+    return NULL;
+}
+
+/* Phase 4: a fresh page slot from the heap's segments (segment.c), cut for
+   the class; NULL when the OS refuses memory. */
+static keel_page* page_fresh(keel_heap* heap, size_t cls) {
+    keel_page* page = keel__segment_page_alloc(heap, kind_of_class(cls));
+    if (!page) return NULL;
+    keel__page_init(page, cls);
+    (void)keel__page_extend(page);
+    keel__queue_push(&heap->queues[cls], page);
+    return page;
+}
+
+/* A page of class cls with a block in `free`, at the head of its queue and
+   in the direct table; NULL when the OS refuses memory. The phases, cheapest
+   first, call only down (page.c, page_queue, heap.c, segment.c). */
+static keel_page* find_page(keel_heap* heap, size_t cls) {
+    keel_page_queue* q = &heap->queues[cls];
+    keel_page* page = page_from_queue(heap, cls);
+    if (!page) page = page_from_full(heap, cls);
+    if (!page) page = page_from_abandoned(heap, cls);
     if (!page) {
-        page = keel__segment_page_alloc(heap, kind_of_class(cls));
+        page = page_fresh(heap, cls);
         if (!page) return NULL;
-        keel__page_init(page, cls);
-        (void)keel__page_extend(page);
-        keel__queue_push(q, page);
     } else if (page != q->first) {
         keel__queue_remove(q, page);
         keel__queue_push(q, page);
