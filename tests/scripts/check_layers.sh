@@ -4,7 +4,8 @@
 # layer table of docs/design.md lists them. Read from the object files of the
 # built library with nm, so it sees what the code really calls (inline
 # functions of headers count for the file that includes them). Every file of
-# src/ must be in the table, and every file of the table must exist.
+# src/ must be in the table, and every file of the table must exist; every
+# function the internal headers declare (KEEL_HIDDEN) must be defined.
 # Usage: check_layers.sh LIBRARY.a DESIGN.md SOURCE_DIR   (NM: the nm to use)
 set -u
 name=check_layers passed=0 failed=0
@@ -52,6 +53,12 @@ for o in "$tmp"/objs/*; do
   "$nm" -u "$o" 2>/dev/null | awk -v o="$ob" -v l="$l" '{ print $NF, o, l }' >>"$tmp/uses"
 done
 [ -s "$tmp/defs" ] || { fail "nm found no symbols in $lib"; finish; }
+
+# every function the internal headers declare is defined somewhere
+while read -r fn; do
+  if awk -v f="$fn" '$1 == f { found = 1 } END { exit !found }' "$tmp/defs"; then pass
+  else fail "src/ declares $fn, which no object of the library defines"; fi
+done < <(grep -ho '^KEEL_HIDDEN [^;=]*[ *]keel__[a-z0-9_]*(' "$src"/*.h | sed 's/.*[ *]\(keel__[a-z0-9_]*\)(/\1/' | sort -u)
 
 # every use of another object's symbol goes to the same layer or below
 awk 'NR == FNR { def[$1] = $2; lay[$1] = $3; next }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# check_options_doc.sh — every tunable of src/config.h (each macro defined
+# under an #ifndef of its own name: -D can set it) and every CMake option of
+# CMakeLists.txt (option() and cache strings named KEEL_*) has a row in the
+# README's options table, and every KEEL_ name of that table that claims to
+# live in src/config.h is defined there.
+# Usage: check_options_doc.sh SOURCE_DIR
+set -u
+name=check_options_doc passed=0 failed=0
+fail() { failed=$((failed + 1)); printf '%s: FAIL: %s\n' "$name" "$1" >&2; }
+finish() { printf '%s: %d passed, %d failed\n' "$name" "$passed" "$failed"; [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]; exit $?; }
+root=${1:-}
+if [ -z "$root" ] || [ ! -f "$root/src/config.h" ] || [ ! -f "$root/README.md" ]; then fail "usage: check_options_doc.sh SOURCE_DIR"; finish; fi
+
+# the rows of the table under "## Options"
+table=$(awk '/^## Options/ { on = 1; next } on && /^## / { exit } on && /^\|/' "$root/README.md")
+[ -n "$table" ] || { fail "README.md has no options table under '## Options'"; finish; }
+in_table() { grep -q -- "\`$1\`" <<<"$table"; }
+
+# tunables: "#ifndef X" directly followed by "#define X"
+tunables=$(awk '/^#ifndef KEEL_[A-Z0-9_]+$/ && $2 !~ /_H$/ { want = $2; next } want != "" && $1 == "#define" && $2 == want { print want } { want = "" }' "$root/src/config.h")
+[ -n "$tunables" ] || { fail "no tunable found in src/config.h"; finish; }
+for t in $tunables; do
+  if in_table "$t"; then passed=$((passed + 1)); else fail "src/config.h tunable $t has no row in README.md's options table"; fi
+done
+# CMake options
+for o in $(sed -n 's/^option(\(KEEL_[A-Z0-9_]*\) .*/\1/p; s/^set(\(KEEL_[A-Z0-9_]*\) .* CACHE .*/\1/p' "$root/CMakeLists.txt"); do
+  if in_table "$o"; then passed=$((passed + 1)); else fail "CMake option $o has no row in README.md's options table"; fi
+done
+# rows that say src/config.h name real tunables
+while read -r n; do
+  if grep -qx "$n" <<<"$tunables"; then passed=$((passed + 1)); else fail "README.md's options table names $n in src/config.h, which does not define it"; fi
+done < <(grep 'src/config.h' <<<"$table" | grep -o '`KEEL_[A-Z0-9_]*`' | tr -d '`')
+finish
