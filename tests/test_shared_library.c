@@ -60,6 +60,7 @@ static void test_resolves_from_library(void) {
     CHECK_NOTE(library_symbol("keel_alloc") == fn_address(keel_alloc), "keel_alloc is not the library's");
     CHECK_NOTE(library_symbol("keel_arena_push") != NULL, "keel_arena_push is not exported");
     CHECK_NOTE(library_symbol("vmem_reserve") != NULL, "vmem_reserve is not exported");
+    CHECK_NOTE(library_symbol("keel_version") != NULL, "keel_version is not exported");
     CHECK_NOTE(library_symbol("keel__fatal") == NULL, "an internal symbol is exported");
 }
 

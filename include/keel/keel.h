@@ -19,6 +19,12 @@
 #ifndef KEEL_KEEL_H
 #define KEEL_KEEL_H
 
+/* The version of this header; keel_version() gives the library's, which a
+   program linked with another build of the library may differ from. */
+#define KEEL_VERSION_MAJOR 0
+#define KEEL_VERSION_MINOR 1
+#define KEEL_VERSION_PATCH 0
+
 #include <stddef.h>
 #ifndef __cplusplus
 #include <stdbool.h>
@@ -109,6 +115,9 @@ KEEL_API void keel_validate(void);
    heap, in segments of exited threads and in shared caches (cached
    reservations are unmapped). Returns the bytes given back. */
 KEEL_API size_t keel_trim(void);
+
+/* The library's version, "MAJOR.MINOR.PATCH" (a static string). */
+KEEL_API const char* keel_version(void);
 
 /* Implementation of keel_create; not for direct use. */
 KEEL_API void* keel__create_copy(const void* init, size_t size, size_t alignment);
