@@ -9,7 +9,7 @@
 #   runs.csv     every run (long format), logs/ every run's output
 #
 #   make bench                  the full suite (16 minutes on 2 cores)
-#   make bench QUICK=1          one run each, small sizes (about 75 seconds)
+#   make bench QUICK=1          one run each, small sizes (about a minute)
 #   THREADS=N                   threads of the multi-threaded workloads (nproc)
 #   REPS=N                      runs per allocator and workload (5; QUICK: 1)
 #   WORKLOADS="larson redis"    only these workloads
