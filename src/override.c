@@ -84,7 +84,8 @@ __attribute__((constructor(101))) static void override_start(void) {
         b.len = 0;
         keel__line_put(&b, "keel: active (pid ");
         keel__line_put_uint(&b, (unsigned long long)getpid());
-        keel__line_put(&b, ")");
+        keel__line_put(&b, "), version ");
+        keel__line_put(&b, keel_version());
         keel__line_write(&b);
     }
 }

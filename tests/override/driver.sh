@@ -130,16 +130,16 @@ stats_run() {  # preload [blocks]: passes, the stats at exit and nothing else on
   check_stats "KEEL_SHOW_STATS=1 format" "$(printed PID)" "$(printed ALLOCS)" "${2:-1}"
 }
 
-verbose_run() {  # preload: "keel: active (pid N)" once, first; foreign reports exact
+verbose_run() {  # preload: "keel: active (pid N), version X.Y.Z" once, first; foreign reports exact
   local what="KEEL_VERBOSE=1" why="" active n line op addr found pid
   launch "$1" KEEL_VERBOSE=1 KEEL_SHOW_STATS=1
   if ! program_passed; then bad "$what" "$(program_why)"; return; fi
-  active=$(grep -c '^keel: active (pid [0-9]*)$' "$tmp/err")
+  active=$(grep -c '^keel: active (pid [0-9]*), version [0-9]*\.[0-9]*\.[0-9]*$' "$tmp/err")
   pid=$(printed PID)
-  if [ "$active" -ne 1 ]; then why="$active 'keel: active (pid N)' lines, want 1"
-  elif ! grep -m1 '^keel: ' "$tmp/err" | grep -q '^keel: active (pid [0-9]*)$'; then
-    why="the first keel line is not 'keel: active (pid N)'"
-  elif [ -n "$pid" ] && ! grep -qx "keel: active (pid $pid)" "$tmp/err"; then
+  if [ "$active" -ne 1 ]; then why="$active 'keel: active (pid N), version X.Y.Z' lines, want 1"
+  elif ! grep -m1 '^keel: ' "$tmp/err" | grep -q '^keel: active (pid [0-9]*), version [0-9]*\.[0-9]*\.[0-9]*$'; then
+    why="the first keel line is not 'keel: active (pid N), version X.Y.Z'"
+  elif [ -n "$pid" ] && ! grep -q "^keel: active (pid $pid), version [0-9]*\.[0-9]*\.[0-9]*$" "$tmp/err"; then
     why="the active line does not name pid $pid"
   elif [ "$(grep -o '^keel: active (pid [0-9]*' "$tmp/err" | grep -o '[0-9]*$')" != \
          "$(grep -o '^keel: stats at exit (pid [0-9]*' "$tmp/err" | tail -n 1 | grep -o '[0-9]*$')" ]; then
@@ -147,7 +147,7 @@ verbose_run() {  # preload: "keel: active (pid N)" once, first; foreign reports 
   fi
   # every other keel line is a stats line or a foreign report of the right shape
   if [ -z "$why" ]; then
-    line=$(grep '^keel: ' "$tmp/err" | grep -Ev '^keel: (active \(pid [0-9]+\)|stats at exit \(pid [0-9]+\)|allocated .*|allocs .*|committed .*|heaps .*)$' \
+    line=$(grep '^keel: ' "$tmp/err" | grep -Ev '^keel: (active \(pid [0-9]+\), version [0-9.]+|stats at exit \(pid [0-9]+\)|allocated .*|allocs .*|committed .*|heaps .*)$' \
            | grep -Ev '^keel: (free of foreign pointer 0x[0-9a-fA-F]+ ignored|realloc of foreign pointer 0x[0-9a-fA-F]+|usable_size of foreign pointer 0x[0-9a-fA-F]+)$' | head -n 1)
     [ -n "$line" ] && why="unexpected line '$line'"
   fi
@@ -204,7 +204,7 @@ case $name in
     else ok "KEEL_SHOW_STATS=1, fds 1 and 2 closed: exit 0, nothing written"; fi
     launch "$lib" KEEL_SHOW_STATS=1 KEEL_VERBOSE=1
     if [ "$rc" -ne 0 ]; then bad "KEEL_SHOW_STATS=1 KEEL_VERBOSE=1, fds closed" "$(program_why)"
-    elif [ -s "$tmp/out" ] || [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q '^keel: active (pid [0-9]*)$' "$tmp/err"; then
+    elif [ -s "$tmp/out" ] || [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q '^keel: active (pid [0-9]*), version [0-9]*\.[0-9]*\.[0-9]*$' "$tmp/err"; then
       bad "KEEL_SHOW_STATS=1 KEEL_VERBOSE=1, fds closed" "want only the start-up line, written before the close"
     else ok "KEEL_SHOW_STATS=1 KEEL_VERBOSE=1, fds closed: only the start-up line"; fi
     ;;

@@ -133,6 +133,9 @@ else
         fail "pkg-config --cflags --libs keel failed" "$flags"
     else
         pass
+        hversion=$(awk '/^#define KEEL_VERSION_(MAJOR|MINOR|PATCH) / { v = v (v == "" ? "" : ".") $3 } END { print v }' "$src/include/keel/keel.h")
+        check "keel.pc's version ($(pkg-config --modversion keel)) is keel.h's ($hversion)" \
+            test "$(pkg-config --modversion keel)" = "$hversion"
         incdir=$(pkg-config --variable=includedir keel)
         check "keel.pc's includedir ($incdir) is the installed one ($prefix/include)" \
             test "$(readlink -f "$incdir")" = "$(readlink -f "$prefix/include")"
@@ -164,6 +167,9 @@ cat > "$tmp/app/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.20)
 project(keel_consumer C)
 find_package(keel REQUIRED)
+if(NOT keel_VERSION STREQUAL KEEL_EXPECTED_VERSION)
+  message(FATAL_ERROR "the CMake package says version ${keel_VERSION}, keel.h ${KEEL_EXPECTED_VERSION}")
+endif()
 add_executable(app_shared consumer.c)
 target_link_libraries(app_shared PRIVATE keel::keel)
 add_executable(app_static consumer.c)
@@ -173,7 +179,8 @@ if(TARGET keel::keel_override_object)
   target_link_libraries(app_override PRIVATE keel::keel_override_object)
 endif()
 CM
-if ! out=$(cmake -S "$tmp/app" -B "$tmp/app/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
+hversion=$(awk '/^#define KEEL_VERSION_(MAJOR|MINOR|PATCH) / { v = v (v == "" ? "" : ".") $3 } END { print v }' "$src/include/keel/keel.h")
+if ! out=$(cmake -S "$tmp/app" -B "$tmp/app/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" -DKEEL_EXPECTED_VERSION="$hversion" \
                -DCMAKE_BUILD_TYPE=Release 2>&1); then
     fail "configuring a project with find_package(keel REQUIRED) failed" "$out"
 elif ! out=$(cmake --build "$tmp/app/build" 2>&1); then
