@@ -8,8 +8,7 @@
 #include "segment_map.h"
 
 /* The body of keel_free for a pointer whose segment is known: a page
-   index, an owner check, a push on local_free. Shared with the override's
-   free, which treats pointers of no segment differently. */
+   index, an owner check, a push on local_free. */
 static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
     keel_page* page = keel__page_of(seg, ptr);
     keel_heap* heap = keel__tls_heap;

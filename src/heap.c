@@ -1,7 +1,7 @@
 /* heap.c — thread heaps: created on a thread's first allocation, handed
    over when the thread exits (its segments become "abandoned" and the next
-   thread that needs a page adopts them), fixed up in a forked child. Entry points: keel__heap_get,
-   keel__heap_adopt_abandoned. */
+   thread that needs a page adopts them), fixed up in a forked child.
+   Entry points: keel__heap_get, keel__heap_adopt_abandoned. */
 #include "internal.h"
 #include "page_queue.h"
 #include "segment_map.h"

@@ -222,6 +222,7 @@ KEEL_HIDDEN bool keel__segment_cache_counts_agree(void);
 KEEL_HIDDEN void keel__heap_take_segment(keel_heap* heap, keel_segment* seg);   /* into its kind's list */
 KEEL_HIDDEN void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg);
 KEEL_HIDDEN size_t keel__segment_empty_committed(const keel_segment* seg);
+KEEL_HIDDEN size_t keel__heap_empty_committed(const keel_heap* heap);   /* sum over its segments */
 KEEL_HIDDEN size_t keel__segment_purge_slots(keel_segment* seg);
 
 /* ---- pages (page.c) ---- */

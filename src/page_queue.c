@@ -43,18 +43,22 @@ void keel__page_unfull(keel_heap* heap, keel_page* page) {
     if (heap->queues[cls].first == page) keel__heap_direct_update(heap, cls);
 }
 
-void keel__page_retire(keel_heap* heap, keel_page* page) {
+/* An empty page leaves its queue (and the direct table) for its segment. */
+static void retire_now(keel_heap* heap, keel_page* page) {
     size_t cls = page->class_index;
-    keel__assert(page->in_use && keel__page_used(page) == 0);
     bool in_full = page->in_full != 0;
-    keel_page_queue* q = in_full ? &heap->full[cls] : &heap->queues[cls];
-    int saved;
-    if (!in_full && keel__page_keep_when_empty(page)) return;
-    /* keel_free keeps errno, and giving the page's memory back may set it */
-    saved = errno;
-    keel__queue_remove(q, page);
+    keel__queue_remove(in_full ? &heap->full[cls] : &heap->queues[cls], page);
     if (!in_full) keel__heap_direct_update(heap, cls);
     (void)keel__segment_page_free(heap, page);
+}
+
+void keel__page_retire(keel_heap* heap, keel_page* page) {
+    int saved;
+    keel__assert(page->in_use && keel__page_used(page) == 0);
+    if (!page->in_full && keel__page_keep_when_empty(page)) return;
+    /* keel_free keeps errno, and giving the page's memory back may set it */
+    saved = errno;
+    retire_now(heap, page);
     errno = saved;
 }
 
@@ -70,13 +74,8 @@ void keel__heap_collect_all(keel_heap* heap, bool retire_all_empty) {
                 keel_page* next = page->next;
                 (void)keel__page_collect(heap, page);
                 if (keel__page_used(page) == 0) {
-                    if (retire_all_empty) {
-                        keel__queue_remove(q, page);
-                        if (k == 0) keel__heap_direct_update(heap, cls);
-                        (void)keel__segment_page_free(heap, page);
-                    } else {
-                        keel__page_retire(heap, page);
-                    }
+                    if (retire_all_empty) retire_now(heap, page);
+                    else keel__page_retire(heap, page);
                 } else if (k == 1 && page->free) {
                     keel__page_unfull(heap, page);
                 }

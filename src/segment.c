@@ -372,17 +372,6 @@ static size_t page_slot_purge(keel_heap* heap, keel_page* page) {
     return page->slot_size;
 }
 
-#if KEEL_DEBUG >= 2
-/* The invariant of keel_heap.empty_cached_bytes, recomputed. */
-static size_t heap_empty_recount(keel_heap* heap) {
-    size_t bytes = 0;
-    const keel_segment* seg;
-    for (seg = heap->small_segments; seg; seg = seg->heap_next) bytes += keel__segment_empty_committed(seg);
-    for (seg = heap->medium_segments; seg; seg = seg->heap_next) bytes += keel__segment_empty_committed(seg);
-    return bytes;
-}
-#endif
-
 /* A page the heap no longer uses: keep its memory for reuse while the heap
    holds little empty memory, else give it back now; a segment left with no
    page in use goes to the segment cache (true: the segment is gone). */
@@ -412,10 +401,10 @@ bool keel__segment_page_free(keel_heap* heap, keel_page* page) {
         }
         heap_list_remove(list, seg);
         keel__segment_free(seg);
-        keel__assert_expensive(heap_empty_recount(heap) == heap->empty_cached_bytes);
+        keel__assert_expensive(keel__heap_empty_committed(heap) == heap->empty_cached_bytes);
         return true;
     }
-    keel__assert_expensive(heap_empty_recount(heap) == heap->empty_cached_bytes);
+    keel__assert_expensive(keel__heap_empty_committed(heap) == heap->empty_cached_bytes);
     if (was_full) {
         heap_list_remove(list, seg);
         heap_list_push_front(list, seg);
@@ -454,6 +443,16 @@ size_t keel__segment_empty_committed(const keel_segment* seg) {
         const keel_page* pg = &seg->pages[i];
         if (!pg->in_use && keel__slot_holds_memory(pg->slot_state)) bytes += pg->slot_size;
     }
+    return bytes;
+}
+
+/* The invariant of keel_heap.empty_cached_bytes, recomputed from the
+   heap's segments (for validate and keel__assert_expensive). */
+size_t keel__heap_empty_committed(const keel_heap* heap) {
+    size_t bytes = 0;
+    const keel_segment* seg;
+    for (seg = heap->small_segments; seg; seg = seg->heap_next) bytes += keel__segment_empty_committed(seg);
+    for (seg = heap->medium_segments; seg; seg = seg->heap_next) bytes += keel__segment_empty_committed(seg);
     return bytes;
 }
 

@@ -1,5 +1,5 @@
-/* stats.c — keel_get_stats and keel_version. Live bytes are not counted on the fast paths;
-   they are derived when asked:
+/* stats.c — keel_get_stats and keel_version. Live bytes are not counted on
+   the fast paths; they are derived when asked:
      live = sum over pages in use of used * block_size   (owners' view)
           - bytes freed into other threads' pages        (counted by the freer)
           + bytes collected from thread_free lists       (counted by the owner)
@@ -17,24 +17,17 @@ keel_stats keel_get_stats(void) {
     keel_heap* h;
     keel_counters c;
     size_t page_bytes = 0, page_blocks = 0;
-    size_t remote_bytes, remote_blocks, collected_bytes, collected_blocks, offsets, allocs;
     memset(&st, 0, sizeof st);
     /* registry first, then segments: the order fork_prepare takes them in */
     keel__registry_lock();
     keel__counters_read(&c);   /* under the registry lock: no heap folds into them meanwhile */
-    remote_bytes = c.remote_bytes;
-    remote_blocks = c.remote_blocks;
-    collected_bytes = c.collected_bytes;
-    collected_blocks = c.collected_blocks;
-    offsets = c.aligned_offset;
-    allocs = c.allocs;
     for (h = keel__registry; h; h = h->reg_next) {
-        remote_bytes += atomic_load_explicit(&h->a_remote_freed_bytes, memory_order_relaxed);
-        remote_blocks += atomic_load_explicit(&h->a_remote_freed_blocks, memory_order_relaxed);
-        collected_bytes += atomic_load_explicit(&h->a_collected_bytes, memory_order_relaxed);
-        collected_blocks += atomic_load_explicit(&h->a_collected_blocks, memory_order_relaxed);
-        offsets += atomic_load_explicit(&h->a_aligned_offset_bytes, memory_order_relaxed);
-        allocs += atomic_load_explicit(&h->a_allocs, memory_order_relaxed);
+        c.remote_bytes += atomic_load_explicit(&h->a_remote_freed_bytes, memory_order_relaxed);
+        c.remote_blocks += atomic_load_explicit(&h->a_remote_freed_blocks, memory_order_relaxed);
+        c.collected_bytes += atomic_load_explicit(&h->a_collected_bytes, memory_order_relaxed);
+        c.collected_blocks += atomic_load_explicit(&h->a_collected_blocks, memory_order_relaxed);
+        c.aligned_offset += atomic_load_explicit(&h->a_aligned_offset_bytes, memory_order_relaxed);
+        c.allocs += atomic_load_explicit(&h->a_allocs, memory_order_relaxed);
         st.num_heaps++;
     }
     keel__segments_lock();
@@ -52,10 +45,10 @@ keel_stats keel_get_stats(void) {
     }
     keel__segments_unlock();
     keel__registry_unlock();
-    st.num_bytes_allocated = page_bytes - remote_bytes + collected_bytes - offsets;
-    st.num_live_blocks = page_blocks - remote_blocks + collected_blocks;
-    st.num_allocs = allocs;
-    st.num_frees = allocs - st.num_live_blocks;
+    st.num_bytes_allocated = page_bytes - c.remote_bytes + c.collected_bytes - c.aligned_offset;
+    st.num_live_blocks = page_blocks - c.remote_blocks + c.collected_blocks;
+    st.num_allocs = c.allocs;
+    st.num_frees = c.allocs - st.num_live_blocks;
     st.virtual_memory_size = c.committed;
     st.peak_virtual_memory_size = c.peak_committed;
     st.reserved_bytes = c.reserved;

@@ -14,12 +14,8 @@ static void expect(bool ok, const char* what) {
    page's capacity has a cycle. */
 static size_t walk_list(const keel_page* page, const keel_block* b, const char* what) {
     size_t n = 0;
-    const uint8_t* lo = page->start;
-    const uint8_t* hi = page->start + (size_t)page->capacity * page->block_size;
     for (; b; b = b->next) {
-        const uint8_t* p = (const uint8_t*)b;
-        expect(p >= lo && p < hi, what);
-        expect((size_t)(p - lo) % page->block_size == 0, what);
+        expect(keel__block_in_page(page, b), what);
         expect(++n <= page->capacity, "free list longer than its page (a cycle)");
     }
     return n;
@@ -102,7 +98,7 @@ static void check_slot_states(const keel_segment* seg) {
 }
 
 static void check_own_heap(keel_heap* heap) {
-    size_t cls, w, empty = 0;
+    size_t cls, w;
     int k;
     for (cls = 1; cls < KEEL_CLASS_COUNT; cls++) {
         check_queue(heap, &heap->queues[cls], cls, false);
@@ -120,10 +116,9 @@ static void check_own_heap(keel_heap* heap) {
             expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap, "heap lists a segment it does not own");
             expect(seg->kind == (k == 0 ? KEEL_SEGMENT_SMALL : KEEL_SEGMENT_MEDIUM), "segment listed under the wrong kind");
             check_slot_states(seg);
-            empty += keel__segment_empty_committed(seg);
         }
     }
-    expect(heap->empty_cached_bytes == empty, "the heap's count of empty committed memory is wrong");
+    expect(heap->empty_cached_bytes == keel__heap_empty_committed(heap), "the heap's count of empty committed memory is wrong");
 }
 
 void keel_validate(void) {

@@ -29,6 +29,8 @@ build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
 cc=${3:-${CC:-cc}}
 
+# the version keel.h declares, which keel.pc and the CMake package must carry
+hversion=$(awk '/^#define KEEL_VERSION_(MAJOR|MINOR|PATCH) / { v = v (v == "" ? "" : ".") $3 } END { print v }' "$src/include/keel/keel.h")
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/keel-install-XXXXXX") || { fail "mktemp -d failed"; finish; }
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
@@ -133,7 +135,6 @@ else
         fail "pkg-config --cflags --libs keel failed" "$flags"
     else
         pass
-        hversion=$(awk '/^#define KEEL_VERSION_(MAJOR|MINOR|PATCH) / { v = v (v == "" ? "" : ".") $3 } END { print v }' "$src/include/keel/keel.h")
         check "keel.pc's version ($(pkg-config --modversion keel)) is keel.h's ($hversion)" \
             test "$(pkg-config --modversion keel)" = "$hversion"
         incdir=$(pkg-config --variable=includedir keel)
@@ -179,7 +180,6 @@ if(TARGET keel::keel_override_object)
   target_link_libraries(app_override PRIVATE keel::keel_override_object)
 endif()
 CM
-hversion=$(awk '/^#define KEEL_VERSION_(MAJOR|MINOR|PATCH) / { v = v (v == "" ? "" : ".") $3 } END { print v }' "$src/include/keel/keel.h")
 if ! out=$(cmake -S "$tmp/app" -B "$tmp/app/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" -DKEEL_EXPECTED_VERSION="$hversion" \
                -DCMAKE_BUILD_TYPE=Release 2>&1); then
     fail "configuring a project with find_package(keel REQUIRED) failed" "$out"
