@@ -9,7 +9,7 @@
 # called through the PLT are compared on the allocator's work alone.
 #
 #   bash bench/fastpath.sh            (QUICK=1: fewer pairs)
-#   KEEL_OVERRIDE=path/to/override.so  measure keel through malloc/free too
+#   KEELBENCH_OVERRIDE=path/to/override.so  measure keel through malloc/free too
 # Writes build/bench/fastpath.csv: allocator,pattern,instructions_per_pair.
 set -eu
 cd "$(dirname "$0")/.."
@@ -44,7 +44,7 @@ if ! cmake --build build --target fastpath_keel >"$OUT/fastpath_keel.log" 2>&1; 
 fi
 
 # keel through the override, when one is built (or named).
-override=${KEEL_OVERRIDE:-}
+override=${KEELBENCH_OVERRIDE:-}
 if [ -z "$override" ]; then
     for f in build/libkeel*override*.so*; do [ -f "$f" ] && { override=$f; break; }; done
 fi

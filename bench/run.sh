@@ -294,7 +294,7 @@ FASTPATH_CSV=$OUT/fastpath.csv
 rm -f "$FASTPATH_CSV"
 if command -v valgrind >/dev/null 2>&1; then
     say "instructions per malloc+free pair (callgrind, bench/fastpath.sh)"
-    KEEL_OVERRIDE=${LIB[keel]} QUICK=$QUICK bash bench/fastpath.sh | tee "$OUT/fastpath.txt" >&2 || status=1
+    KEELBENCH_OVERRIDE=${LIB[keel]} QUICK=$QUICK bash bench/fastpath.sh | tee "$OUT/fastpath.txt" >&2 || status=1
 else
     say "valgrind is not installed: no instruction counts (apt-get install valgrind)"
 fi

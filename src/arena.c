@@ -1,7 +1,7 @@
 /* arena.c — bump allocation on one vmem reservation (include/keel/arena.h). */
 #include "keel/arena.h"
 #include "keel/vmem.h"
-#include "config.h"
+#include "options.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -19,7 +19,7 @@ bool keel_arena_init(keel_arena* arena, size_t max_bytes) {
     arena->base = (char*)vmem_reserve(max_bytes);
     if (!arena->base) { errno = ENOMEM; return false; }
     arena->reserved = (max_bytes + (gran - 1)) & ~(gran - 1);
-    arena->keep_on_clear = KEEL_ARENA_CLEAR_KEEP;
+    arena->keep_on_clear = keel__option_size(KEEL_OPT_ARENA_CLEAR_KEEP);
     return true;
 }
 
@@ -28,7 +28,7 @@ static bool arena_grow(keel_arena* arena, size_t need) {
     size_t page = vmem_get_page_size();
     size_t room = arena->reserved - arena->committed;
     size_t step = arena->committed / 4, target;
-    if (step < KEEL_ARENA_COMMIT_MIN) step = KEEL_ARENA_COMMIT_MIN;
+    if (step < keel__option_size(KEEL_OPT_ARENA_COMMIT_MIN)) step = keel__option_size(KEEL_OPT_ARENA_COMMIT_MIN);
     target = step < room && arena->committed + step > need ? arena->committed + step : need;
     /* reserved is a multiple of the page size: round up, never past it */
     target = target > arena->reserved - (page - 1) ? arena->reserved : (target + (page - 1)) & ~(page - 1);

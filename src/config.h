@@ -3,6 +3,37 @@
 #ifndef KEEL_CONFIG_H
 #define KEEL_CONFIG_H
 
+/* Every tunable below is the compile-time default of the run-time option of
+   the same name (KEEL_HEAP_EMPTY_CACHE is option heap_empty_cache): the
+   environment variable KEEL_<NAME> overrides it at start-up and
+   keel_option_set("<name>", v) at any time (options.c has the table, with
+   each option's range). Those marked COMPILE-TIME have no run-time form.
+
+   TUNABLE: print keel_stats_print's report at exit (1) or not (0). */
+#ifndef KEEL_SHOW_STATS
+#define KEEL_SHOW_STATS 0
+#endif
+
+/* TUNABLE: 1: at start-up say keel is active and list every option; report
+   pointers the override's free, realloc or malloc_usable_size did not
+   recognise. */
+#ifndef KEEL_VERBOSE
+#define KEEL_VERBOSE 0
+#endif
+
+/* TUNABLE: milliseconds a freed large block's memory stays cached before
+   it goes back to the OS; 0: empty memory of every kind goes back at once
+   (no cache keeps any), -1: never by age (the byte bounds still hold). */
+#ifndef KEEL_PURGE_DELAY
+#define KEEL_PURGE_DELAY 1000
+#endif
+
+/* TUNABLE: heap profile: average bytes allocated between two sampled
+   allocations (0: off; 524288 is the usual rate). */
+#ifndef KEEL_PROFILE_SAMPLE
+#define KEEL_PROFILE_SAMPLE 0
+#endif
+
 /* TUNABLE: bytes keel_arena_clear keeps committed by default. */
 #ifndef KEEL_ARENA_CLEAR_KEEP
 #define KEEL_ARENA_CLEAR_KEEP ((size_t)1 << 20)
@@ -35,16 +66,13 @@
 #endif
 
 /* TUNABLE: freed large blocks kept for reuse: at most this many spans, this
-   many committed bytes, and memory cached longer than KEEL_LARGE_CACHE_MS is
+   many committed bytes; memory cached longer than KEEL_PURGE_DELAY is
    decommitted at the next cache operation. */
 #ifndef KEEL_LARGE_CACHE_COUNT
 #define KEEL_LARGE_CACHE_COUNT 16
 #endif
 #ifndef KEEL_LARGE_CACHE_BYTES
 #define KEEL_LARGE_CACHE_BYTES ((size_t)32 << 20)
-#endif
-#ifndef KEEL_LARGE_CACHE_MS
-#define KEEL_LARGE_CACHE_MS 1000
 #endif
 
 /* TUNABLE: address space reserved beyond a large block (64-bit), so that
@@ -53,7 +81,7 @@
 #define KEEL_LARGE_HEADROOM ((size_t)32 << 20)
 #endif
 
-/* TUNABLE: how far find_page looks before taking a fresh page: pages of the
+/* COMPILE-TIME: how far find_page looks before taking a fresh page: pages of the
    class's queue checked (each may be collected and extended), then full
    pages checked for blocks other threads freed into them. */
 #ifndef KEEL_PAGE_SCAN_MAX
@@ -63,14 +91,14 @@
 #define KEEL_FULL_SCAN_MAX 64
 #endif
 
-/* TUNABLE: a small or medium block shrunk by realloc stays where it is
+/* COMPILE-TIME: a small or medium block shrunk by realloc stays where it is
    while it would waste at most half its usable size, or this many bytes,
    whichever is larger; beyond that a smaller class pays for the copy. */
 #ifndef KEEL_REALLOC_SHRINK_SLACK
 #define KEEL_REALLOC_SHRINK_SLACK 128
 #endif
 
-/* TUNABLE: large-block reservations are rounded up to this (a multiple of
+/* COMPILE-TIME: large-block reservations are rounded up to this (a multiple of
    every OS's allocation granularity: 64 KiB on Windows). */
 #ifndef KEEL_LARGE_RESERVE_ROUND
 #define KEEL_LARGE_RESERVE_ROUND ((size_t)64 << 10)

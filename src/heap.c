@@ -3,6 +3,7 @@
    thread that needs a page adopts them), fixed up in a forked child.
    Entry points: keel__heap_get, keel__heap_adopt_abandoned. */
 #include "internal.h"
+#include "options.h"
 #include "page_queue.h"
 #include "segment_map.h"
 
@@ -45,7 +46,7 @@ static void fork_parent(void) {
    back. Caller holds the abandoned lock. */
 static void abandoned_push_locked(keel_segment* seg) {
     seg->empty_committed = keel__segment_empty_committed(seg);
-    if (abandoned_empty + seg->empty_committed > KEEL_ABANDONED_EMPTY_MAX) {
+    if (abandoned_empty + seg->empty_committed > keel__cache_budget(KEEL_OPT_ABANDONED_EMPTY_MAX)) {
         (void)keel__segment_purge_slots(seg);
         seg->empty_committed = keel__segment_empty_committed(seg);
     }
@@ -98,6 +99,7 @@ static void fork_child(void) {
 void keel__process_init(void) {
     if (atomic_load_explicit(&a_init_done, memory_order_acquire)) return;
     if (!atomic_flag_test_and_set_explicit(&init_started, memory_order_acq_rel)) {
+        keel__options_init();
         keel__os_init(heap_thread_exit, fork_prepare, fork_parent, fork_child);
         atomic_store_explicit(&a_init_done, 1, memory_order_release);
         return;

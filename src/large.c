@@ -4,6 +4,7 @@
    reuse big buffers don't fault memory in again each time; the cache is
    bounded in count and bytes and its oldest memory is decommitted first. */
 #include "internal.h"
+#include "options.h"
 #include "segment_map.h"
 
 #include <errno.h>
@@ -30,7 +31,10 @@ static void release_list(keel_segment* list);
 static size_t large_headroom(size_t size) {
     size_t extra = size / 2;
 #if UINTPTR_MAX > 0xFFFFFFFFu
-    if (!keel__os_address_space_limited()) extra = size > KEEL_LARGE_HEADROOM ? size : KEEL_LARGE_HEADROOM;
+    if (!keel__os_address_space_limited()) {
+        size_t headroom = keel__option_size(KEEL_OPT_LARGE_HEADROOM);
+        extra = size > headroom ? size : headroom;
+    }
 #endif
     return extra > KEEL_MAX_REQUEST - size ? 0 : extra;
 }
@@ -88,7 +92,7 @@ static keel_segment* cache_take(size_t size) {
     size_t header = large_header_size(), best_gap = SIZE_MAX;
     keel_segment* to_release = NULL;
     keel__large_lock();
-    cache_trim_locked(KEEL_LARGE_CACHE_BYTES, &to_release);
+    cache_trim_locked(keel__cache_budget(KEEL_OPT_LARGE_CACHE_BYTES), &to_release);
     for (seg = large_cache; seg; seg = seg->heap_next) {
         size_t gap;
         if (seg->large_offset != header || seg->reserved - seg->large_offset < size) continue;
@@ -193,15 +197,16 @@ static void cache_trim_locked(size_t limit, keel_segment** to_release) {
     keel_segment* last = NULL;
     for (; seg; seg = seg->heap_next) last = seg;
     uint64_t now = keel__os_now_ms();
+    long long delay = keel__option(KEEL_OPT_PURGE_DELAY);   /* -1: never by age */
     for (seg = last; seg; seg = seg->heap_prev) {
         size_t c = seg->large_committed;
-        if (large_cache_committed <= limit && now - seg->cached_at < KEEL_LARGE_CACHE_MS) continue;
+        if (large_cache_committed <= limit && (delay < 0 || now - seg->cached_at < (uint64_t)delay)) continue;
         if (c && span_decommit_block(seg)) {
             large_cache_committed -= c;
             keel__stat_cached(-(ptrdiff_t)c);
         }
     }
-    while (large_cache_count > KEEL_LARGE_CACHE_COUNT && last) {
+    while (large_cache_count > keel__option_size(KEEL_OPT_LARGE_CACHE_COUNT) && last) {
         keel_segment* prev = last->heap_prev;
         if (prev) prev->heap_next = NULL;
         else large_cache = NULL;
@@ -240,21 +245,21 @@ void keel__large_free_span(keel_segment* seg) {
     large_cache_count++;
     large_cache_committed += seg->large_committed;
     keel__stat_cached((ptrdiff_t)(seg->large_committed + seg->header_size));
-    cache_trim_locked(KEEL_LARGE_CACHE_BYTES, &to_release);
+    cache_trim_locked(keel__cache_budget(KEEL_OPT_LARGE_CACHE_BYTES), &to_release);
     keel__large_unlock();
     release_list(to_release);
 }
 
 
 /* Gives back every cached span (all) or only memory cached for longer than
-   KEEL_LARGE_CACHE_MS. Returns bytes decommitted or released. */
+   purge_delay. Returns bytes decommitted or released. */
 size_t keel__large_cache_flush(bool all) {
     keel_segment* list = NULL;
     size_t given = 0;
     keel__large_lock();
     if (!all) {
         size_t before = large_cache_committed;
-        cache_trim_locked(KEEL_LARGE_CACHE_BYTES, &list);
+        cache_trim_locked(keel__cache_budget(KEEL_OPT_LARGE_CACHE_BYTES), &list);
         given = before - large_cache_committed;
     } else {
         keel_segment* seg;

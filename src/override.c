@@ -5,6 +5,7 @@
 #if !defined(_WIN32)
 #define _GNU_SOURCE
 #include "free.h"
+#include "options.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -15,8 +16,6 @@
 
 #define OVERRIDE_API KEEL__EXPORT
 
-static int opt_verbose;      /* KEEL_VERBOSE=1: say we are active, report foreign pointers */
-static int opt_show_stats;   /* KEEL_SHOW_STATS=1: print the stats at exit */
 
 /* ---- raw output: no stdio, no allocation ---- */
 
@@ -24,7 +23,7 @@ static int opt_show_stats;   /* KEEL_SHOW_STATS=1: print the stats at exit */
    never touched, reported only when asked. */
 static void foreign(const char* op, const void* p, const char* tail) {
     keel_line b;
-    if (!opt_verbose) return;
+    if (!keel__option(KEEL_OPT_VERBOSE)) return;
     b.len = 0;
     keel__line_put(&b, "keel: ");
     keel__line_put(&b, op);
@@ -71,30 +70,15 @@ static void print_stats(const char* title) {
     keel__line_write(&b);
 }
 
-static int env_on(const char* name) {
-    const char* v = getenv(name);   /* reads environ: no allocation */
-    return v && v[0] == '1' && v[1] == '\0';
-}
-
-__attribute__((constructor(101))) static void override_start(void) {
-    opt_verbose = env_on("KEEL_VERBOSE");
-    opt_show_stats = env_on("KEEL_SHOW_STATS");
-    if (opt_verbose) {
-        keel_line b;
-        b.len = 0;
-        keel__line_put(&b, "keel: active (pid ");
-        keel__line_put_uint(&b, (unsigned long long)getpid());
-        keel__line_put(&b, "), version ");
-        keel__line_put(&b, keel_version());
-        keel__line_write(&b);
-    }
-}
+/* Reads the options now, before the program runs (KEEL_VERBOSE=1 says
+   keel is active and lists them), without allocating. */
+__attribute__((constructor(101))) static void override_start(void) { keel__options_init(); }
 
 /* A destructor of a preloaded library runs in _dl_fini, after the
    program's atexit handlers: the numbers include their frees. Nothing is
    torn down, so later frees keep working. */
 __attribute__((destructor)) static void override_end(void) {
-    if (opt_show_stats) print_stats("stats at exit");
+    if (keel__option(KEEL_OPT_SHOW_STATS)) print_stats("stats at exit");
 }
 
 /* ---- the malloc family ---- */

@@ -2,6 +2,7 @@
    slots handed to thread heaps; the cache of empty segments. Entry points:
    keel__segment_page_alloc, keel__segment_page_free. */
 #include "internal.h"
+#include "options.h"
 #include "segment_map.h"
 
 #include <string.h>
@@ -206,8 +207,8 @@ void keel__segment_free(keel_segment* seg) {
     size_t empty = keel__segment_empty_committed(seg);
     atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
     keel__segments_lock();
-    room = segment_cache_count < KEEL_SEGMENT_CACHE_COUNT;
-    warm = room && segment_cache_committed + empty <= KEEL_SEGMENT_CACHE_BYTES;
+    room = segment_cache_count < keel__option_size(KEEL_OPT_SEGMENT_CACHE_COUNT);
+    warm = room && segment_cache_committed + empty <= keel__cache_budget(KEEL_OPT_SEGMENT_CACHE_BYTES);
     keel__segments_unlock();
     if (!warm) (void)segment_decommit_slots(seg);
     seg->empty_committed = keel__segment_empty_committed(seg);
@@ -390,7 +391,7 @@ bool keel__segment_page_free(keel_heap* heap, keel_page* page) {
     page->free_flags = 0;
     heap->empty_cached_bytes += page->slot_size;
     keel__stat_cached((ptrdiff_t)page->slot_size);
-    if (heap->empty_cached_bytes > KEEL_HEAP_EMPTY_CACHE) (void)page_slot_purge(heap, page);
+    if (heap->empty_cached_bytes > keel__cache_budget(KEEL_OPT_HEAP_EMPTY_CACHE)) (void)page_slot_purge(heap, page);
     seg->used_pages--;
     if (segment_is_empty(seg)) {
         size_t i;
@@ -422,7 +423,7 @@ size_t keel__segment_purge_heap(keel_heap* heap, bool all) {
         for (; seg; seg = seg->heap_next) {
             uint32_t i;
             for (i = 0; i < seg->page_count; i++) {
-                if (!all && heap->empty_cached_bytes <= KEEL_HEAP_EMPTY_CACHE) return given;
+                if (!all && heap->empty_cached_bytes <= keel__cache_budget(KEEL_OPT_HEAP_EMPTY_CACHE)) return given;
                 given += page_slot_purge(heap, &seg->pages[i]);
             }
         }

@@ -1,4 +1,4 @@
-/* stats.c — keel_get_stats and keel_version. Live bytes are not counted on
+/* stats.c — keel_get_stats. Live bytes are not counted on
    the fast paths; they are derived when asked:
      live = sum over pages in use of used * block_size   (owners' view)
           - bytes freed into other threads' pages        (counted by the freer)
@@ -54,10 +54,4 @@ keel_stats keel_get_stats(void) {
     st.reserved_bytes = c.reserved;
     st.cached_bytes = c.cached;
     return st;
-}
-
-#define KEEL__STR2(x) #x
-#define KEEL__STR(x) KEEL__STR2(x)
-const char* keel_version(void) {
-    return KEEL__STR(KEEL_VERSION_MAJOR) "." KEEL__STR(KEEL_VERSION_MINOR) "." KEEL__STR(KEEL_VERSION_PATCH);
 }

@@ -7,7 +7,7 @@
 #   deps.sh --list [TARGET...]     print the packages, one per line
 #   deps.sh --no-probe [TARGET...] install as above, probe nothing (run_targets.sh probes each)
 #   deps.sh --probe TARGET         probe one target only; exit 0 when it works
-# TARGET: native debug asan tsan i386 aarch64 win64 programs (default: $KEEL_TARGETS,
+# TARGET: native debug asan tsan i386 aarch64 win64 programs (default: $KEELTEST_TARGETS,
 # else all). "native" includes "programs": the real programs its tests run.
 # Exit status: 0 when every probe passed, 1 when one failed (its message names
 # the packages), 2 when packages are missing and we are not root.
@@ -78,7 +78,7 @@ case "${1:-}" in
   --probe) probe "$2"; exit $? ;;
 esac
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"${KEEL_TARGETS:-native debug asan tsan i386 aarch64 win64}"
+[ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"${KEELTEST_TARGETS:-native debug asan tsan i386 aarch64 win64}"
 # the native and debug tests run real programs on keel
 for t in "${targets[@]}"; do case $t in native|debug) targets+=(programs); break ;; esac; done
 

@@ -12,21 +12,21 @@
 # toolchain is probed with a one-line program. A toolchain that fails its probe
 # is a failure naming the missing packages; when we are not root and could not
 # install them, the target prints SKIPPED instead, and with
-# KEEL_REQUIRE_ALL_TARGETS=1 a skipped target is a failure too. KEEL_TARGETS
+# KEELTEST_REQUIRE_ALL_TARGETS=1 a skipped target is a failure too. KEELTEST_TARGETS
 # picks a subset ("native i386": only their packages are installed). Each test
 # runs under ctest's timeout.
 set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
-targets=${KEEL_TARGETS:-"native debug asan tsan i386 aarch64 win64"}
-require_all=${KEEL_REQUIRE_ALL_TARGETS:-0}
+targets=${KEELTEST_TARGETS:-"native debug asan tsan i386 aarch64 win64"}
+require_all=${KEELTEST_REQUIRE_ALL_TARGETS:-0}
 total_pass=0 total_fail=0 failed_targets=() lines=()
 
 skip() {  # target, reason
   lines+=("SKIPPED: $1 ($2)")
   echo "SKIPPED: $1 ($2)"
-  [ "$require_all" = 1 ] && failed_targets+=("$1 (skipped, but KEEL_REQUIRE_ALL_TARGETS=1)")
+  [ "$require_all" = 1 ] && failed_targets+=("$1 (skipped, but KEELTEST_REQUIRE_ALL_TARGETS=1)")
 }
 
 run_target() {  # name, build dir, cmake args...

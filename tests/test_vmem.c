@@ -314,7 +314,7 @@ static void test_bad_input(void) {
     CHECK_NOTE(check_contains(msg, "vmem_commit: the OS refused to commit") && names_os_error(msg), msg);
     CHECK(!vmem_decommit(gone, page));
     CHECK_NOTE(names_os_error(vmem_get_error_message()), vmem_get_error_message());
-    if (getenv("KEEL_TEST_QEMU"))   /* qemu-user's madvise accepts unmapped ranges; Linux does not */
+    if (getenv("KEELTEST_QEMU"))   /* qemu-user's madvise accepts unmapped ranges; Linux does not */
         printf("test_vmem: note: reset of an unmapped range not checked under qemu-user\n");
     else
         CHECK(!vmem_reset(gone, page));

@@ -1,6 +1,6 @@
 /* test_vmem_threads.c — vmem from many threads at once: counters stay exact
    and error messages stay per thread. Threads and rounds from the environment
-   (KEEL_TEST_THREADS, KEEL_TEST_SCALE). Run under TSan in CI. */
+   (KEELTEST_THREADS, KEELTEST_SCALE). Run under TSan in CI. */
 #define _DEFAULT_SOURCE
 #include "keel/vmem.h"
 #include "check.h"
@@ -46,8 +46,8 @@ static void work(void* arg) {
 }
 
 int main(void) {
-    long threads = check_env_long("KEEL_TEST_THREADS", 4);
-    long rounds = 200 * check_env_long("KEEL_TEST_SCALE", 1);
+    long threads = check_env_long("KEELTEST_THREADS", 4);
+    long rounds = 200 * check_env_long("KEELTEST_SCALE", 1);
     worker workers[MAX_THREADS];
     shim_start starts[MAX_THREADS];
     shim_thread handles[MAX_THREADS];

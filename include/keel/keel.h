@@ -119,6 +119,30 @@ KEEL_API size_t keel_trim(void);
 /* The library's version, "MAJOR.MINOR.PATCH" (a static string). */
 KEEL_API const char* keel_version(void);
 
+/* ---- options, statistics, heap profile (DESIGN.md section 12) ----
+   Run-time options by name (README "Options" lists them with their
+   ranges): KEEL_<NAME> in the environment sets one at start-up, these at
+   any time. keel_option_set: false + errno EINVAL for an unknown name or a
+   value out of range (nothing changes). keel_option_get: the value, or -1 +
+   errno EINVAL for an unknown name (purge_delay can be -1 too: check errno). */
+KEEL_API bool keel_option_set(const char* name, long long value);
+KEEL_API long long keel_option_get(const char* name);
+
+/* A human-readable report: live bytes and their peak, committed and its
+   peak, reserved, cached, RSS and peak RSS, allocations and frees, threads,
+   elapsed and CPU time, and a table per size class in use. Written in
+   pieces to out(text, user_data); out NULL: to fd 2 with raw writes. */
+typedef void (*keel_output_fn)(const char* text, void* user_data);
+KEEL_API void keel_stats_print(keel_output_fn out, void* user_data);
+
+/* Writes the heap profile (the live sampled blocks with their call stacks,
+   scaled to estimates) to path, in the legacy heap-profile text format that
+   google-pprof reads. Needs profile_sample > 0 (KEEL_PROFILE_SAMPLE) since
+   the blocks were allocated. false + errno on failure (EINVAL: profiling was
+   never on; ENOSYS: no profiler on this platform; else the open or write
+   error). KEEL_PROFILE=path writes one at exit. */
+KEEL_API bool keel_profile_dump(const char* path);
+
 /* Implementation of keel_create; not for direct use. */
 KEEL_API void* keel__create_copy(const void* init, size_t size, size_t alignment);
 

@@ -37,6 +37,11 @@ size_t keel__os_readable_bytes(const void* p, size_t max);
    reserves no more than it needs. Asked each time; the limit can change. */
 int keel__os_address_space_limited(void);
 
+/* The process's environment ("NAME=value" strings, NULL-terminated), read
+   in place: nothing is copied or allocated. */
+char* const* keel__os_environ(void);
+
+unsigned long long keel__os_pid(void);
 void keel__os_yield(void);
 uint64_t keel__os_now_ms(void);
 void keel__os_write_stderr(const char* text, size_t len);

@@ -112,6 +112,11 @@ int keel__os_address_space_limited(void) {
     return getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
 }
 
+extern char** environ;
+char* const* keel__os_environ(void) { return environ; }
+
+unsigned long long keel__os_pid(void) { return (unsigned long long)getpid(); }
+
 void keel__os_yield(void) { sched_yield(); }
 
 uint64_t keel__os_now_ms(void) {

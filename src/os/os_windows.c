@@ -62,6 +62,10 @@ int keel__os_address_space_limited(void) {
 #endif
 }
 
+char* const* keel__os_environ(void) { return _environ; }
+
+unsigned long long keel__os_pid(void) { return (unsigned long long)GetCurrentProcessId(); }
+
 void keel__os_yield(void) { (void)SwitchToThread(); }
 
 uint64_t keel__os_now_ms(void) { return (uint64_t)GetTickCount64(); }

@@ -110,8 +110,8 @@ expect_abort corrupt_free_list
 expect_abort corrupt_thread_free
 expect_abort corrupt_empty_count
 expect_abort corrupt_slot_state
-# KEEL_TEST_DEBUG: the build's KEEL_DEBUG level (ctest sets it)
-if [ "${KEEL_TEST_DEBUG:-0}" -ge 1 ]; then expect_assert assert_used_count; fi
+# KEELTEST_DEBUG: the build's KEEL_DEBUG level (ctest sets it)
+if [ "${KEELTEST_DEBUG:-0}" -ge 1 ]; then expect_assert assert_used_count; fi
 
 echo "heap_death: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -46,7 +46,7 @@ static inline int ht_aligned(const void* p, size_t alignment) {
    fork copies no pending output. */
 static inline void ht_unbuffered(void) { setvbuf(stdout, NULL, _IONBF, 0); }
 
-static inline int ht_under_qemu(void) { return getenv("KEEL_TEST_QEMU") != NULL; }
+static inline int ht_under_qemu(void) { return getenv("KEELTEST_QEMU") != NULL; }
 
 /* Byte i of a block filled with seed: changes with the position so that a
    copy to the wrong offset or a block overlapping another is seen. */

@@ -116,13 +116,16 @@ static void test_abandoned_bound(void) {
 
 /* Freed large blocks: at most KEEL_LARGE_CACHE_COUNT spans and
    KEEL_LARGE_CACHE_BYTES committed stay; a span that fits is reused; memory
-   cached longer than KEEL_LARGE_CACHE_MS goes back at the next operation. */
+   cached longer than purge_delay (set to 400 ms here through the option)
+   goes back at the next operation. */
 static void test_large_cache(void) {
     enum { N = 24 };
     void* b[N];
     keel_stats s0, s1, s2;
     size_t i, size = 2 * HT_MIB, large_header = vmem_get_page_size() * 16;
     void* again;
+    long long delay = keel_option_get("purge_delay");
+    CHECK(keel_option_set("purge_delay", 400));
     (void)keel_trim();
     s0 = keel_get_stats();
     for (i = 0; i < N; i++) {
@@ -144,14 +147,15 @@ static void test_large_cache(void) {
     CHECK_NOTE(again == b[N - 1], "a freed span of the same size was not reused (most recently freed first)");
     keel_free(again);
     /* age: a wait longer than the bound, then one more cache operation */
-    ht_sleep_ms(KEEL_LARGE_CACHE_MS + 300);
+    ht_sleep_ms(400 + 300);
     again = keel_alloc(size);
     keel_free(again);
     s2 = keel_get_stats();
-    printf(NAME ": after %d ms, %.1f MiB cached\n", KEEL_LARGE_CACHE_MS + 300, ht_mib(s2.cached_bytes));
+    printf(NAME ": after %d ms, %.1f MiB cached\n", 400 + 300, ht_mib(s2.cached_bytes));
     CHECK_NOTE(s2.cached_bytes <= s0.cached_bytes + size + KEEL_LARGE_CACHE_COUNT * large_header + ((size_t)64 << 10),
-               "large-block memory cached longer than KEEL_LARGE_CACHE_MS was not given back");
+               "large-block memory cached longer than purge_delay was not given back");
     (void)keel_trim();
+    CHECK(keel_option_set("purge_delay", delay));
 }
 
 /* An interior-aligned block freed by another thread than its allocator's

@@ -1,7 +1,7 @@
 /* test_heap_fork.c — fork while other threads allocate (DESIGN.md section 8:
    "a fork leaves the child with a working heap"): the child allocates and
    frees, frees the parent's blocks, validates and exits 0. POSIX only; a child
-   that hangs is killed by alarm(). KEEL_TEST_SCALE scales the forks. */
+   that hangs is killed by alarm(). KEELTEST_SCALE scales the forks. */
 #define _DEFAULT_SOURCE
 #include "keel/keel.h"
 #include "check.h"
@@ -103,7 +103,7 @@ static void child_main(int round) {
 }
 
 int main(void) {
-    const long forks = 5 * check_env_long("KEEL_TEST_SCALE", 1);
+    const long forks = 5 * check_env_long("KEELTEST_SCALE", 1);
     shim_thread threads[BUSY_THREADS];
     shim_start starts[BUSY_THREADS];
     keel_stats s0, s1;

@@ -2,7 +2,7 @@
    blocks handed between threads and checked for overlap before the receiver
    frees them; frees by threads that never allocated of blocks whose thread has
    exited; thread churn that must not pile up heaps. Threads and scale from
-   KEEL_TEST_THREADS and KEEL_TEST_SCALE. Run under TSan in CI. */
+   KEELTEST_THREADS and KEELTEST_SCALE. Run under TSan in CI. */
 #define _DEFAULT_SOURCE
 #include "keel/keel.h"
 #include "check.h"
@@ -307,8 +307,8 @@ static void test_churn(long batch, long scale) {
 }
 
 int main(void) {
-    long threads = check_env_long("KEEL_TEST_THREADS", 4);
-    long scale = check_env_long("KEEL_TEST_SCALE", 1);
+    long threads = check_env_long("KEELTEST_THREADS", 4);
+    long scale = check_env_long("KEELTEST_SCALE", 1);
     keel_stats s0 = keel_get_stats(), s1;
     ht_unbuffered();
     if (threads > MAX_THREADS) threads = MAX_THREADS;

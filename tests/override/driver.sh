@@ -21,7 +21,7 @@ name=$(basename "$prog")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
-limit=${KEEL_OVERRIDE_TIMEOUT:-200}
+limit=${KEELTEST_OVERRIDE_TIMEOUT:-200}
 
 ok() { pass=$((pass + 1)); echo "$name: $1: ok"; }
 bad() {  # what, why
@@ -147,9 +147,15 @@ verbose_run() {  # preload: "keel: active (pid N), version X.Y.Z" once, first; f
   fi
   # every other keel line is a stats line or a foreign report of the right shape
   if [ -z "$why" ]; then
-    line=$(grep '^keel: ' "$tmp/err" | grep -Ev '^keel: (active \(pid [0-9]+\), version [0-9.]+|stats at exit \(pid [0-9]+\)|allocated .*|allocs .*|committed .*|heaps .*)$' \
+    line=$(grep '^keel: ' "$tmp/err" | grep -Ev '^keel: (active \(pid [0-9]+\), version [0-9.]+|options \(set with KEEL_<NAME> in the environment or keel_option_set\):|option [a-z_]+ = -?[0-9]+ \((default|from KEEL_[A-Z_]+)\)|stats at exit \(pid [0-9]+\)|allocated .*|allocs .*|committed .*|heaps .*)$' \
            | grep -Ev '^keel: (free of foreign pointer 0x[0-9a-fA-F]+ ignored|realloc of foreign pointer 0x[0-9a-fA-F]+|usable_size of foreign pointer 0x[0-9a-fA-F]+)$' | head -n 1)
     [ -n "$line" ] && why="unexpected line '$line'"
+  fi
+  # the option list names the options the environment set
+  if [ -z "$why" ] && ! grep -qx 'keel: option verbose = 1 (from KEEL_VERBOSE)' "$tmp/err"; then
+    why="no line 'keel: option verbose = 1 (from KEEL_VERBOSE)' in the option list"
+  elif [ -z "$why" ] && ! grep -qx 'keel: option purge_delay = [0-9]* (default)' "$tmp/err"; then
+    why="no line 'keel: option purge_delay = N (default)' in the option list"
   fi
   # each foreign call the program made is reported, at its address
   if [ -z "$why" ]; then
@@ -204,9 +210,9 @@ case $name in
     else ok "KEEL_SHOW_STATS=1, fds 1 and 2 closed: exit 0, nothing written"; fi
     launch "$lib" KEEL_SHOW_STATS=1 KEEL_VERBOSE=1
     if [ "$rc" -ne 0 ]; then bad "KEEL_SHOW_STATS=1 KEEL_VERBOSE=1, fds closed" "$(program_why)"
-    elif [ -s "$tmp/out" ] || [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q '^keel: active (pid [0-9]*), version [0-9]*\.[0-9]*\.[0-9]*$' "$tmp/err"; then
-      bad "KEEL_SHOW_STATS=1 KEEL_VERBOSE=1, fds closed" "want only the start-up line, written before the close"
-    else ok "KEEL_SHOW_STATS=1 KEEL_VERBOSE=1, fds closed: only the start-up line"; fi
+    elif [ -s "$tmp/out" ] || [ "$(grep -cv '^keel: option' "$tmp/err")" -ne 1 ] || ! grep -q '^keel: active (pid [0-9]*), version [0-9]*\.[0-9]*\.[0-9]*$' "$tmp/err"; then
+      bad "KEEL_SHOW_STATS=1 KEEL_VERBOSE=1, fds closed" "want only the start-up lines (active, the options), written before the close"
+    else ok "KEEL_SHOW_STATS=1 KEEL_VERBOSE=1, fds closed: only the start-up lines"; fi
     ;;
   test_override_static)
     # linked by CMake with the keel_override_static target, run as is

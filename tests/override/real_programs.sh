@@ -9,9 +9,9 @@
 #   --quick (default): small workloads, about a minute on two cores
 #   --full: a few minutes
 # A program that is not installed is SKIPPED, or a failure when
-# KEEL_REQUIRE_PROGRAMS=1, as in make test (bash tests/deps.sh programs installs them).
-# KEEL_MT_CONTAINERS: a built mt_containers (else compiled here with g++).
-# KEEL_KEEP_TMP=1 keeps the work directory; KEEL_REAL_ONLY="gcc git" runs
+# KEELTEST_REQUIRE_PROGRAMS=1, as in make test (bash tests/deps.sh programs installs them).
+# KEELTEST_MT_CONTAINERS: a built mt_containers (else compiled here with g++).
+# KEELTEST_KEEP_TMP=1 keeps the work directory; KEELTEST_REAL_ONLY="gcc git" runs
 # only those (names as printed). Ends with
 # "real programs: N passed, N failed"; exits non-zero on any failure.
 set -u
@@ -26,10 +26,10 @@ if [ $# -ne 1 ] || [ ! -f "$1" ]; then
   exit 2
 fi
 so=$(realpath "$1")   # absolute: the programs change directory and spawn others
-require=${KEEL_REQUIRE_PROGRAMS:-0}
+require=${KEELTEST_REQUIRE_PROGRAMS:-0}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/keel-real.XXXXXX")
 cleanup() {
-  if [ "${KEEL_KEEP_TMP:-0}" = 1 ]; then echo "real programs: work directory kept: $tmp"; else rm -rf "$tmp"; fi
+  if [ "${KEELTEST_KEEP_TMP:-0}" = 1 ]; then echo "real programs: work directory kept: $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 passed=0 failed=0 skipped=0
@@ -343,11 +343,11 @@ run_program() {
   local -A rc secs
   shift 2
   missing=""
-  case " ${KEEL_REAL_ONLY:-$label} " in *" $label "*) ;; *) return ;; esac
+  case " ${KEELTEST_REAL_ONLY:-$label} " in *" $label "*) ;; *) return ;; esac
   if ! have "$@"; then
     if [ "$require" = 1 ]; then
       failed=$((failed + 1))
-      echo "$label: FAILED: $missing is not installed (KEEL_REQUIRE_PROGRAMS=1; as root: bash tests/deps.sh programs)"
+      echo "$label: FAILED: $missing is not installed (KEELTEST_REQUIRE_PROGRAMS=1; as root: bash tests/deps.sh programs)"
     else
       skipped=$((skipped + 1))
       echo "$label: SKIPPED ($missing not installed; as root: bash tests/deps.sh programs)"
@@ -403,7 +403,7 @@ run_program perl perl perl
 run_program git git git
 run_program redis redis-server redis-server redis-cli redis-benchmark
 
-mt_bin=${KEEL_MT_CONTAINERS:-}
+mt_bin=${KEELTEST_MT_CONTAINERS:-}
 if [ -z "$mt_bin" ] || [ ! -x "$mt_bin" ]; then
   mt_bin=""
   cxx=${CXX:-g++}

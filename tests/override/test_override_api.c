@@ -550,7 +550,7 @@ static void test_churn(void) {
     static unsigned char* slot[SLOTS];
     static size_t size[SLOTS];
     unsigned x = 12345;
-    long i, rounds = 200000 * check_env_long("KEEL_TEST_SCALE", 1);
+    long i, rounds = 200000 * check_env_long("KEELTEST_SCALE", 1);
     int bad = 0;
     for (i = 0; i < rounds; i++) {
         unsigned k;

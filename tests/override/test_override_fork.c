@@ -111,9 +111,9 @@ int main(void) {
     alarm(60);
     if (!CHECK_NOTE(ovr_resolve(), "keel_* not found: run under LD_PRELOAD=libkeel-override.so (or link libkeel-override.a)"))
         return check_done("test_override_fork");
-    num_workers = (int)check_env_long("KEEL_TEST_THREADS", 4);
+    num_workers = (int)check_env_long("KEELTEST_THREADS", 4);
     if (num_workers > MAX_THREADS) num_workers = MAX_THREADS;
-    rounds = (int)(40 * check_env_long("KEEL_TEST_SCALE", 1));
+    rounds = (int)(40 * check_env_long("KEELTEST_SCALE", 1));
     CHECK(pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0);
     for (i = 0; i < num_workers; i++) {
         workers[i].seed = (unsigned)i * 7919u + 1u;

@@ -99,7 +99,7 @@ static void test_dl_errors(void) {
 }
 
 static void test_dlopen_cycles(void) {
-    int round, i, rounds = (int)(20 * check_env_long("KEEL_TEST_SCALE", 1));
+    int round, i, rounds = (int)(20 * check_env_long("KEELTEST_SCALE", 1));
     for (round = 0; round < rounds; round++) {
         void* h = dlopen(OVR_DLOPEN_PATH, RTLD_NOW | RTLD_LOCAL);
         long (*work)(int) = NULL;

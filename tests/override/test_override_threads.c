@@ -241,10 +241,10 @@ static void test_detached(void) {
 int main(void) {
     keel_stats s0, s1;
     alarm(240);
-    num_threads = (int)check_env_long("KEEL_TEST_THREADS", 8);
+    num_threads = (int)check_env_long("KEELTEST_THREADS", 8);
     if (num_threads > MAX_THREADS) num_threads = MAX_THREADS;
     if (num_threads < 2) num_threads = 2;
-    scale = check_env_long("KEEL_TEST_SCALE", 1);
+    scale = check_env_long("KEELTEST_SCALE", 1);
     if (!CHECK_NOTE(ovr_resolve(), "keel_* not found: run under LD_PRELOAD=libkeel-override.so"))
         return check_done("test_override_threads");
     s0 = ovr.get_stats();

@@ -9,14 +9,14 @@
 # the test command there as root. The Debian mirror, and apt's proxy and
 # validity settings, come from this host's own apt configuration.
 #   usage: bash tests/scripts/fresh_root.sh [--keep] [--dir DIR] [COMMAND]
-#   COMMAND  default "KEEL_REQUIRE_ALL_TARGETS=1 make test" (a skipped target fails)
+#   COMMAND  default "KEELTEST_REQUIRE_ALL_TARGETS=1 make test" (a skipped target fails)
 #   --keep   leave the root in place (it is removed by default)
 #   --dir    where to build it (default: a new directory under /var/tmp)
 # Exit status: the command's; 3 when the root could not be built.
 # Needs root (debootstrap, chroot, mounts); installs debootstrap if missing.
 set -u
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-keep=0 dir="" cmd="KEEL_REQUIRE_ALL_TARGETS=1 make test"
+keep=0 dir="" cmd="KEELTEST_REQUIRE_ALL_TARGETS=1 make test"
 while [ $# -gt 0 ]; do
   case $1 in
     --keep) keep=1; shift ;;
