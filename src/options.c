@@ -179,10 +179,12 @@ static void warn_value(int i, const char* text) {
     keel__line_put(&b, text);
     keel__line_put(&b, ": not ");
     keel__line_put(&b, kind_words(options[i].kind));
-    keel__line_put(&b, " from ");
-    put_value(&b, options[i].min);
-    keel__line_put(&b, " to ");
-    put_value(&b, options[i].max);
+    if (options[i].kind != KIND_BOOL) {
+        keel__line_put(&b, " from ");
+        put_value(&b, options[i].min);
+        keel__line_put(&b, " to ");
+        put_value(&b, options[i].max);
+    }
     keel__line_put(&b, "; ");
     keel__line_put(&b, options[i].name);
     keel__line_put(&b, " stays ");
