@@ -2,8 +2,11 @@
    index into the heap's direct table and a list pop; everything else (a
    page with no free block, a first allocation, large blocks, out of memory)
    is keel__alloc_slow. */
+#include "annotate.h"
 #include "internal.h"
+#include "options.h"
 #include "page_queue.h"
+#include "profile.h"
 #include "segment_map.h"
 
 #include <errno.h>
@@ -86,6 +89,7 @@ static keel_page* page_fresh(keel_heap* heap, size_t cls) {
     keel__page_init(page, cls);
     (void)keel__page_extend(page);
     keel__queue_push(&heap->queues[cls], page);
+    keel__stats_sample();   /* committed memory may have grown: the sampled live peak */
     return page;
 }
 
@@ -117,12 +121,16 @@ static keel_page* find_page(keel_heap* heap, size_t cls) {
 static inline void* page_pop(keel_heap* heap, keel_page* page, size_t size, bool zero) {
     keel_block* b = page->free;
     keel__assert(page->in_use && keel__block_in_page(page, b));
-    page->free = b->next;
+    page->free = keel__link_get(b);
     keel__page_used_set(page, keel__page_used(page) + 1);
     keel__counter_add(&heap->a_allocs, 1);
     if (zero) {
-        if (page->free_is_zero) b->next = NULL;
-        else memset(b, 0, size);
+        if (page->free_is_zero) {
+            keel__link_set(b, NULL);
+        } else {
+            keel__ann_writable(b, size);
+            memset(b, 0, size);
+        }
     }
     return b;
 }
@@ -146,6 +154,7 @@ static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, 
                 p = alloc_from_page(heap, keel__class_of(size), size, zero);
             } else if ((p = keel__large_alloc(size, alignment, zero)) != NULL) {
                 keel__counter_add(&heap->a_allocs, 1);
+                keel__stats_sample();
             }
         }
         if (p) {
@@ -156,36 +165,77 @@ static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, 
     }
 }
 
-void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero) {
+/* ---- the heap profile's countdown (profile.c) ---- */
+
+/* The countdown ran out, or profile_sample changed: p may be sampled.
+   page: p's page, NULL when not known yet. caller: the return address of
+   the public entry point, where the program's frames begin. */
+static KEEL_NOINLINE void* alloc_sampled(keel_heap* heap, keel_page* page, void* p, size_t size, void* caller) {
+    if (!page) {
+        keel_segment* seg = keel__segment_of(p);
+        if (seg->kind != KEEL_SEGMENT_LARGE) page = keel__page_of(seg, p);
+    }
+    keel__profile_countdown(heap, page, p, size, caller);
+    return p;
+}
+
+/* The slow paths' share of the countdown: once per allocation, on the
+   thread's heap (the allocation may have created it), and the place where
+   a heap notices a changed profile_sample. */
+static inline void* sample_charge(keel_heap* heap, void* p, size_t size, void* caller) {
+    if (KEEL_UNLIKELY(heap == &keel__heap_empty)) heap = keel__tls_heap;
+    if (p && heap != &keel__heap_empty &&
+        ((heap->sample_left -= (ptrdiff_t)size) < 0 || heap->sample_rate != keel__option(KEEL_OPT_PROFILE_SAMPLE)))
+        return alloc_sampled(heap, NULL, p, size, caller);
+    return p;
+}
+
+void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero, void* caller) {
     if (KEEL_LIKELY(size <= KEEL_MEDIUM_MAX && size > KEEL_DIRECT_MAX)) {
         /* sizes past the direct table: the class's first page, if it has a
            block, is as good as the direct table's */
         keel_page* page = heap->queues[keel__class_of(size)].first;
-        if (page && page->free) return page_pop(heap, page, size, zero);
+        if (page && page->free) return sample_charge(heap, page_pop(heap, page, size, zero), size, caller);
     }
     if (size > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
-    return alloc_with_retries(heap, size, KEEL_ALIGN, zero);
+    return sample_charge(heap, alloc_with_retries(heap, size, KEEL_ALIGN, zero), size, caller);
 }
 
 /* ---- the fast path ---- */
 
-static inline void* heap_alloc(keel_heap* heap, size_t size, bool zero) {
+/* Always inlined, at -O0 too: __builtin_return_address(0) is then the
+   return address of the public entry point, where the heap profile starts
+   its stacks (read only on the paths that need it). */
+#define KEEL_CALLER __builtin_return_address(0)
+static inline __attribute__((always_inline)) void* heap_alloc(keel_heap* heap, size_t size, bool zero) {
     if (KEEL_LIKELY(size <= KEEL_DIRECT_MAX)) {
         keel_page* page = heap->direct[(size + 15) >> 4];
-        if (KEEL_LIKELY(page->free != NULL)) return page_pop(heap, page, size, zero);
+        if (KEEL_LIKELY(page->free != NULL)) {
+            /* the heap profile's countdown */
+            if (KEEL_UNLIKELY((heap->sample_left -= (ptrdiff_t)size) < 0))
+                return alloc_sampled(heap, page, page_pop(heap, page, size, zero), size, KEEL_CALLER);
+            return page_pop(heap, page, size, zero);
+        }
     }
-    return keel__alloc_slow(heap, size, zero);
+    return keel__alloc_slow(heap, size, zero, KEEL_CALLER);
 }
 
+/* keel__ann_alloc: memcheck and ASan learn the size asked (annotate.h;
+   nothing in the normal build). */
 void* keel_alloc(size_t num_bytes) {
-    return heap_alloc(keel__tls_heap, num_bytes, false);
+    void* p = heap_alloc(keel__tls_heap, num_bytes, false);
+    keel__ann_alloc(p, num_bytes, false);
+    return p;
 }
 
 void* keel_calloc(size_t count, size_t size) {
     size_t total;
+    void* p;
     if (size != 0 && count > SIZE_MAX / size) { errno = ENOMEM; return NULL; }
     total = count * size;
-    return heap_alloc(keel__tls_heap, total, true);
+    p = heap_alloc(keel__tls_heap, total, true);
+    keel__ann_alloc(p, total, true);
+    return p;
 }
 
 /* ---- alignment ---- */
@@ -208,14 +258,23 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
     if (num_bytes <= KEEL_MEDIUM_MAX && (num_bytes & (alignment - 1)) == 0 && num_bytes > 0) {
         p = (uint8_t*)heap_alloc(heap, num_bytes, false);
         if (!p) return NULL;
+        keel__ann_alloc(p, num_bytes, false);
         if (((uintptr_t)p & (alignment - 1)) == 0) return p;
         keel_free(p);
         heap = keel__tls_heap;
+        heap->sample_left += (ptrdiff_t)num_bytes;   /* counted once: by the allocation below */
     }
     total = num_bytes + alignment - KEEL_ALIGN;
-    if (total > KEEL_MEDIUM_MAX) return alloc_with_retries(heap, num_bytes, alignment, false);
+    if (total > KEEL_MEDIUM_MAX) {
+        p = (uint8_t*)sample_charge(heap, alloc_with_retries(heap, num_bytes, alignment, false), num_bytes,
+                                    __builtin_return_address(0));
+        keel__ann_alloc(p, num_bytes, false);
+        return p;
+    }
     p = (uint8_t*)heap_alloc(heap, total, false);
     if (!p) return NULL;
+    /* the profile's countdown counts the bytes asked for, not the padding */
+    keel__tls_heap->sample_left += (ptrdiff_t)(total - num_bytes);
     a = ((uintptr_t)p + (alignment - 1)) & ~(uintptr_t)(alignment - 1);
     if (a != (uintptr_t)p) {
         keel_segment* seg = keel__segment_of(p);
@@ -224,6 +283,7 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
         keel__page_has_aligned_set(page);
         keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)(a - (uintptr_t)p));
     }
+    keel__ann_alloc((void*)a, num_bytes, false);   /* the padding before a stays no-access */
     return (void*)a;
 }
 
@@ -231,7 +291,7 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
 
 void* keel_realloc(void* ptr, size_t num_bytes) {
     keel_segment* seg;
-    size_t usable;
+    size_t usable, visible;
     void* q;
     if (!ptr) return keel_alloc(num_bytes);
     if (num_bytes == 0) { keel_free(ptr); return NULL; }
@@ -240,15 +300,21 @@ void* keel_realloc(void* ptr, size_t num_bytes) {
     usable = keel__usable_size_checked(seg, ptr, "realloc");
     if (usable == 0) return NULL;
     if (num_bytes > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
+    /* what the program may read of ptr: usable, or under memcheck/ASan the size asked */
+    visible = keel__ann_visible(ptr, usable);
     if (seg->kind == KEEL_SEGMENT_LARGE) {
-        if (num_bytes > KEEL_MEDIUM_MAX / 2 && keel__large_resize_in_place(seg, num_bytes)) return ptr;
+        if (num_bytes > KEEL_MEDIUM_MAX / 2 && keel__large_resize_in_place(seg, num_bytes)) {
+            keel__ann_resize(ptr, visible, num_bytes);
+            return ptr;
+        }
     } else if (num_bytes <= usable &&
                usable - num_bytes <= (usable / 2 > KEEL_REALLOC_SHRINK_SLACK ? usable / 2 : KEEL_REALLOC_SHRINK_SLACK)) {
+        keel__ann_resize(ptr, visible, num_bytes);
         return ptr;   /* fits, and not so much smaller that a smaller class pays */
     }
     q = keel_alloc(num_bytes);
     if (!q) return NULL;   /* ptr untouched */
-    memcpy(q, ptr, usable < num_bytes ? usable : num_bytes);
+    memcpy(q, ptr, visible < num_bytes ? visible : num_bytes);
     keel_free(ptr);
     return q;
 }

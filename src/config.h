@@ -28,11 +28,25 @@
 #define KEEL_PURGE_DELAY 1000
 #endif
 
+/* TUNABLE: a cap on the memory keel holds committed, in bytes, metadata
+   included (0: none). keel_set_limit checks it against what is held. */
+#ifndef KEEL_LIMIT
+#define KEEL_LIMIT 0
+#endif
+
 /* TUNABLE: heap profile: average bytes allocated between two sampled
    allocations (0: off; 524288 is the usual rate). */
 #ifndef KEEL_PROFILE_SAMPLE
 #define KEEL_PROFILE_SAMPLE 0
 #endif
+
+/* COMPILE-TIME: the heap profile's bounds (profile.c): frames kept per
+   stack, live samples (beyond them new samples are dropped and counted;
+   at 512 KiB a sample, 48K samples stand for 24 GiB live) and distinct
+   stacks. Its tables are reserved once, when the first sample is taken. */
+#define KEEL_PROFILE_DEPTH 32
+#define KEEL_PROFILE_SAMPLES_MAX 49152
+#define KEEL_PROFILE_STACKS_MAX 8192
 
 /* TUNABLE: bytes keel_arena_clear keeps committed by default. */
 #ifndef KEEL_ARENA_CLEAR_KEEP

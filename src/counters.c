@@ -1,8 +1,11 @@
 /* counters.c — the process-wide counters behind keel_get_stats: memory
    held committed (and its peak), reserved and cached, moved by every layer
-   that commits, reserves or caches; and the counters of retired heaps and
-   of threads that have no heap. A leaf: it calls nothing. */
+   that commits, reserves or caches; the counters of retired heaps and of
+   threads that have no heap; the sampled peak of live bytes, the heaps ever
+   created and the start time for keel_stats_print. A leaf: it calls
+   nothing but the OS seam's clock. */
 #include "internal.h"
+#include "options.h"
 
 static _Atomic(size_t) a_committed;           /* held committed, bookkeeping included */
 static _Atomic(size_t) a_peak_committed;
@@ -11,6 +14,23 @@ static _Atomic(size_t) a_cached;
 /* counters of retired heaps and of threads that have no heap */
 static _Atomic(size_t) a_allocs;
 static _Atomic(size_t) a_remote_bytes, a_remote_blocks, a_collected_bytes, a_collected_blocks, a_aligned_offset;
+/* The peak of live bytes is sampled, not tracked: live bytes are not
+   counted on the fast paths (stats.c). Every reading of them raises
+   a_peak_live; between readings, a_sample_due asks the allocation slow path
+   for one (keel__stats_sample) each time committed memory grows 1/8 past
+   its value at the last reading. */
+static _Atomic(size_t) a_peak_live;
+static _Atomic(size_t) a_sample_base;         /* committed at the last reading        */
+static _Atomic(int) a_sample_due;
+static _Atomic(size_t) a_heaps_created;
+static _Atomic(uint64_t) a_start_ms;          /* keel__os_now_ms() at start-up; 0 unset */
+
+/* Committed memory grew to now: a sample of live bytes is due once it is
+   1/8 past its value at the last reading. */
+static void sample_check(size_t now) {
+    size_t base = atomic_load_explicit(&a_sample_base, memory_order_relaxed);
+    if (now > base + base / 8) atomic_store_explicit(&a_sample_due, 1, memory_order_relaxed);
+}
 
 /* Relaxed read-modify-writes: sums, ordering nothing; these run on slow
    paths only (commit, decommit, reset, release). */
@@ -21,6 +41,32 @@ void keel__stat_committed(ptrdiff_t delta) {
            !atomic_compare_exchange_weak_explicit(&a_peak_committed, &peak, now, memory_order_relaxed,
                                                   memory_order_relaxed)) {
     }
+    if (delta > 0) sample_check(now);
+}
+
+/* Charges n bytes about to be committed, against the limit (option limit,
+   KEEL_LIMIT, keel_set_limit; 0: none): false, and nothing charged, when
+   they would take what keel holds committed past it. The caller commits
+   after a successful charge and gives the charge back if the OS refuses. */
+bool keel__commit_charge(size_t n) {
+    size_t limit = keel__option_size(KEEL_OPT_LIMIT);
+    size_t now, peak;
+    if (limit == 0) {
+        keel__stat_committed((ptrdiff_t)n);
+        return true;
+    }
+    now = atomic_load_explicit(&a_committed, memory_order_relaxed);
+    do {
+        if (n > limit || now > limit - n) return false;
+    } while (!atomic_compare_exchange_weak_explicit(&a_committed, &now, now + n, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    now += n;
+    peak = atomic_load_explicit(&a_peak_committed, memory_order_relaxed);
+    while (now > peak && !atomic_compare_exchange_weak_explicit(&a_peak_committed, &peak, now, memory_order_relaxed,
+                                                                memory_order_relaxed)) {
+    }
+    sample_check(now);
+    return true;
 }
 
 size_t keel__stat_committed_now(void) { return atomic_load_explicit(&a_committed, memory_order_relaxed); }
@@ -73,4 +119,42 @@ void keel__counters_read(keel_counters* c) {
     c->collected_bytes = atomic_load_explicit(&a_collected_bytes, memory_order_relaxed);
     c->collected_blocks = atomic_load_explicit(&a_collected_blocks, memory_order_relaxed);
     c->aligned_offset = atomic_load_explicit(&a_aligned_offset, memory_order_relaxed);
+}
+
+/* ---- for keel_stats_print: the sampled peak of live bytes, heaps, time ---- */
+
+/* A reading of live bytes: raises the peak and starts a new sampling
+   interval. Relaxed: a maximum and a hint, ordering nothing. */
+void keel__stat_live_seen(size_t live) {
+    size_t peak = atomic_load_explicit(&a_peak_live, memory_order_relaxed);
+    while (live > peak && !atomic_compare_exchange_weak_explicit(&a_peak_live, &peak, live, memory_order_relaxed,
+                                                                 memory_order_relaxed)) {
+    }
+    atomic_store_explicit(&a_sample_base, atomic_load_explicit(&a_committed, memory_order_relaxed),
+                          memory_order_relaxed);
+}
+
+size_t keel__stat_peak_live(void) { return atomic_load_explicit(&a_peak_live, memory_order_relaxed); }
+
+/* true once per due sample: the caller takes it. */
+bool keel__stat_sample_take(void) {
+    return atomic_load_explicit(&a_sample_due, memory_order_relaxed) != 0 &&
+           atomic_exchange_explicit(&a_sample_due, 0, memory_order_relaxed) != 0;
+}
+
+void keel__stat_heap_created(void) { atomic_fetch_add_explicit(&a_heaps_created, 1, memory_order_relaxed); }
+
+size_t keel__stat_heaps_created(void) { return atomic_load_explicit(&a_heaps_created, memory_order_relaxed); }
+
+/* Once, at start-up (options init); later calls change nothing. */
+void keel__stat_mark_start(void) {
+    uint64_t unset = 0;
+    (void)atomic_compare_exchange_strong_explicit(&a_start_ms, &unset, keel__os_now_ms(), memory_order_relaxed,
+                                                  memory_order_relaxed);
+}
+
+uint64_t keel__stat_elapsed_ms(void) {
+    uint64_t start = atomic_load_explicit(&a_start_ms, memory_order_relaxed);
+    uint64_t now = keel__os_now_ms();
+    return start != 0 && now > start ? now - start : 0;
 }

@@ -3,6 +3,7 @@
    threads go on the page's a_thread_free stack; large blocks go back to the
    large cache. */
 #include "free.h"
+#include "profile.h"
 
 #include <errno.h>
 
@@ -37,7 +38,7 @@ static bool large_block_at(const keel_segment* seg, const void* p) {
 static void free_local(keel_heap* heap, keel_page* page, keel_block* b) {
     uint32_t used = keel__page_used(page) - 1;
     keel__assert(keel__page_used(page) > 0 && keel__block_in_page(page, b));
-    b->next = page->local_free;
+    keel__link_set(b, page->local_free);
     page->local_free = b;
     keel__page_used_set(page, used);
     if (page->in_full) keel__page_unfull(heap, page);
@@ -48,12 +49,26 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
     keel_heap* heap = keel__tls_heap;
     keel_block* b;
     bool owner;
-    int saved = errno;
+    int saved;
+    /* A page that is off the fast path only because it holds a sampled
+       block (the heap profile): the owner frees its other blocks almost as
+       the fast path does, after checking the block is not one of the
+       page's recorded samples. */
+    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && heap != &keel__heap_empty &&
+        !page->in_full && __atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED) == KEEL_PAGE_SAMPLED &&
+        keel__profile_unsampled(page, p)) {   /* the owner test first: in_full is the owner's */
+        keel__ann_free(p);
+        free_local(heap, page, (keel_block*)p);
+        return;
+    }
+    saved = errno;
     if (seg->kind == KEEL_SEGMENT_LARGE) {
         if (!large_block_at(seg, p)) {
             keel__report_invalid("free", p);
             return;
         }
+        keel__ann_free(p);
+        if (keel__profile_ever_on()) keel__profile_free_large(p);
         keel__large_free_span(seg);
         errno = saved;
         return;
@@ -64,6 +79,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
         keel__report_invalid("free", p);
         return;
     }
+    keel__ann_free(p);
     /* a division only for pages that handed out interior-aligned blocks */
     b = keel__page_has_aligned(page) ? (keel_block*)keel__block_start(page, p) : (keel_block*)p;
     if ((void*)b != p) {
@@ -71,6 +87,8 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
         if (heap != &keel__heap_empty) keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)0 - off);
         else keel__stat_aligned_offset_global((size_t)0 - off);
     }
+    /* a sampled block leaves the heap profile before it can be reused */
+    if (keel__page_has_sampled(page)) keel__profile_free_in_page(page, b, owner);
     if (owner) {
         free_local(heap, page, b);
     } else {
@@ -79,7 +97,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
         keel_block* head = atomic_load_explicit(&page->a_thread_free, memory_order_relaxed);
         size_t bsize = page->block_size;
         do {
-            b->next = head;
+            keel__link_set(b, head);   /* closed again before the push publishes it */
         } while (!atomic_compare_exchange_weak_explicit(&page->a_thread_free, &head, b,
                                                         memory_order_release, memory_order_relaxed));
         keel__stat_remote_free(heap, bsize);
@@ -121,5 +139,6 @@ size_t keel_usable_size(const void* ptr) {
         keel__report_invalid("usable_size", ptr);
         return 0;
     }
-    return keel__usable_size_checked(seg, ptr, "usable_size");
+    /* under memcheck or ASan the whole usable size becomes the program's (annotate.h) */
+    return keel__ann_usable((void*)(uintptr_t)ptr, keel__usable_size_checked(seg, ptr, "usable_size"));
 }

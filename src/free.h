@@ -3,6 +3,7 @@
 #ifndef KEEL_FREE_H
 #define KEEL_FREE_H
 
+#include "annotate.h"
 #include "internal.h"
 #include "page_queue.h"
 #include "segment_map.h"
@@ -17,7 +18,8 @@ static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
         keel_block* b = (keel_block*)ptr;
         uint32_t used = keel__page_used(page) - 1;
         keel__assert(keel__page_used(page) > 0);
-        b->next = page->local_free;
+        keel__ann_free(ptr);
+        keel__link_set(b, page->local_free);
         page->local_free = b;
         keel__page_used_set(page, used);
         /* an empty page goes back (free_flags == 0: not in the full queue) */

@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "options.h"
 #include "page_queue.h"
+#include "profile.h"
 #include "segment_map.h"
 
 #include <errno.h>
@@ -32,9 +33,11 @@ static void fork_prepare(void) {
     keel__lock(&abandoned_lock);
     keel__large_lock();
     keel__segments_lock();
+    keel__profile_lock();   /* a leaf: its holder takes no other lock */
 }
 
 static void fork_parent(void) {
+    keel__profile_unlock();
     keel__segments_unlock();
     keel__large_unlock();
     keel__unlock(&abandoned_lock);
@@ -79,6 +82,7 @@ static void fork_child(void) {
     keel_segment* seg;
     keel_heap* h;
     keel_heap* next;
+    keel__profile_child_reset();
     keel__segments_child_reset();
     keel__large_child_reset();
     keel__lock_reset(&abandoned_lock);
@@ -118,9 +122,13 @@ static keel_heap* heap_struct_alloc(void) {
     keel__unlock(&registry_lock);
     if (!h) {
         size_t chunk = (size_t)64 << 10, n = chunk / sizeof(keel_heap), i;
-        keel_heap* block = (keel_heap*)vmem_alloc(chunk);
-        if (!block) return NULL;
-        keel__stat_committed((ptrdiff_t)chunk);
+        keel_heap* block;
+        if (!keel__commit_charge(chunk)) return NULL;
+        block = (keel_heap*)vmem_alloc(chunk);
+        if (!block) {
+            keel__stat_committed(-(ptrdiff_t)chunk);
+            return NULL;
+        }
         keel__stat_reserved((ptrdiff_t)chunk);
         keel__lock(&registry_lock);
         for (i = 1; i < n; i++) {
@@ -147,6 +155,7 @@ keel_heap* keel__heap_get(void) {
     if (keel__registry) keel__registry->reg_prev = h;
     keel__registry = h;
     keel__unlock(&registry_lock);
+    keel__stat_heap_created();
     keel__tls_heap = h;
     /* only now: the set-up below may allocate (pthread_atfork, and
        pthread_setspecific of a high key), which must find this heap */

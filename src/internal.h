@@ -107,10 +107,12 @@ typedef struct keel_page {
                 uint16_t free_flags;          /* both bytes at once, for the fast path           */
                 struct {
                     uint8_t in_full;          /* in the heap's full queue (owner writes)          */
-                    uint8_t has_aligned;      /* a block was handed out at an interior offset;
-                                                 written by the owner before such a block escapes,
-                                                 so any thread freeing one may read it: through
-                                                 keel__page_has_aligned/_set only (atomic)        */
+                    uint8_t has_aligned;      /* bit 1: a block was handed out at an interior
+                                                 offset; bit 2: the page holds (or held) sampled
+                                                 blocks of the heap profile. Written by the owner
+                                                 only, before such a block escapes, so any thread
+                                                 freeing one may read it: through
+                                                 keel__page_has_aligned/_sampled (atomic)         */
                 };
             };
             uint8_t class_index;              /* size class; 0 for a large block                  */
@@ -121,6 +123,12 @@ typedef struct keel_page {
             struct keel_page* next;           /* in a heap queue                                  */
             struct keel_page* prev;
             size_t slot_size;                 /* bytes of the page's area in the segment          */
+            /* heap profile (profile.c): 1 + byte offset from `start` of a live
+               sampled block, or 0; a_sampled_more counts those beyond the two.
+               Written under the profiler's lock; read by any thread freeing into
+               the page (a sampled block's entry is written before it escapes). */
+            _Atomic(uint32_t) a_sampled[2];
+            _Atomic(uint32_t) a_sampled_more;
         };
         /* a power-of-two size: keel_free finds a page descriptor with a shift */
         uint8_t size_is_a_power_of_two[128];
@@ -171,6 +179,13 @@ typedef struct keel_heap {
     keel_segment* medium_segments;
     /* counters read by keel_get_stats (written by the owner only, relaxed) */
     _Atomic(size_t) a_allocs;                     /* allocations made by this heap        */
+    /* heap profile (profile.c): every allocation subtracts its size; below
+       zero, the profiler may sample it and draws the next countdown. Next to
+       a_allocs, which the fast path writes too: the same cache line. */
+    ptrdiff_t sample_left;
+    long long sample_rate;                        /* the profile_sample it was drawn for   */
+    uint64_t sample_rng;                          /* xorshift state; 0 until first drawn  */
+    int sample_busy;                              /* inside the profiler: take no sample  */
     _Atomic(size_t) a_remote_freed_bytes;         /* this thread's frees into others' pages */
     _Atomic(size_t) a_remote_freed_blocks;
     _Atomic(size_t) a_collected_bytes;            /* collected from this heap's thread_free lists */
@@ -252,11 +267,21 @@ static inline uint32_t keel__page_used(const keel_page* page) {
    write and another thread's read are not a data race. Relaxed: the block
    that makes the flag matter reaches the other thread through a
    happens-before chain that started after the write. */
+#define KEEL_PAGE_ALIGNED 1u
+#define KEEL_PAGE_SAMPLED 2u
 static inline bool keel__page_has_aligned(const keel_page* page) {
-    return __atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED) != 0;
+    return (__atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED) & KEEL_PAGE_ALIGNED) != 0;
+}
+static inline bool keel__page_has_sampled(const keel_page* page) {
+    return (__atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED) & KEEL_PAGE_SAMPLED) != 0;
+}
+/* Owner only: a load and a store, no RMW (nobody else writes the byte). */
+static inline void keel__page_flag_set(keel_page* page, unsigned flag, bool on) {
+    unsigned v = __atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED);
+    __atomic_store_n(&page->has_aligned, (uint8_t)(on ? v | flag : v & ~flag), __ATOMIC_RELAXED);
 }
 static inline void keel__page_has_aligned_set(keel_page* page) {
-    __atomic_store_n(&page->has_aligned, (uint8_t)1, __ATOMIC_RELAXED);
+    keel__page_flag_set(page, KEEL_PAGE_ALIGNED, true);
 }
 /* Only the owner writes a_used: a relaxed load and store, no RMW, cost
    nothing on x86 and arm64; stats read it relaxed from other threads. */
@@ -291,7 +316,9 @@ extern KEEL_HIDDEN keel_heap* keel__registry;
 KEEL_HIDDEN void keel__process_init(void);
 
 /* ---- allocation and free (alloc.c, free.c) ---- */
-KEEL_HIDDEN void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero);
+/* caller: the return address of the public entry point (the heap profile's
+   first frame of the program) */
+KEEL_HIDDEN void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero, void* caller);
 KEEL_HIDDEN void keel__free_slow(keel_segment* seg, keel_page* page, void* p);
 KEEL_HIDDEN void* keel__block_start(const keel_page* page, const void* p);
 KEEL_HIDDEN size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op);
@@ -304,6 +331,7 @@ typedef struct keel_counters {
 } keel_counters;
 KEEL_HIDDEN void keel__counters_read(keel_counters* c);
 KEEL_HIDDEN void keel__stat_committed(ptrdiff_t delta);        /* held committed memory     */
+KEEL_HIDDEN bool keel__commit_charge(size_t n);                /* + n unless past the limit */
 KEEL_HIDDEN void keel__stat_reserved(ptrdiff_t delta);
 KEEL_HIDDEN void keel__stat_cached(ptrdiff_t delta);
 KEEL_HIDDEN void keel__stat_remote_free(keel_heap* heap, size_t bytes);
@@ -311,6 +339,33 @@ KEEL_HIDDEN void keel__stat_fold_heap(keel_heap* heap);        /* at heap retire
 KEEL_HIDDEN void keel__stat_collected_global(size_t blocks, size_t bytes);
 KEEL_HIDDEN void keel__stat_aligned_offset_global(size_t delta);
 KEEL_HIDDEN size_t keel__stat_committed_now(void);
+/* for keel_stats_print: the sampled peak of live bytes (counters.c says how
+   it is sampled), heaps ever created, time since start-up */
+KEEL_HIDDEN void keel__stat_live_seen(size_t live);            /* at every reading of live bytes */
+KEEL_HIDDEN size_t keel__stat_peak_live(void);
+KEEL_HIDDEN bool keel__stat_sample_take(void);                 /* true: a sample is due, and now taken */
+KEEL_HIDDEN void keel__stat_heap_created(void);
+KEEL_HIDDEN size_t keel__stat_heaps_created(void);
+KEEL_HIDDEN void keel__stat_mark_start(void);                  /* once, at options init */
+KEEL_HIDDEN uint64_t keel__stat_elapsed_ms(void);
+
+/* ---- statistics (stats.c) ---- */
+/* One size class's pages in a statistics walk (index 0: large blocks). */
+typedef struct keel_class_usage {
+    size_t pages;       /* pages in use (large: live blocks)                      */
+    size_t blocks;      /* their used blocks (owners' view: blocks other threads
+                           freed and the owner has not collected still count)     */
+    size_t bytes;       /* blocks * block size (large: usable size)               */
+    size_t committed;   /* the pages' memory (large: the committed span)          */
+} keel_class_usage;
+/* keel_get_stats; with classes (KEEL_CLASS_COUNT entries, zeroed by the
+   caller) also each size class's pages, from the same walk. */
+KEEL_HIDDEN keel_stats keel__stats_read(keel_class_usage* classes);
+/* The allocation slow path's hook: a reading of live bytes when
+   counters.c says one is due (committed grew 1/8 since the last). */
+KEEL_HIDDEN void keel__stats_sample(void);
+KEEL_HIDDEN void keel__stats_report(keel_output_fn out, void* user_data, const char* title);   /* stats_print.c */
+KEEL_HIDDEN size_t keel__segment_header_bytes(void);           /* segment.c: small/medium header */
 
 /* ---- internal assertions (KEEL_DEBUG, config.h) ----
    keel__assert: a cheap invariant, checked from KEEL_DEBUG 1;

@@ -3,6 +3,7 @@
    more. Freed spans wait in a small cache, still committed, so programs that
    reuse big buffers don't fault memory in again each time; the cache is
    bounded in count and bytes and its oldest memory is decommitted first. */
+#include "annotate.h"
 #include "internal.h"
 #include "options.h"
 #include "segment_map.h"
@@ -46,6 +47,7 @@ static size_t large_header_size(void) {
 /* Decommits the block region of a span (not its header). */
 static bool span_decommit_block(keel_segment* seg) {
     if (seg->large_committed == 0) return true;
+    keel__ann_returned((uint8_t*)seg + seg->large_offset, seg->large_committed);
     if (!vmem_decommit((uint8_t*)seg + seg->large_offset, seg->large_committed)) return false;
     keel__stat_committed(-(ptrdiff_t)seg->large_committed);
     seg->large_committed = 0;
@@ -56,6 +58,7 @@ static void span_release(keel_segment* seg, bool registered) {
     size_t header = seg->header_size, reserved = seg->reserved;
     if (!span_decommit_block(seg)) keel__fatal("the OS refused to decommit a large block");
     if (registered) keel__segment_unregister(seg);
+    keel__ann_header_show(seg, header);
     if (!vmem_decommit(seg, header) || !vmem_release(seg, reserved))
         keel__fatal("the OS refused to release a large block");
     keel__stat_committed(-(ptrdiff_t)header);
@@ -71,10 +74,14 @@ static bool span_fit(keel_segment* seg, size_t size, bool keep) {
     size_t want = round_up(size, os_page());
     uint8_t* block = (uint8_t*)seg + seg->large_offset;
     if (want > seg->large_committed) {
-        if (!vmem_commit(block + seg->large_committed, want - seg->large_committed)) return false;
-        keel__stat_committed((ptrdiff_t)(want - seg->large_committed));
+        if (!keel__commit_charge(want - seg->large_committed)) return false;
+        if (!vmem_commit(block + seg->large_committed, want - seg->large_committed)) {
+            keel__stat_committed(-(ptrdiff_t)(want - seg->large_committed));
+            return false;
+        }
         seg->large_committed = want;
     } else if (seg->large_committed - want > (keep ? 3 * want + ((size_t)1 << 20) : want / 4 + os_page())) {
+        keel__ann_returned(block + want, seg->large_committed - want);
         if (vmem_decommit(block + want, seg->large_committed - want)) {
             keel__stat_committed(-(ptrdiff_t)(seg->large_committed - want));
             seg->large_committed = want;
@@ -142,7 +149,12 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero) {
             seg = (keel_segment*)vmem_reserve_aligned(reserve, seg_align);
             if (!seg) return NULL;
         }
+        if (!keel__commit_charge(header)) {
+            (void)vmem_release(seg, reserve);
+            return NULL;
+        }
         if (!vmem_commit(seg, header)) {
+            keel__stat_committed(-(ptrdiff_t)header);
             (void)vmem_release(seg, reserve);
             return NULL;
         }
@@ -157,7 +169,6 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero) {
         seg->cookie = KEEL_SEGMENT_COOKIE;
         seg->pages[0].in_full = 1;   /* never the fast free path */
         keel__stat_reserved((ptrdiff_t)reserve);
-        keel__stat_committed((ptrdiff_t)header);
         if (!span_fit(seg, size, false)) {
             (void)vmem_decommit(seg, header);
             (void)vmem_release(seg, reserve);
@@ -169,9 +180,13 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero) {
             span_release(seg, false);
             return NULL;
         }
+        keel__ann_header_hide(seg, header);
     }
     block = (uint8_t*)seg + seg->large_offset;
-    if (zero && prev_committed) memset(block, 0, prev_committed < size ? prev_committed : size);
+    if (zero && prev_committed) {
+        keel__ann_writable(block, prev_committed < size ? prev_committed : size);
+        memset(block, 0, prev_committed < size ? prev_committed : size);
+    }
     seg->pages[0].in_use = 1;
     seg->pages[0].start = block;
     atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_committed, memory_order_relaxed);

@@ -2,7 +2,8 @@
    three ways to set them: the compile-time default (-DKEEL_<NAME>, config.h),
    the environment at start-up (KEEL_<NAME>, read without allocating) and
    keel_option_set. The README's option table is checked against this one
-   (tests/scripts/check_options_doc.sh). Calls only the OS seam and errors.c. */
+   (tests/scripts/check_options_doc.sh). Calls only the OS seam, errors.c and
+   counters.c (the start time). */
 #include "options.h"
 
 #include <errno.h>
@@ -33,6 +34,8 @@ static const option_def options[KEEL_OPT_COUNT] = {
      "at start-up say keel is active and list the options; report foreign pointers given to the override"},
     {"purge_delay", "KEEL_PURGE_DELAY", KIND_MS, KEEL_PURGE_DELAY, -1, INT_MAX,
      "ms a freed large block stays cached before its memory goes back; 0: no cache keeps empty memory; -1: never by age"},
+    {"limit", "KEEL_LIMIT", KIND_BYTES, (long long)KEEL_LIMIT, 0, LLONG_MAX,
+     "cap on the memory keel holds committed, metadata included (0: none); past it allocations fail with ENOMEM"},
     {"profile_sample", "KEEL_PROFILE_SAMPLE", KIND_BYTES, KEEL_PROFILE_SAMPLE, 0, TIB,
      "heap profile: average bytes between sampled allocations (0: off; usual 524288)"},
     {"heap_empty_cache", "KEEL_HEAP_EMPTY_CACHE", KIND_BYTES, (long long)KEEL_HEAP_EMPTY_CACHE, 0, TIB,
@@ -62,6 +65,7 @@ _Atomic(long long) keel__option_values[KEEL_OPT_COUNT] = {
     KEEL_SHOW_STATS,
     KEEL_VERBOSE,
     KEEL_PURGE_DELAY,
+    (long long)KEEL_LIMIT,
     KEEL_PROFILE_SAMPLE,
     (long long)KEEL_HEAP_EMPTY_CACHE,
     KEEL_SEGMENT_CACHE_COUNT,
@@ -268,6 +272,7 @@ void keel__options_init(void) {
         while (atomic_load_explicit(&a_init_state, memory_order_acquire) != 2) keel__os_yield();
         return;
     }
+    keel__stat_mark_start();   /* keel_stats_print's elapsed time */
     for (env = keel__os_environ(); env && *env; env++) {
         const char* e = *env;
         if (e[0] == 'K' && e[1] == 'E' && e[2] == 'E' && e[3] == 'L' && e[4] == '_') env_entry(e);

@@ -1,6 +1,7 @@
 /* override.c — keel as the process allocator (DESIGN.md section 7): the
-   malloc family with glibc's semantics, the glibc extras mapped onto keel,
-   and the options KEEL_SHOW_STATS and KEEL_VERBOSE. Only in
+   malloc family with glibc's semantics, the glibc extras mapped onto keel
+   (mallinfo2, malloc_stats, malloc_info report keel's numbers), and
+   KEEL_VERBOSE's foreign-pointer reports. Only in
    libkeel-override.so (LD_PRELOAD) and libkeel-override.a. */
 #if !defined(_WIN32)
 #define _GNU_SOURCE
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,53 +35,11 @@ static void foreign(const char* op, const void* p, const char* tail) {
     keel__line_write(&b);
 }
 
-static void print_stats(const char* title) {
-    keel_stats st = keel_get_stats();
-    keel_line b;
-    b.len = 0;
-    keel__line_put(&b, "keel: ");
-    keel__line_put(&b, title);
-    keel__line_put(&b, " (pid ");
-    keel__line_put_uint(&b, (unsigned long long)getpid());
-    keel__line_put(&b, ")");
-    keel__line_write(&b);
-    keel__line_put(&b, "keel: allocated ");
-    keel__line_put_uint(&b, st.num_bytes_allocated);
-    keel__line_put(&b, " bytes in ");
-    keel__line_put_uint(&b, st.num_live_blocks);
-    keel__line_put(&b, " live blocks");
-    keel__line_write(&b);
-    keel__line_put(&b, "keel: allocs ");
-    keel__line_put_uint(&b, st.num_allocs);
-    keel__line_put(&b, ", frees ");
-    keel__line_put_uint(&b, st.num_frees);
-    keel__line_write(&b);
-    keel__line_put(&b, "keel: committed ");
-    keel__line_put_uint(&b, st.virtual_memory_size);
-    keel__line_put(&b, " bytes (peak ");
-    keel__line_put_uint(&b, st.peak_virtual_memory_size);
-    keel__line_put(&b, "), reserved ");
-    keel__line_put_uint(&b, st.reserved_bytes);
-    keel__line_put(&b, ", cached ");
-    keel__line_put_uint(&b, st.cached_bytes);
-    keel__line_write(&b);
-    keel__line_put(&b, "keel: heaps ");
-    keel__line_put_uint(&b, st.num_heaps);
-    keel__line_put(&b, ", segments ");
-    keel__line_put_uint(&b, st.num_segments);
-    keel__line_write(&b);
-}
-
 /* Reads the options now, before the program runs (KEEL_VERBOSE=1 says
    keel is active and lists them), without allocating. */
 __attribute__((constructor(101))) static void override_start(void) { keel__options_init(); }
 
-/* A destructor of a preloaded library runs in _dl_fini, after the
-   program's atexit handlers: the numbers include their frees. Nothing is
-   torn down, so later frees keep working. */
-__attribute__((destructor)) static void override_end(void) {
-    if (keel__option(KEEL_OPT_SHOW_STATS)) print_stats("stats at exit");
-}
+/* KEEL_SHOW_STATS's report at exit is the core's (stats.c), printed once. */
 
 /* ---- the malloc family ---- */
 
@@ -174,13 +134,27 @@ OVERRIDE_API int malloc_trim(size_t pad) {
     return keel_trim() > 0;
 }
 
+/* Every number of a statistics walk, gathered under keel's locks before
+   anything is printed (printing may allocate). classes: KEEL_CLASS_COUNT. */
+static keel_stats read_stats(keel_class_usage* classes) {
+    size_t i;
+    for (i = 0; i < KEEL_CLASS_COUNT; i++) classes[i].pages = classes[i].blocks = classes[i].bytes = classes[i].committed = 0;
+    return keel__stats_read(classes);
+}
+
+/* glibc's fields, keel's meaning: large blocks (glibc: mmapped chunks) in
+   hblks/hblkhd, the rest of the live bytes in uordblks. */
 OVERRIDE_API struct mallinfo2 mallinfo2(void) {
     struct mallinfo2 mi;
-    keel_stats st = keel_get_stats();
+    keel_class_usage classes[KEEL_CLASS_COUNT];
+    keel_stats st = read_stats(classes);
+    size_t large = classes[0].bytes < st.num_bytes_allocated ? classes[0].bytes : st.num_bytes_allocated;
     memset(&mi, 0, sizeof mi);
     mi.arena = st.virtual_memory_size;           /* memory held from the OS  */
     mi.usmblks = st.peak_virtual_memory_size;
-    mi.uordblks = st.num_bytes_allocated;        /* in use                   */
+    mi.hblks = classes[0].blocks;                /* live large blocks        */
+    mi.hblkhd = large;
+    mi.uordblks = st.num_bytes_allocated - large;   /* in use in pages       */
     mi.fordblks = st.virtual_memory_size > st.num_bytes_allocated ? st.virtual_memory_size - st.num_bytes_allocated : 0;
     mi.keepcost = st.cached_bytes;               /* could be given back now  */
     mi.ordblks = st.num_live_blocks;
@@ -199,10 +173,47 @@ OVERRIDE_API struct mallinfo mallinfo(void) {
     mi.fordblks = clamp_int(m2.fordblks);
     mi.keepcost = clamp_int(m2.keepcost);
     mi.ordblks = clamp_int(m2.ordblks);
+    mi.hblks = clamp_int(m2.hblks);
+    mi.hblkhd = clamp_int(m2.hblkhd);
     return mi;
 }
 
-OVERRIDE_API void malloc_stats(void) { print_stats("malloc_stats"); }
+OVERRIDE_API void malloc_stats(void) { keel_stats_print(NULL, NULL); }
+
+/* glibc's XML, keel's numbers: live blocks per size class (glibc lists free
+   chunks), large blocks as "mmap", and the process-wide totals. */
+OVERRIDE_API int malloc_info(int options, FILE* fp) {
+    keel_class_usage classes[KEEL_CLASS_COUNT];
+    keel_stats st;
+    size_t i, from = 1;
+    if (options != 0 || fp == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    st = read_stats(classes);   /* no lock is held while printing */
+    fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", fp);
+    for (i = 1; i < KEEL_CLASS_COUNT; i++) {
+        if (classes[i].blocks > 0)
+            fprintf(fp, "  <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n", from,
+                    (size_t)keel__class_size[i], classes[i].bytes, classes[i].blocks);
+        from = (size_t)keel__class_size[i] + 1;
+    }
+    fputs("</sizes>\n", fp);
+    fprintf(fp, "<total type=\"live\" count=\"%zu\" size=\"%zu\"/>\n", st.num_live_blocks, st.num_bytes_allocated);
+    fprintf(fp, "<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n",
+            st.virtual_memory_size, st.peak_virtual_memory_size);
+    fprintf(fp, "<aspace type=\"total\" size=\"%zu\"/>\n</heap>\n", st.reserved_bytes);
+    fprintf(fp, "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n",
+            st.num_live_blocks - (classes[0].blocks < st.num_live_blocks ? classes[0].blocks : st.num_live_blocks),
+            st.num_bytes_allocated - (classes[0].bytes < st.num_bytes_allocated ? classes[0].bytes : st.num_bytes_allocated));
+    fprintf(fp, "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n", classes[0].blocks, classes[0].bytes);
+    fprintf(fp, "<total type=\"live\" count=\"%zu\" size=\"%zu\"/>\n", st.num_live_blocks, st.num_bytes_allocated);
+    fprintf(fp, "<total type=\"cached\" size=\"%zu\"/>\n", st.cached_bytes);
+    fprintf(fp, "<system type=\"current\" size=\"%zu\"/>\n<system type=\"max\" size=\"%zu\"/>\n",
+            st.virtual_memory_size, st.peak_virtual_memory_size);
+    fprintf(fp, "<aspace type=\"total\" size=\"%zu\"/>\n</malloc>\n", st.reserved_bytes);
+    return ferror(fp) ? -1 : 0;
+}
 
 OVERRIDE_API int mallopt(int param, int value) {
     (void)param;

@@ -2,7 +2,7 @@
    the free list as they are needed, and collecting the blocks freed by the
    owner and by other threads. Entry points: keel__page_init,
    keel__page_extend, keel__page_collect. */
-#include "internal.h"
+#include "annotate.h"
 
 void keel__page_init(keel_page* page, size_t class_index) {
     uint32_t bsize = keel__class_size[class_index];
@@ -16,9 +16,14 @@ void keel__page_init(keel_page* page, size_t class_index) {
     page->local_free = NULL;
     keel__page_used_set(page, 0);
     page->free_flags = 0;
+    /* no block is live, so none is sampled (profile.c) */
+    atomic_store_explicit(&page->a_sampled[0], 0, memory_order_relaxed);
+    atomic_store_explicit(&page->a_sampled[1], 0, memory_order_relaxed);
+    atomic_store_explicit(&page->a_sampled_more, 0, memory_order_relaxed);
     page->free_is_zero = page->slot_state == KEEL_SLOT_FRESH;
     page->slot_state = KEEL_SLOT_DIRTY;   /* from now on blocks get written */
     page->next = page->prev = NULL;
+    keel__ann_unused(page->start, page->slot_size);
 }
 
 /* Carves more blocks into `free` (which is empty): about one OS page's
@@ -35,10 +40,10 @@ bool keel__page_extend(keel_page* page) {
     if (n > want) n = want;
     p = page->start + (size_t)page->capacity * page->block_size;
     for (i = 0; i + 1 < n; i++) {
-        ((keel_block*)(void*)p)->next = (keel_block*)(void*)(p + page->block_size);
+        keel__link_set((keel_block*)(void*)p, (keel_block*)(void*)(p + page->block_size));
         p += page->block_size;
     }
-    ((keel_block*)(void*)p)->next = NULL;
+    keel__link_set((keel_block*)(void*)p, NULL);
     page->free = (keel_block*)(void*)(page->start + (size_t)page->capacity * page->block_size);
     page->capacity += n;
     return true;
@@ -62,9 +67,10 @@ size_t keel__page_collect(keel_heap* heap, keel_page* page) {
     if (!tf) return 0;
     {
         keel_block* last = tf;
+        keel_block* next;
         n = 1;
-        while (last->next) { last = last->next; n++; }
-        last->next = page->free;
+        while ((next = keel__link_get(last)) != NULL) { last = next; n++; }
+        keel__link_set(last, page->free);
         page->free = tf;
         page->free_is_zero = 0;
     }
@@ -83,7 +89,7 @@ size_t keel__page_collect(keel_heap* heap, keel_page* page) {
 bool keel__page_counts_add_up(const keel_page* page) {
     size_t n = 0;
     const keel_block* b;
-    for (b = page->free; b && n <= page->capacity; b = b->next) n++;
-    for (b = page->local_free; b && n <= page->capacity; b = b->next) n++;
+    for (b = page->free; b && n <= page->capacity; b = keel__link_get(b)) n++;
+    for (b = page->local_free; b && n <= page->capacity; b = keel__link_get(b)) n++;
     return n + keel__page_used(page) == page->capacity;
 }

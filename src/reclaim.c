@@ -4,8 +4,10 @@
    their layers (a heap's empty page slots and the segment cache: segment.c;
    spans of freed large blocks: large.c; segments of exited threads:
    heap.c); this is the one place that empties them all. Entry points:
-   keel_trim, keel__oom_retry, keel_set_out_of_memory_handler. */
+   keel_trim, keel__oom_retry, keel_set_out_of_memory_handler, and
+   keel_set_limit (the cap itself is charged in counters.c). */
 #include "internal.h"
+#include "options.h"
 #include "page_queue.h"
 
 #include <errno.h>
@@ -47,6 +49,19 @@ bool keel__oom_retry(size_t size, unsigned attempt) {
     if (!handler || !handler(size, user_data)) return false;   /* called outside any lock */
     give_back_cached(keel__tls_heap);
     return true;
+}
+
+/* The cap must leave room for what keel holds once its caches are empty:
+   a cap below that could only be met by freeing live blocks. */
+bool keel_set_limit(size_t max_bytes) {
+    if (max_bytes != 0) {
+        (void)keel_trim();
+        if (max_bytes < keel__stat_committed_now()) {
+            errno = EINVAL;
+            return false;
+        }
+    }
+    return keel_option_set("limit", (long long)max_bytes);
 }
 
 size_t keel_trim(void) {

@@ -1,6 +1,7 @@
 /* segment.c — segments: 4 MiB-aligned reservations cut into pages; page
    slots handed to thread heaps; the cache of empty segments. Entry points:
    keel__segment_page_alloc, keel__segment_page_free. */
+#include "annotate.h"
 #include "internal.h"
 #include "options.h"
 #include "segment_map.h"
@@ -18,6 +19,7 @@ static size_t segment_header_size(void) {
     size_t page = vmem_get_page_size();
     return (bytes + page - 1) & ~(page - 1);
 }
+size_t keel__segment_header_bytes(void) { return segment_header_size(); }   /* stats: page slot sizes */
 
 /* Zeroes a page descriptor; its atomics with atomic stores, since
    keel_get_stats may be reading them. */
@@ -109,7 +111,12 @@ keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind) {
     if (!seg) {
         seg = (keel_segment*)vmem_reserve_aligned(KEEL_SEGMENT_SIZE, KEEL_SEGMENT_SIZE);
         if (!seg) return NULL;
+        if (!keel__commit_charge(header)) {
+            (void)vmem_release(seg, KEEL_SEGMENT_SIZE);
+            return NULL;
+        }
         if (!vmem_commit(seg, header)) {
+            keel__stat_committed(-(ptrdiff_t)header);
             (void)vmem_release(seg, KEEL_SEGMENT_SIZE);
             return NULL;
         }
@@ -117,7 +124,6 @@ keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind) {
         seg->header_size = header;
         seg->cookie = KEEL_SEGMENT_COOKIE;
         keel__stat_reserved((ptrdiff_t)KEEL_SEGMENT_SIZE);
-        keel__stat_committed((ptrdiff_t)header);
         segment_init_pages(seg, kind);
         if (!keel__segment_register(seg)) {
             (void)vmem_decommit(seg, header);
@@ -126,6 +132,7 @@ keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind) {
             keel__stat_committed(-(ptrdiff_t)header);
             return NULL;
         }
+        keel__ann_header_hide(seg, header);
     } else {
         segment_init_pages(seg, kind);
         {   /* slots kept committed (warm) join the heap's budget */
@@ -156,6 +163,7 @@ static bool segment_decommit_slots(keel_segment* seg) {
             j++;
         }
         if (j == i) { i++; continue; }
+        keel__ann_returned(first->start, bytes);
         if (vmem_decommit(first->start, bytes)) {
             size_t k;
             for (k = i; k < j; k++) {
@@ -184,6 +192,7 @@ static bool segment_release(keel_segment* seg) {
         if (!keel__segment_register(seg)) keel__fatal("cannot re-register a segment");
         return false;
     }
+    keel__ann_header_show(seg, header);
     if (!vmem_release(seg, reserved)) keel__fatal("the OS refused to release a segment");
     keel__stat_committed(-(ptrdiff_t)header);
     keel__stat_reserved(-(ptrdiff_t)KEEL_SEGMENT_SIZE);
@@ -310,12 +319,15 @@ static bool segment_is_empty(const keel_segment* seg) {
 /* Commits a page slot for use; false when the OS refuses. */
 static bool page_commit(keel_page* page) {
     if (page->slot_state == KEEL_SLOT_DECOMMITTED) {
-        if (!vmem_commit(page->start, page->slot_size)) return false;
+        if (!keel__commit_charge(page->slot_size)) return false;
+        if (!vmem_commit(page->start, page->slot_size)) {
+            keel__stat_committed(-(ptrdiff_t)page->slot_size);
+            return false;
+        }
         page->slot_state = KEEL_SLOT_FRESH;
-        keel__stat_committed((ptrdiff_t)page->slot_size);
     } else if (page->slot_state == KEEL_SLOT_RESET) {
+        if (!keel__commit_charge(page->slot_size)) return false;
         page->slot_state = KEEL_SLOT_DIRTY;   /* may read old data */
-        keel__stat_committed((ptrdiff_t)page->slot_size);
     }
     return true;
 }

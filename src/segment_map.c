@@ -20,9 +20,12 @@ static bool map_set_locked(keel_segment* seg, bool present) {
         keel_map_entry* leaf = atomic_load_explicit(&keel__map_top[chunk >> KEEL_MAP_LEAF_BITS], memory_order_relaxed);
         if (!leaf) {
             if (!present) continue;
+            if (!keel__commit_charge(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry))) return false;
             leaf = (keel_map_entry*)vmem_alloc(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry));
-            if (!leaf) return false;
-            keel__stat_committed((ptrdiff_t)(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry)));
+            if (!leaf) {
+                keel__stat_committed(-(ptrdiff_t)(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry)));
+                return false;
+            }
             keel__stat_reserved((ptrdiff_t)(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry)));
             /* release: the leaf's zero entries are visible before the leaf */
             atomic_store_explicit(&keel__map_top[chunk >> KEEL_MAP_LEAF_BITS], leaf, memory_order_release);

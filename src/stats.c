@@ -1,22 +1,53 @@
-/* stats.c — keel_get_stats. Live bytes are not counted on
-   the fast paths; they are derived when asked:
+/* stats.c — keel_get_stats, and the walk behind it that keel_stats_print's
+   table and the override's mallinfo2/malloc_info share. Live bytes are not
+   counted on the fast paths; they are derived when asked:
      live = sum over pages in use of used * block_size   (owners' view)
           - bytes freed into other threads' pages        (counted by the freer)
           + bytes collected from thread_free lists       (counted by the owner)
           - interior offsets of live aligned blocks
    Each term is exact at any moment no thread is allocating, so the sum is
-   what DESIGN.md asks: exact whenever no other thread is allocating. */
+   what DESIGN.md asks: exact whenever no other thread is allocating.
+   Every reading also feeds the sampled peak of live bytes (counters.c). */
 #include "internal.h"
+#include "options.h"
 #include "segment_map.h"
 
 #include <string.h>
 
-keel_stats keel_get_stats(void) {
+/* Bytes of page slot i of a small/medium segment cut into n pages: what
+   segment_init_pages gives it, from constants only (the slot_size field is
+   the owner's to write). */
+static size_t stats_slot_bytes(uint32_t i, uint32_t n, size_t header) {
+    size_t page = KEEL_SEGMENT_SIZE / n, lo = (size_t)i * page, hi = lo + page;
+    if (lo < header) lo = header;
+    return hi > lo ? hi - lo : 0;
+}
+
+/* One page of the walk into its class's row; reads only the page's atomics
+   (n is the segment's a_stat_pages: 1 for a large segment). */
+static void stats_count_class(keel_class_usage* classes, uint32_t i, uint32_t n, size_t used, size_t bsize,
+                              size_t header) {
+    keel_class_usage* u;
+    if (bsize == 0) return;   /* not in use, or the header's */
+    if (n == 1) {
+        u = &classes[0];
+        u->committed += bsize;
+    } else {
+        if (bsize > KEEL_MEDIUM_MAX) return;   /* a torn read of a segment being re-cut */
+        u = &classes[keel__class_of(bsize)];
+        u->committed += stats_slot_bytes(i, n, header);
+    }
+    u->pages++;
+    u->blocks += used;
+    u->bytes += used * bsize;
+}
+
+keel_stats keel__stats_read(keel_class_usage* classes) {
     keel_stats st;
     keel_segment* seg;
     keel_heap* h;
     keel_counters c;
-    size_t page_bytes = 0, page_blocks = 0;
+    size_t page_bytes = 0, page_blocks = 0, header = keel__segment_header_bytes();
     memset(&st, 0, sizeof st);
     /* registry first, then segments: the order fork_prepare takes them in */
     keel__registry_lock();
@@ -39,8 +70,10 @@ keel_stats keel_get_stats(void) {
         for (i = 0; i < n; i++) {
             const keel_page* pg = &seg->pages[i];
             size_t used = keel__page_used(pg);
+            size_t bsize = atomic_load_explicit(&pg->a_stat_block_size, memory_order_relaxed);
             page_blocks += used;
-            page_bytes += used * atomic_load_explicit(&pg->a_stat_block_size, memory_order_relaxed);
+            page_bytes += used * bsize;
+            if (classes) stats_count_class(classes, i, n, used, bsize, header);
         }
     }
     keel__segments_unlock();
@@ -53,5 +86,27 @@ keel_stats keel_get_stats(void) {
     st.peak_virtual_memory_size = c.peak_committed;
     st.reserved_bytes = c.reserved;
     st.cached_bytes = c.cached;
+    keel__stat_live_seen(st.num_bytes_allocated);
     return st;
 }
+
+keel_stats keel_get_stats(void) { return keel__stats_read(NULL); }
+
+/* Called after the slow path obtained a fresh page or a large block; no
+   lock is held there. */
+void keel__stats_sample(void) {
+    if (keel__stat_sample_take()) (void)keel__stats_read(NULL);
+}
+
+#if defined(__GNUC__)
+/* KEEL_SHOW_STATS=1: keel_stats_print's report at exit, in the override and
+   in programs linked with libkeel. Here rather than in stats_print.c: a
+   static link takes an archive member only when something references it,
+   and every program that allocates references this one (keel__stats_sample,
+   from alloc.c). A destructor of a preloaded library runs in _dl_fini,
+   after the program's atexit handlers, so the numbers include their frees;
+   nothing is torn down, so later frees keep working. */
+__attribute__((destructor)) static void stats_at_exit(void) {
+    if (keel__option(KEEL_OPT_SHOW_STATS)) keel__stats_report(NULL, NULL, "stats at exit");
+}
+#endif

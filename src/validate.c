@@ -2,6 +2,7 @@
    segments in full, the caches, and of other threads' pages what does not
    change under them (segment and page headers). Any broken invariant ends
    in keel__corruption ("keel: heap corruption: <what>", abort). */
+#include "annotate.h"
 #include "internal.h"
 #include "segment_map.h"
 
@@ -14,7 +15,7 @@ static void expect(bool ok, const char* what) {
    page's capacity has a cycle. */
 static size_t walk_list(const keel_page* page, const keel_block* b, const char* what) {
     size_t n = 0;
-    for (; b; b = b->next) {
+    for (; b; b = keel__link_get(b)) {
         expect(keel__block_in_page(page, b), what);
         expect(++n <= page->capacity, "free list longer than its page (a cycle)");
     }

@@ -111,6 +111,14 @@ KEEL_API keel_stats keel_get_stats(void);
    writes "keel: heap corruption: <what>" to stderr and calls abort(). */
 KEEL_API void keel_validate(void);
 
+/* A cap on the memory the heap holds committed, metadata included (0:
+   none; also option limit, KEEL_LIMIT=512M). An allocation that would
+   cross it runs the out-of-memory policy as an OS refusal does (caches
+   given back, the handler called), then returns NULL with errno ENOMEM.
+   false + EINVAL when max_bytes is below what keel holds after giving its
+   caches back. Arenas are not counted (they commit through vmem.h). */
+KEEL_API bool keel_set_limit(size_t max_bytes);
+
 /* Gives memory back to the OS now: everything empty in the calling thread's
    heap, in segments of exited threads and in shared caches (cached
    reservations are unmapped). Returns the bytes given back. */
@@ -129,9 +137,21 @@ KEEL_API bool keel_option_set(const char* name, long long value);
 KEEL_API long long keel_option_get(const char* name);
 
 /* A human-readable report: live bytes and their peak, committed and its
-   peak, reserved, cached, RSS and peak RSS, allocations and frees, threads,
-   elapsed and CPU time, and a table per size class in use. Written in
-   pieces to out(text, user_data); out NULL: to fd 2 with raw writes. */
+   peak, reserved, cached, RSS and peak RSS, allocations and frees, threads
+   seen (heaps ever created), elapsed time (since keel started) and CPU time
+   (user + system), and a table per size class in use (block size, live
+   blocks, live bytes, pages, committed, use % = live bytes / committed),
+   large blocks as its last row. Sizes in B/KiB/MiB/GiB with one decimal,
+   times in seconds with ms precision. Written one line at a time (each
+   starting "keel: " and ending "\n") to out(line, user_data); out NULL: to
+   fd 2 with raw writes (nothing if fd 2 is closed). Allocates nothing, so
+   it may run inside an allocator; out is called with no keel lock held.
+   The peak of live bytes is sampled (live bytes are not counted on the fast
+   paths): the highest live total seen at statistics readings
+   (keel_get_stats, keel_stats_print, mallinfo2) and at each 12.5% growth of
+   committed memory; a lower bound of the true peak. A class row counts the
+   blocks of its pages as their owner thread sees them: blocks other threads
+   freed and the owner has not collected yet still count there. */
 typedef void (*keel_output_fn)(const char* text, void* user_data);
 KEEL_API void keel_stats_print(keel_output_fn out, void* user_data);
 

@@ -47,6 +47,35 @@ uint64_t keel__os_now_ms(void);
 void keel__os_write_stderr(const char* text, size_t len);
 _Noreturn void keel__os_abort(void);
 
+/* The process's CPU time so far (user and system, microseconds) and the
+   peak of its resident set (bytes): getrusage, GetProcessTimes and
+   PeakWorkingSetSize. 0 (fields zero) where the OS does not say. */
+typedef struct keel_os_usage { uint64_t user_us, system_us; size_t peak_resident; } keel_os_usage;
+int keel__os_usage(keel_os_usage* u);
+
+/* ---- the heap profile's OS work (profile.c) ----
+   keel__os_profile_supported: whether this OS has the stack capture below
+   (glibc: backtrace(3); elsewhere none, and the profiler stays off).
+   keel__os_backtrace_init: loads what capturing needs (glibc's backtrace
+   dlopens libgcc_s and allocates on its first call); called once, outside
+   every lock, before the first capture. keel__os_backtrace: up to max
+   return addresses of the calling thread, innermost first; does not
+   allocate once initialised. keel__os_code_range: the executable range of
+   the shared object that holds fn, false when fn is in the main program
+   (then nothing tells keel's frames from the program's by address). */
+int keel__os_profile_supported(void);
+void keel__os_backtrace_init(void);
+int keel__os_backtrace(void** frames, int max);
+int keel__os_code_range(const void* fn, uintptr_t* lo, uintptr_t* hi);
+/* Files for the profile dump, without the heap or stdio: create (truncate)
+   gives a descriptor >= 0 or -1; write writes all len bytes; write_maps
+   appends the process's memory map (/proc/self/maps). Each returns 0 or -1
+   and leaves errno set as the OS did. */
+int keel__os_file_create(const char* path);
+int keel__os_file_write(int fd, const char* data, size_t len);
+int keel__os_file_write_maps(int fd);
+int keel__os_file_close(int fd);
+
 /* Writes a string literal to stderr. */
 #define KEEL_OS_SAY(literal) keel__os_write_stderr((literal), sizeof(literal) - 1)
 

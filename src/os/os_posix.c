@@ -1,5 +1,5 @@
 /* os_posix.c — the OS seam on POSIX: pthread keys for thread exit,
-   pthread_atfork, sched_yield, clock_gettime, write(2). */
+   pthread_atfork, sched_yield, clock_gettime, write(2), getrusage. */
 #if !defined(_WIN32)
 #define _DEFAULT_SOURCE
 #include "os.h"
@@ -15,6 +15,10 @@
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/sysinfo.h>
+#endif
+#include <errno.h>
+#if defined(__GLIBC__)
+#include <execinfo.h>   /* backtrace(3): in libc itself */
 #endif
 
 static pthread_key_t os_exit_key;
@@ -66,19 +70,17 @@ static int maps_hex(const char** s, uintptr_t* out) {
     return n > 0;
 }
 
-/* Walks /proc/self/maps (read into a stack buffer: no allocation) for the
-   readable mappings that run on without a gap from p. */
-size_t keel__os_readable_bytes(const void* p, size_t max) {
-    uintptr_t at = (uintptr_t)p, want = max > UINTPTR_MAX - at ? UINTPTR_MAX : at + max;
+/* Calls visit(lo, hi, rest, ctx) for each mapping of /proc/self/maps
+   (rest: the line after "lo-hi ", without its newline), read through a
+   stack buffer: no allocation. visit returns nonzero to stop. -1 when the
+   file cannot be opened, else 0. */
+typedef int (*maps_visit_fn)(uintptr_t lo, uintptr_t hi, const char* rest, void* ctx);
+static int maps_walk(maps_visit_fn visit, void* ctx) {
     char buf[4096];
     size_t have = 0;
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), done = 0;
-    if (fd < 0) {   /* the page holding p is readable, as the block starts there */
-        long page = sysconf(_SC_PAGESIZE);
-        size_t to_end = (size_t)page - (at & (uintptr_t)(page - 1));
-        return to_end < max ? to_end : max;
-    }
-    while (!done && at < want) {
+    if (fd < 0) return -1;
+    while (!done) {
         ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
         char* line = buf;
         char* nl;
@@ -88,14 +90,8 @@ size_t keel__os_readable_bytes(const void* p, size_t max) {
         while (!done && (nl = memchr(line, '\n', have - (size_t)(line - buf))) != NULL) {
             const char* s = line;
             uintptr_t lo, hi;
-            if (maps_hex(&s, &lo) && *s++ == '-' && maps_hex(&s, &hi) && *s++ == ' ') {
-                if (lo > at) done = 1;                        /* a gap: stop */
-                else if (hi > at) {
-                    if (s[0] != 'r') done = 1;               /* not readable: stop */
-                    else at = hi;
-                    if (at >= want) done = 1;
-                }
-            }
+            *nl = '\0';
+            if (maps_hex(&s, &lo) && *s++ == '-' && maps_hex(&s, &hi) && *s++ == ' ') done = visit(lo, hi, s, ctx);
             line = nl + 1;
         }
         have -= (size_t)(line - buf);
@@ -103,8 +99,32 @@ size_t keel__os_readable_bytes(const void* p, size_t max) {
         if (have == sizeof buf - 1) have = 0;   /* a line longer than the buffer: drop it */
     }
     close(fd);
-    if (at > want) at = want;
-    return at > (uintptr_t)p ? (size_t)(at - (uintptr_t)p) : 0;
+    return 0;
+}
+
+typedef struct readable_walk { uintptr_t at, want; } readable_walk;
+
+static int readable_visit(uintptr_t lo, uintptr_t hi, const char* rest, void* ctx) {
+    readable_walk* w = (readable_walk*)ctx;
+    if (lo > w->at) return 1;           /* a gap: stop */
+    if (hi <= w->at) return 0;
+    if (rest[0] != 'r') return 1;       /* not readable: stop */
+    w->at = hi;
+    return w->at >= w->want;
+}
+
+/* The readable mappings that run on without a gap from p. */
+size_t keel__os_readable_bytes(const void* p, size_t max) {
+    readable_walk w;
+    w.at = (uintptr_t)p;
+    w.want = max > UINTPTR_MAX - w.at ? UINTPTR_MAX : w.at + max;
+    if (maps_walk(readable_visit, &w) < 0) {   /* the page holding p is readable, as the block starts there */
+        long page = sysconf(_SC_PAGESIZE);
+        size_t to_end = (size_t)page - ((uintptr_t)p & (uintptr_t)(page - 1));
+        return to_end < max ? to_end : max;
+    }
+    if (w.at > w.want) w.at = w.want;
+    return w.at > (uintptr_t)p ? (size_t)(w.at - (uintptr_t)p) : 0;
 }
 
 int keel__os_address_space_limited(void) {
@@ -135,6 +155,113 @@ void keel__os_write_stderr(const char* text, size_t len) {
 }
 
 _Noreturn void keel__os_abort(void) { abort(); }
+
+int keel__os_usage(keel_os_usage* u) {
+    struct rusage ru;
+    memset(u, 0, sizeof *u);
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    u->user_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec;
+    u->system_us = (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+#if defined(__APPLE__)
+    u->peak_resident = (size_t)ru.ru_maxrss;           /* bytes on macOS */
+#else
+    u->peak_resident = (size_t)ru.ru_maxrss * 1024u;   /* KiB on Linux and the BSDs */
+#endif
+    return 1;
+}
+
+/* ---- the heap profile's OS work ---- */
+
+#if defined(__GLIBC__)
+int keel__os_profile_supported(void) { return 1; }
+
+void keel__os_backtrace_init(void) {
+    void* frames[4];
+    (void)backtrace(frames, 4);
+}
+
+int keel__os_backtrace(void** frames, int max) { return backtrace(frames, max); }
+#else
+int keel__os_profile_supported(void) { return 0; }
+
+void keel__os_backtrace_init(void) {}
+
+int keel__os_backtrace(void** frames, int max) {
+    (void)frames;
+    (void)max;
+    return 0;
+}
+#endif
+
+typedef struct code_walk {
+    uintptr_t at, lo, hi;
+    const char* exe;   /* the program's path, or "" */
+    int found;         /* 1: in a shared object; 2: in the main program */
+} code_walk;
+
+static int code_visit(uintptr_t lo, uintptr_t hi, const char* rest, void* ctx) {
+    code_walk* w = (code_walk*)ctx;
+    const char* path;
+    if (lo > w->at || w->at >= hi) return 0;
+    path = strchr(rest, '/');
+    /* in the main program: its frames and keel's share the range */
+    w->found = path && w->exe[0] && strcmp(path, w->exe) == 0 ? 2 : 1;
+    w->lo = lo;
+    w->hi = hi;
+    return 1;
+}
+
+/* The mapping of /proc/self/maps that holds fn, when it is a shared
+   object's (keel as libkeel.so or the preloaded override). */
+int keel__os_code_range(const void* fn, uintptr_t* lo_out, uintptr_t* hi_out) {
+    char exe[1024];
+    ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    code_walk w;
+    exe[exe_len > 0 ? exe_len : 0] = '\0';
+    w.at = (uintptr_t)fn;
+    w.exe = exe;
+    w.found = 0;
+    if (maps_walk(code_visit, &w) < 0 || w.found != 1) return 0;
+    *lo_out = w.lo;
+    *hi_out = w.hi;
+    return 1;
+}
+
+int keel__os_file_create(const char* path) {
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+int keel__os_file_write(int fd, const char* data, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n == 0) errno = EIO;
+            return -1;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int keel__os_file_write_maps(int fd) {
+    char buf[4096];
+    int in = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (in < 0) return -1;
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || keel__os_file_write(fd, buf, (size_t)n) != 0) {
+            int e = errno;
+            close(in);
+            errno = e;
+            return n == 0 ? 0 : -1;
+        }
+    }
+}
+
+int keel__os_file_close(int fd) { return close(fd); }
 
 #else
 typedef int keel_os_posix_unused; /* ISO C: a translation unit needs a declaration */

@@ -1,5 +1,6 @@
 /* os_windows.c — the OS seam on Windows: fiber-local storage callbacks for
-   thread exit (FlsAlloc), SwitchToThread, GetTickCount64, WriteFile. */
+   thread exit (FlsAlloc), SwitchToThread, GetTickCount64, WriteFile,
+   GetProcessTimes and GetProcessMemoryInfo. */
 #if defined(_WIN32)
 #include "os.h"
 
@@ -7,7 +8,13 @@
 #define WIN32_LEAN_AND_MEAN
 #endif
 #include <windows.h>
+#ifndef PSAPI_VERSION
+#define PSAPI_VERSION 2   /* GetProcessMemoryInfo is kernel32's K32GetProcessMemoryInfo: no psapi.lib */
+#endif
+#include <psapi.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 static DWORD os_fls_index = FLS_OUT_OF_INDEXES;
 static keel_thread_exit_fn os_on_exit;
@@ -78,6 +85,72 @@ void keel__os_write_stderr(const char* text, size_t len) {
 }
 
 _Noreturn void keel__os_abort(void) { abort(); }
+
+static uint64_t os_filetime_us(FILETIME t) {
+    return ((uint64_t)t.dwHighDateTime << 32 | t.dwLowDateTime) / 10u;   /* 100 ns units */
+}
+
+int keel__os_usage(keel_os_usage* u) {
+    FILETIME created, exited, kernel, user;
+    PROCESS_MEMORY_COUNTERS pmc;
+    int ok = 0;
+    memset(u, 0, sizeof *u);
+    if (GetProcessTimes(GetCurrentProcess(), &created, &exited, &kernel, &user)) {
+        u->user_us = os_filetime_us(user);
+        u->system_us = os_filetime_us(kernel);
+        ok = 1;
+    }
+    memset(&pmc, 0, sizeof pmc);
+    pmc.cb = sizeof pmc;
+    if (GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc)) {
+        u->peak_resident = (size_t)pmc.PeakWorkingSetSize;
+        ok = 1;
+    }
+    return ok;
+}
+
+/* ---- the heap profile: not on Windows (keel_profile_dump says ENOSYS) ---- */
+
+int keel__os_profile_supported(void) { return 0; }
+
+void keel__os_backtrace_init(void) {}
+
+int keel__os_backtrace(void** frames, int max) {
+    (void)frames;
+    (void)max;
+    return 0;
+}
+
+int keel__os_code_range(const void* fn, uintptr_t* lo, uintptr_t* hi) {
+    (void)fn;
+    *lo = *hi = 0;
+    return 0;
+}
+
+int keel__os_file_create(const char* path) {
+    (void)path;
+    errno = ENOSYS;
+    return -1;
+}
+
+int keel__os_file_write(int fd, const char* data, size_t len) {
+    (void)fd;
+    (void)data;
+    (void)len;
+    errno = ENOSYS;
+    return -1;
+}
+
+int keel__os_file_write_maps(int fd) {
+    (void)fd;
+    errno = ENOSYS;
+    return -1;
+}
+
+int keel__os_file_close(int fd) {
+    (void)fd;
+    return 0;
+}
 
 #else
 typedef int keel_os_windows_unused; /* ISO C: a translation unit needs a declaration */

@@ -62,55 +62,104 @@ keel_lines() { grep -c '^keel: ' "$tmp/err"; }
 # hex_norm 0x00ABC -> abc
 hex_norm() { local h=${1#0x}; h=${h,,}; h=${h##+(0)}; echo "${h:-0}"; }
 
+# A size as keel_stats_print writes it ("123 B", "12.5 MiB"): SIZE_RE has
+# three groups. to_bytes turns one into bytes, monotone in the printed value.
+SIZE_RE='([0-9]+(\.[0-9])? (B|KiB|MiB|GiB))'
+to_bytes() {
+  local v=${1% *} u=${1##* } whole tenth=0 mult
+  case $u in B) mult=1 ;; KiB) mult=1024 ;; MiB) mult=1048576 ;; GiB) mult=1073741824 ;; *) echo -1; return ;; esac
+  whole=${v%.*}
+  [[ $v == *.* ]] && tenth=${v#*.}
+  echo $(((whole * 10 + tenth) * mult / 10))
+}
+
 # check_stats WHAT [PID] [MIN_ALLOCS] [BLOCKS]: stderr holds only keel's
-# stats blocks (BLOCKS of them, default 1; "any" for one or more), each of
-# exactly the contract's five lines with coherent numbers; PID (if given)
-# is that of the last block, whose allocs are at least MIN_ALLOCS.
+# reports (BLOCKS of them, default 1; "any" for one or more), each exactly
+# keel_stats_print's lines (title, live, committed, process, allocs,
+# threads, elapsed, the class table ending with its large row) with
+# coherent numbers; PID (if given) is that of the last report, whose allocs
+# are at least MIN_ALLOCS.
 check_stats() {
   local what=$1 want_pid=${2:-} min_allocs=${3:-0} want_blocks=${4:-1}
   local -a lines
-  local i n blocks why="" pid alloc_bytes live allocs frees committed peak reserved cached heaps segments
+  local S=$SIZE_RE i n blocks=0 why="" pid="" line
+  local live_bytes live peak_live committed peak reserved cached allocs=0 frees seen alive segments rows_blocks
   mapfile -t lines < <(grep '^keel: ' "$tmp/err")
   n=${#lines[@]}
-  if [ "$n" -ne "$(wc -l <"$tmp/err")" ]; then
-    why="stderr has lines that are not keel's"
-  elif [ "$n" -eq 0 ] || [ $((n % 5)) -ne 0 ]; then
-    why="$n 'keel: ' lines on stderr, want blocks of 5"
-  fi
-  blocks=$((n / 5))
-  if [ -z "$why" ] && [ "$want_blocks" != any ] && [ "$blocks" -ne "$want_blocks" ]; then
-    why="$blocks stats blocks, want $want_blocks"
-  fi
-  for ((i = 0; i < n; i += 5)); do
-    [ -n "$why" ] && break
+  if [ "$n" -ne "$(wc -l <"$tmp/err")" ]; then why="stderr has lines that are not keel's"
+  elif [ "$n" -eq 0 ]; then why="no 'keel: ' line on stderr"; fi
+  i=0
+  while [ -z "$why" ] && [ "$i" -lt "$n" ]; do
     if [[ ${lines[i]} =~ ^keel:\ stats\ at\ exit\ \(pid\ ([0-9]+)\)$ ]]; then pid=${BASH_REMATCH[1]}
     else why="line '${lines[i]}' is not 'keel: stats at exit (pid N)'"; break; fi
-    if [[ ${lines[i+1]} =~ ^keel:\ allocated\ ([0-9]+)\ bytes\ in\ ([0-9]+)\ live\ blocks$ ]]; then
-      alloc_bytes=${BASH_REMATCH[1]} live=${BASH_REMATCH[2]}
-    else why="line '${lines[i+1]}' is not 'keel: allocated N bytes in N live blocks'"; break; fi
-    if [[ ${lines[i+2]} =~ ^keel:\ allocs\ ([0-9]+),\ frees\ ([0-9]+)$ ]]; then
+    blocks=$((blocks + 1))
+    if [ $((i + 9)) -gt "$n" ]; then why="a report cut short after '${lines[i]}'"; break; fi
+    line=${lines[i+1]}
+    if [[ $line =~ ^keel:\ live\ $S\ in\ ([0-9]+)\ blocks\ \(peak\ $S,\ sampled\)$ ]]; then
+      live_bytes=$(to_bytes "${BASH_REMATCH[1]}") live=${BASH_REMATCH[4]} peak_live=$(to_bytes "${BASH_REMATCH[5]}")
+    else why="line '$line' is not 'keel: live SIZE in N blocks (peak SIZE, sampled)'"; break; fi
+    line=${lines[i+2]}
+    if [[ $line =~ ^keel:\ committed\ $S\ \(peak\ $S\),\ reserved\ $S,\ cached\ $S$ ]]; then
+      committed=$(to_bytes "${BASH_REMATCH[1]}") peak=$(to_bytes "${BASH_REMATCH[4]}")
+      reserved=$(to_bytes "${BASH_REMATCH[7]}") cached=$(to_bytes "${BASH_REMATCH[10]}")
+    else why="line '$line' is not 'keel: committed SIZE (peak SIZE), reserved SIZE, cached SIZE'"; break; fi
+    line=${lines[i+3]}
+    if ! [[ $line =~ ^keel:\ process\ RSS\ $S\ \(peak\ $S\)$ ]]; then
+      why="line '$line' is not 'keel: process RSS SIZE (peak SIZE)'"; break
+    elif [ "$(to_bytes "${BASH_REMATCH[1]}")" -gt "$(to_bytes "${BASH_REMATCH[4]}")" ]; then
+      why="RSS above its peak in '$line'"; break
+    fi
+    line=${lines[i+4]}
+    if [[ $line =~ ^keel:\ allocs\ ([0-9]+),\ frees\ ([0-9]+)$ ]]; then
       allocs=${BASH_REMATCH[1]} frees=${BASH_REMATCH[2]}
-    else why="line '${lines[i+2]}' is not 'keel: allocs N, frees N'"; break; fi
-    if [[ ${lines[i+3]} =~ ^keel:\ committed\ ([0-9]+)\ bytes\ \(peak\ ([0-9]+)\),\ reserved\ ([0-9]+),\ cached\ ([0-9]+)$ ]]; then
-      committed=${BASH_REMATCH[1]} peak=${BASH_REMATCH[2]} reserved=${BASH_REMATCH[3]} cached=${BASH_REMATCH[4]}
-    else why="line '${lines[i+3]}' is not 'keel: committed N bytes (peak N), reserved N, cached N'"; break; fi
-    if [[ ${lines[i+4]} =~ ^keel:\ heaps\ ([0-9]+),\ segments\ ([0-9]+)$ ]]; then
-      heaps=${BASH_REMATCH[1]} segments=${BASH_REMATCH[2]}
-    else why="line '${lines[i+4]}' is not 'keel: heaps N, segments N'"; break; fi
+    else why="line '$line' is not 'keel: allocs N, frees N'"; break; fi
+    line=${lines[i+5]}
+    if [[ $line =~ ^keel:\ threads\ seen\ ([0-9]+),\ heaps\ alive\ ([0-9]+),\ segments\ ([0-9]+)$ ]]; then
+      seen=${BASH_REMATCH[1]} alive=${BASH_REMATCH[2]} segments=${BASH_REMATCH[3]}
+    else why="line '$line' is not 'keel: threads seen N, heaps alive N, segments N'"; break; fi
+    line=${lines[i+6]}
+    if ! [[ $line =~ ^keel:\ elapsed\ [0-9]+\.[0-9]{3}\ s,\ CPU\ [0-9]+\.[0-9]{3}\ s\ \(user\ [0-9]+\.[0-9]{3}\ s,\ system\ [0-9]+\.[0-9]{3}\ s\)$ ]]; then
+      why="line '$line' is not 'keel: elapsed S s, CPU S s (user S s, system S s)'"; break
+    fi
+    if [ "${lines[i+7]}" != "keel: class  block size  live blocks  live bytes  pages   committed   use %" ]; then
+      why="line '${lines[i+7]}' is not the class table's header"; break
+    fi
+    i=$((i + 8)) rows_blocks=0
+    while [ "$i" -lt "$n" ]; do   # class rows, then the large row
+      line=${lines[i]}
+      i=$((i + 1))
+      if [[ $line =~ ^keel:\ +([0-9]+|large)\ +($S|-)\ +([0-9]+)\ +$S\ +([0-9]+)\ +$S\ +([0-9]+\.[0-9]%|-)$ ]]; then
+        rows_blocks=$((rows_blocks + BASH_REMATCH[6]))
+        if [ "$(to_bytes "${BASH_REMATCH[7]}")" -gt "$(to_bytes "${BASH_REMATCH[11]}")" ]; then
+          why="live bytes above committed in row '$line'"; break
+        fi
+        [ "${BASH_REMATCH[1]}" = large ] && break
+      else
+        why="line '$line' is not a class row ('keel: CLASS SIZE N SIZE N SIZE P%') nor the large row"; break
+      fi
+      [ "$i" -eq "$n" ] && why="the class table has no large row"
+    done
+    [ -n "$why" ] && break
     if [ "$allocs" -eq 0 ]; then why="allocs 0: keel served nothing"
     elif [ "$live" -ne $((allocs - frees)) ]; then why="live blocks $live != allocs $allocs - frees $frees"
-    elif [ "$live" -gt 0 ] && [ "$alloc_bytes" -eq 0 ]; then why="$live live blocks hold 0 bytes"
-    elif [ "$alloc_bytes" -gt "$committed" ]; then why="allocated $alloc_bytes > committed $committed"
+    elif [ "$live" -gt 0 ] && [ "$live_bytes" -eq 0 ]; then why="$live live blocks hold 0 bytes"
+    elif [ "$live_bytes" -gt "$peak_live" ]; then why="live bytes $live_bytes > their peak $peak_live"
+    elif [ "$live_bytes" -gt "$committed" ]; then why="live bytes $live_bytes > committed $committed"
     elif [ "$committed" -gt "$peak" ]; then why="committed $committed > peak $peak"
     elif [ "$cached" -gt "$committed" ]; then why="cached $cached > committed $committed"
     elif [ "$reserved" -eq 0 ]; then why="reserved 0"
-    elif [ "$heaps" -lt 1 ]; then why="heaps $heaps at exit, the main thread's at least"
+    elif [ "$alive" -lt 1 ]; then why="heaps alive $alive at exit, the main thread's at least"
+    elif [ "$seen" -lt "$alive" ]; then why="threads seen $seen < heaps alive $alive"
     elif [ "$live" -gt 0 ] && [ "$segments" -lt 1 ]; then why="$live live blocks in 0 segments"
+    elif [ "$rows_blocks" -lt "$live" ]; then why="the class rows hold $rows_blocks blocks, fewer than the $live live"
     fi
   done
+  if [ -z "$why" ] && [ "$want_blocks" != any ] && [ "$blocks" -ne "$want_blocks" ]; then
+    why="$blocks reports, want $want_blocks"
+  fi
   if [ -z "$why" ] && [ -n "$want_pid" ] && [ "$pid" != "$want_pid" ]; then why="pid $pid, want $want_pid"; fi
   if [ -z "$why" ] && [ "$allocs" -lt "$min_allocs" ]; then why="allocs $allocs < $min_allocs seen by the program"; fi
-  if [ -n "$why" ]; then bad "$what" "$why"; else ok "$what (allocs $allocs, $blocks block(s))"; fi
+  if [ -n "$why" ]; then bad "$what" "$why"; else ok "$what (allocs $allocs, $blocks report(s))"; fi
 }
 
 printed() { sed -n "s/^$1 //p" "$tmp/out" | tail -n 1; }
@@ -147,7 +196,7 @@ verbose_run() {  # preload: "keel: active (pid N), version X.Y.Z" once, first; f
   fi
   # every other keel line is a stats line or a foreign report of the right shape
   if [ -z "$why" ]; then
-    line=$(grep '^keel: ' "$tmp/err" | grep -Ev '^keel: (active \(pid [0-9]+\), version [0-9.]+|options \(set with KEEL_<NAME> in the environment or keel_option_set\):|option [a-z_]+ = -?[0-9]+ \((default|from KEEL_[A-Z_]+)\)|stats at exit \(pid [0-9]+\)|allocated .*|allocs .*|committed .*|heaps .*)$' \
+    line=$(grep '^keel: ' "$tmp/err" | grep -Ev '^keel: (active \(pid [0-9]+\), version [0-9.]+|options \(set with KEEL_<NAME> in the environment or keel_option_set\):|option [a-z_]+ = -?[0-9]+ \((default|from KEEL_[A-Z_]+)\)|stats at exit \(pid [0-9]+\)|live .*|committed .*|process RSS .*|allocs .*|threads seen .*|elapsed .*|class  block size .*| *[0-9]+ .*|large .*)$' \
            | grep -Ev '^keel: (free of foreign pointer 0x[0-9a-fA-F]+ ignored|realloc of foreign pointer 0x[0-9a-fA-F]+|usable_size of foreign pointer 0x[0-9a-fA-F]+)$' | head -n 1)
     [ -n "$line" ] && why="unexpected line '$line'"
   fi

@@ -37,7 +37,7 @@ static void test_symbols(void) {
     static const char* const names[] = {
         "malloc", "calloc", "realloc", "free", "reallocarray", "posix_memalign", "aligned_alloc",
         "memalign", "valloc", "pvalloc", "malloc_usable_size", "malloc_trim", "mallinfo",
-        "mallinfo2", "malloc_stats", "mallopt",
+        "mallinfo2", "malloc_stats", "malloc_info", "mallopt",
         "keel_alloc", "keel_realloc", "keel_free", "keel_alloc_aligned", "keel_calloc",
         "keel_usable_size", "keel_set_out_of_memory_handler", "keel_get_stats", "keel_validate",
         "keel_trim", "keel_arena_init", "keel_arena_push", "keel_arena_push_zero",
@@ -487,17 +487,28 @@ static void test_mallinfo(void) {
     m1 = mallinfo2();
     s = ovr.get_stats();
     CHECK(m1.uordblks + m1.hblkhd == s.num_bytes_allocated);
+    {   /* a live 1 MiB block is a large block: hblks and hblkhd count it */
+        void* big = malloc(1 << 20);
+        size_t u = malloc_usable_size(big);
+        m1 = mallinfo2();
+        CHECK(big != NULL && u >= (1 << 20));
+        CHECK(m1.hblks >= m0.hblks + 1 && m1.hblkhd >= m0.hblkhd + u);
+        free(big);
+        m0 = mallinfo2();
+        CHECK(m0.hblks + 1 == m1.hblks && m0.hblkhd + u == m1.hblkhd);
+    }
 }
 
 /* malloc_stats writes keel's numbers to stderr: catch them in a pipe */
 static void test_malloc_stats(void) {
     int fds[2], saved;
-    char out[4096], want[48];
+    static char out[32 << 10];
+    char want[96];
     ssize_t n;
     size_t len = 0;
     keel_stats s;
     void* live = malloc(12345);
-    if (!CHECK(pipe(fds) == 0)) return;
+    if (!CHECK(pipe(fds) == 0)) return;   /* the report is a few KiB: the pipe holds it */
     fflush(stderr);
     saved = dup(2);
     dup2(fds[1], 2);
@@ -509,11 +520,64 @@ static void test_malloc_stats(void) {
     while (len < sizeof out - 1 && (n = read(fds[0], out + len, sizeof out - 1 - len)) > 0) len += (size_t)n;
     close(fds[0]);
     out[len] = '\0';
-    snprintf(want, sizeof want, " %zu ", s.num_bytes_allocated);
-    CHECK_NOTE(len > 0 && strncmp(out, "keel: ", 6) == 0, out);
-    CHECK_NOTE(strstr(out, want) != NULL, out);   /* keel's bytes in use, not glibc's */
+    snprintf(want, sizeof want, "\nkeel: allocs %zu, frees %zu\n", s.num_allocs, s.num_frees);
+    CHECK_NOTE(len > 0 && strncmp(out, "keel: stats (pid ", 17) == 0, out);   /* keel_stats_print's report */
+    CHECK_NOTE(strstr(out, want) != NULL, out);   /* keel's counts, not glibc's */
+    CHECK_NOTE(strstr(out, "\nkeel: large ") != NULL, out);
     CHECK_NOTE(strstr(out, "Arena") == NULL, out);
     free(live);
+}
+
+/* malloc_info: glibc's XML shape with keel's numbers */
+static void test_malloc_info(void) {
+    static char xml[64 << 10];
+    void* blocks[40];
+    void* big = malloc(3 << 20);
+    FILE* f = tmpfile();
+    size_t i, len;
+    keel_stats s;
+    char want[96];
+    for (i = 0; i < 40; i++) blocks[i] = malloc(3000);
+    if (!CHECK(f != NULL && big != NULL)) return;
+    errno = 0;
+    CHECK(malloc_info(1, f) == -1 && errno == EINVAL);   /* options must be 0, as in glibc */
+    errno = 0;
+    CHECK(malloc_info(0, NULL) == -1 && errno == EINVAL);
+    CHECK(ftell(f) == 0);
+    s = ovr.get_stats();
+    CHECK(malloc_info(0, f) == 0);
+    rewind(f);
+    len = fread(xml, 1, sizeof xml - 1, f);
+    xml[len] = '\0';
+    fclose(f);
+    CHECK_NOTE(strncmp(xml, "<malloc version=\"1\">\n<heap nr=\"0\">\n", 35) == 0, xml);
+    CHECK_NOTE(len > 10 && strcmp(xml + len - 10, "</malloc>\n") == 0, xml);
+    CHECK_NOTE(strstr(xml, "<heap nr=\"0\">") && strstr(xml, "</heap>") && strstr(xml, "<sizes>") &&
+                   strstr(xml, "</sizes>"), xml);
+    snprintf(want, sizeof want, "to=\"%zu\"", malloc_usable_size(blocks[0]));
+    CHECK_NOTE(strstr(xml, "<size from=\"") && strstr(xml, want), xml);   /* the class of the 3000-byte blocks */
+    snprintf(want, sizeof want, "<total type=\"mmap\" count=\"");
+    CHECK_NOTE(strstr(xml, want) != NULL, xml);
+    {   /* the large block is counted, and the totals are keel's */
+        const char* m = strstr(xml, want);
+        size_t count = 0, size = 0;
+        CHECK_NOTE(m && sscanf(m, "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"", &count, &size) == 2 &&
+                       count >= 1 && size >= malloc_usable_size(big), xml);
+    }
+    snprintf(want, sizeof want, "<total type=\"live\" count=\"%zu\" size=\"%zu\"/>", s.num_live_blocks,
+             s.num_bytes_allocated);
+    CHECK_NOTE(strstr(xml, want) != NULL, xml);
+    snprintf(want, sizeof want, "<aspace type=\"total\" size=\"%zu\"/>", s.reserved_bytes);
+    CHECK_NOTE(strstr(xml, want) != NULL, xml);
+    CHECK_NOTE(strstr(xml, "<system type=\"current\" size=\"") && strstr(xml, "<system type=\"max\" size=\"") &&
+                   strstr(xml, "<total type=\"cached\" size=\""), xml);
+    {   /* every element opened is closed: as many '<' as '>' and no stray text */
+        size_t lt = 0, gt = 0;
+        for (i = 0; i < len; i++) lt += xml[i] == '<', gt += xml[i] == '>';
+        CHECK(lt == gt && lt > 10);
+    }
+    for (i = 0; i < 40; i++) free(blocks[i]);
+    free(big);
 }
 
 static void test_trim_mallopt(void) {
@@ -603,6 +667,7 @@ int main(void) {
     test_foreign();
     test_mallinfo();
     test_malloc_stats();
+    test_malloc_info();
     test_trim_mallopt();
     test_churn();
     printf("ALLOCS %zu\n", ovr.get_stats().num_allocs);

@@ -10,7 +10,7 @@ ok()   { passed=$((passed + 1)); }
 fail() { failed=$((failed + 1)); echo "check_override_exports: $*" >&2; }
 
 family="malloc calloc realloc free reallocarray posix_memalign aligned_alloc memalign valloc pvalloc
-malloc_usable_size malloc_trim mallinfo mallinfo2 malloc_stats mallopt"
+malloc_usable_size malloc_trim mallinfo mallinfo2 malloc_stats malloc_info mallopt"
 exported=$("$nm" -D --defined-only "$lib" | awk '$2 ~ /^[TWDBRV]$/ {print $3}' | sort -u)
 [ -n "$exported" ] && ok || fail "no exported symbols read from $lib"
 for f in $family keel_alloc keel_free keel_get_stats vmem_reserve; do

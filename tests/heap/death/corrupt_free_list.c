@@ -19,7 +19,7 @@ int main(void) {
     keel_free(b[5]);
     keel_free(b[7]);
     keel_free(b[9]);
-    memset(death_launder(b[5]), 0x41, sizeof(void*));   /* 0x4141414141414141 or 0x41414141 */
+    death_scribble(b[5], 0x41, sizeof(void*));   /* 0x4141414141414141 or 0x41414141 */
     fflush(stdout);
     keel_validate();
     printf("validate returned\n");

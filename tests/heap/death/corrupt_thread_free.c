@@ -30,7 +30,7 @@ int main(void) {
     s.arg = NULL;
     if (!shim_create(&t, &s)) { printf("FAIL thread\n"); return 1; }
     shim_join(t);
-    memset(death_launder(b[6]), 0x41, sizeof(void*));
+    death_scribble(b[6], 0x41, sizeof(void*));
     printf("corrupted a block freed by another thread\n");
     fflush(stdout);
     keel_validate();

@@ -55,4 +55,25 @@ static inline void* death_launder(void* p) {
     return v;
 }
 
+/* Overwrites n bytes of keel's memory at p (a freed block) as a buggy
+   program would. keel built with ASan poisons free blocks, and ASan would
+   report the write itself; these tests are about keel's own checks, so the
+   bytes are unpoisoned first. */
+#if defined(__SANITIZE_ADDRESS__)
+#define DEATH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DEATH_ASAN 1
+#endif
+#endif
+#ifdef DEATH_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+static inline void death_scribble(void* p, int value, size_t n) {
+#ifdef DEATH_ASAN
+    __asan_unpoison_memory_region(p, n);
+#endif
+    memset(death_launder(p), value, n);
+}
+
 #endif

@@ -1,0 +1,499 @@
+/* profile.c — the heap profile: sampled allocations with their call stacks,
+   written in the legacy heap-profile text format that google-pprof reads.
+   Entry points: keel__profile_countdown (allocation), keel__profile_free_in_page
+   and keel__profile_free_large (free), keel_profile_dump.
+
+   HOW IT WORKS
+   Sampling by bytes, as tcmalloc does. Each thread heap counts down
+   `sample_left`: every allocation subtracts its size (the fast path in
+   alloc.c spends a subtraction and a branch on it). When it drops below
+   zero the allocation is sampled and a new countdown is drawn from an
+   exponential distribution of mean profile_sample bytes (a per-heap
+   xorshift generator, -ln(u) without libm). So a block of s bytes is
+   sampled with probability 1 - exp(-s/R), and a sample stands for
+   1 / (1 - exp(-s/R)) blocks: that weight, times s, estimates the bytes.
+   With profiling off the countdown is PROFILE_OFF (about PTRDIFF_MAX/2),
+   and a heap picks up a changed profile_sample on its next slow path
+   (alloc.c compares the rate the countdown was drawn for).
+
+   A sample is the block's start, its size, its weight and a stack id. The
+   samples live in an open-addressed table keyed by address, the stacks in
+   a table of distinct stacks (their cumulative allocation totals are kept
+   there); both come from vmem directly, never from keel's heap, reserved
+   when the first sample is taken and bounded (KEEL_PROFILE_SAMPLES_MAX,
+   KEEL_PROFILE_STACKS_MAX: beyond them a sample is dropped and counted).
+   One keel_lock guards them; the stack is captured before taking it.
+
+   Frees. A page that hands out a sampled block is marked KEEL_PAGE_SAMPLED
+   (internal.h), so that its frees take keel__free_slow, and the page keeps
+   the offsets of up to two live sampled blocks (a_sampled, and a count of
+   more): a free there takes the lock only when its block may be sampled.
+   The owner unmarks the page when it holds no sampled block any more.
+   Large blocks always free through the slow path; once profiling has been
+   on, each asks the table. Frees forget the block before it can be reused.
+
+   Stacks. glibc's backtrace (through the OS seam) loads libgcc_s and
+   allocates on its first call: that happens once, when the first sample is
+   due, outside the lock, with the heap's sample_busy set so no allocation
+   made there is sampled. Frames up to the public entry point are keel's
+   and dropped: alloc.c passes the entry point's return address, and when
+   keel is a shared object every leading frame inside it is dropped too.
+
+   The dump (keel_profile_dump, and KEEL_PROFILE=path at exit) sums the live
+   samples per stack under the lock and writes with raw writes from a stack
+   buffer: no allocation while the lock is held. */
+#include "profile.h"
+#include "options.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define PROFILE_OFF (PTRDIFF_MAX / 2)
+#define SAMPLE_SLOTS ((size_t)65536)              /* > KEEL_PROFILE_SAMPLES_MAX: probes stay short */
+#define STACK_SLOTS ((size_t)2 * KEEL_PROFILE_STACKS_MAX)
+#define LN2 0.69314718055994530942
+_Static_assert((SAMPLE_SLOTS & (SAMPLE_SLOTS - 1)) == 0 && SAMPLE_SLOTS > KEEL_PROFILE_SAMPLES_MAX, "sample table");
+_Static_assert((STACK_SLOTS & (STACK_SLOTS - 1)) == 0, "stack index");
+
+typedef struct prof_sample {
+    uintptr_t block;            /* block start; 0: empty slot                  */
+    size_t size;                /* bytes asked for                             */
+    double weight;              /* blocks it stands for: 1/(1 - exp(-size/R))  */
+    uint32_t stack;             /* index in stacks                             */
+} prof_sample;
+
+typedef struct prof_stack {
+    uint64_t hash;
+    uint32_t depth;
+    double alloc_blocks, alloc_bytes;   /* every sample taken here, scaled     */
+    double live_blocks, live_bytes;     /* the live samples, summed by a dump  */
+    uintptr_t frames[KEEL_PROFILE_DEPTH];   /* innermost first: [0] the program's call site */
+} prof_stack;
+
+_Atomic(int) keel__profile_was_on;
+static keel_lock prof_lock = KEEL_LOCK_INIT;
+static _Atomic(int) a_prof_state;        /* 0 not started, 1 starting, 2 ready, 3 failed */
+static _Atomic(uint32_t) a_seeds;        /* heaps seeded so far                           */
+static uintptr_t keel_code_lo, keel_code_hi;   /* keel's code, when a shared object       */
+/* under prof_lock */
+static prof_sample* samples;             /* SAMPLE_SLOTS, linear probing                  */
+static size_t sample_count;
+static prof_stack* stacks;
+static uint32_t stack_count;
+static uint32_t* stack_index;            /* STACK_SLOTS: 1 + index in stacks, 0 empty     */
+static size_t dropped;
+
+void keel__profile_lock(void) { keel__lock(&prof_lock); }
+void keel__profile_unlock(void) { keel__unlock(&prof_lock); }
+void keel__profile_child_reset(void) { keel__lock_reset(&prof_lock); }
+
+/* ---- numbers without libm ---- */
+
+/* -ln(u) for u = k / 2^53, k in [1, 2^53] taken from the top bits of x:
+   k = 2^e m with m in [1, 2), ln m = 2 atanh((m-1)/(m+1)) by its series. */
+static double prof_neg_log_unit(uint64_t x) {
+    uint64_t k = (x >> 11) + 1;
+    int e = 63 - __builtin_clzll(k), i;
+    double m = (double)k / (double)((uint64_t)1 << e);
+    double t = (m - 1.0) / (m + 1.0), t2 = t * t, term = t, sum = 0.0;
+    for (i = 1; i < 26; i += 2) {
+        sum += term / i;
+        term *= t2;
+    }
+    return (53 - e) * LN2 - 2.0 * sum;
+}
+
+/* 1 - exp(-x) for x >= 0: its series for small x (no cancellation), else
+   exp(-x) = 2^-k exp(-r) with r in [0, ln 2). */
+static double prof_one_minus_exp_neg(double x) {
+    double sum = 0.0, term = x, e = 1.0;
+    int i, k;
+    if (x < 0.5) {
+        for (i = 1; i < 20; i++) {
+            sum += term;
+            term *= -x / (i + 1);
+        }
+        return sum;
+    }
+    if (x > 40.0) return 1.0;
+    k = (int)(x / LN2);
+    x -= k * LN2;
+    for (i = 1, term = 1.0; i < 20; i++) {
+        term *= -x / i;
+        e += term;
+    }
+    while (k-- > 0) e *= 0.5;
+    return 1.0 - e;
+}
+
+static uint64_t prof_mix(uint64_t z) {   /* splitmix64's finaliser */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* The next countdown: exponential, mean rate. Seeds are the heap's order of
+   first use, so a single-threaded program samples the same allocations in
+   every run (profiles compare run to run). */
+static ptrdiff_t prof_draw(keel_heap* heap, long long rate) {
+    uint64_t x = heap->sample_rng;
+    double v;
+    if (x == 0) x = prof_mix(0x6b65656c00000000ull + atomic_fetch_add_explicit(&a_seeds, 1, memory_order_relaxed)) | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    heap->sample_rng = x;
+    v = (double)rate * prof_neg_log_unit(x) + 1.0;
+    return v >= (double)PROFILE_OFF ? PROFILE_OFF : (ptrdiff_t)v;
+}
+
+/* ---- the tables (prof_lock) ---- */
+
+static size_t sample_home(uintptr_t block) {
+    return (size_t)(((uint64_t)block >> 4) * 0x9e3779b97f4a7c15ull >> 48) & (SAMPLE_SLOTS - 1);
+}
+
+static prof_sample* sample_find(uintptr_t block) {
+    size_t i;
+    if (!samples) return NULL;
+    for (i = sample_home(block);; i = (i + 1) & (SAMPLE_SLOTS - 1)) {
+        if (samples[i].block == block) return &samples[i];
+        if (samples[i].block == 0) return NULL;
+    }
+}
+
+/* Backward-shift deletion: no tombstones, probes stay short. */
+static void sample_remove(prof_sample* s) {
+    size_t i = (size_t)(s - samples), j = i;
+    for (;;) {
+        size_t k;
+        j = (j + 1) & (SAMPLE_SLOTS - 1);
+        if (samples[j].block == 0) break;
+        k = sample_home(samples[j].block);
+        /* the entry at j may move to i unless its home lies cyclically in (i, j] */
+        if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
+            samples[i] = samples[j];
+            i = j;
+        }
+    }
+    samples[i].block = 0;
+    sample_count--;
+}
+
+static prof_sample* sample_slot_for(uintptr_t block) {
+    size_t i = sample_home(block);
+    while (samples[i].block != 0) i = (i + 1) & (SAMPLE_SLOTS - 1);
+    return &samples[i];
+}
+
+/* The stack's index, added if new; UINT32_MAX when the table is full. */
+static uint32_t stack_intern(const uintptr_t* frames, uint32_t depth) {
+    uint64_t h = 0x6b65656cull + depth;
+    size_t i;
+    uint32_t k;
+    for (k = 0; k < depth; k++) h = prof_mix(h ^ frames[k]);
+    for (i = (size_t)h & (STACK_SLOTS - 1);; i = (i + 1) & (STACK_SLOTS - 1)) {
+        prof_stack* st;
+        if (stack_index[i] == 0) break;
+        st = &stacks[stack_index[i] - 1];
+        if (st->hash == h && st->depth == depth && memcmp(st->frames, frames, depth * sizeof frames[0]) == 0)
+            return stack_index[i] - 1;
+    }
+    if (stack_count == KEEL_PROFILE_STACKS_MAX) return UINT32_MAX;
+    stacks[stack_count].hash = h;
+    stacks[stack_count].depth = depth;
+    memcpy(stacks[stack_count].frames, frames, depth * sizeof frames[0]);
+    stack_index[i] = ++stack_count;
+    return stack_count - 1;
+}
+
+/* ---- the page marks: offsets of a page's live sampled blocks ---- */
+
+static uint32_t page_tag(const keel_page* page, const void* block) {
+    return (uint32_t)((const uint8_t*)block - page->start) + 1;
+}
+
+static void page_tag_add(keel_page* page, uint32_t tag) {
+    if (atomic_load_explicit(&page->a_sampled[0], memory_order_relaxed) == 0)
+        atomic_store_explicit(&page->a_sampled[0], tag, memory_order_relaxed);
+    else if (atomic_load_explicit(&page->a_sampled[1], memory_order_relaxed) == 0)
+        atomic_store_explicit(&page->a_sampled[1], tag, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&page->a_sampled_more, 1, memory_order_relaxed);
+}
+
+static void page_tag_remove(keel_page* page, uint32_t tag) {
+    int i;
+    for (i = 0; i < 2; i++) {
+        if (atomic_load_explicit(&page->a_sampled[i], memory_order_relaxed) == tag) {
+            atomic_store_explicit(&page->a_sampled[i], 0, memory_order_relaxed);
+            return;
+        }
+    }
+    if (atomic_load_explicit(&page->a_sampled_more, memory_order_relaxed) > 0)
+        atomic_fetch_sub_explicit(&page->a_sampled_more, 1, memory_order_relaxed);
+}
+
+/* ---- taking samples ---- */
+
+/* Reserves the tables and loads what stack capture needs, once; false
+   while another thread does it, or for good if it failed. */
+static KEEL_NOINLINE bool prof_ready(keel_heap* heap) {
+    int expected = 0, state = atomic_load_explicit(&a_prof_state, memory_order_acquire);
+    size_t bytes;
+    uint8_t* mem;
+    if (state == 2) return true;
+    if (state != 0 || !atomic_compare_exchange_strong_explicit(&a_prof_state, &expected, 1, memory_order_acq_rel,
+                                                               memory_order_acquire))
+        return false;
+    bytes = SAMPLE_SLOTS * sizeof(prof_sample) + KEEL_PROFILE_STACKS_MAX * sizeof(prof_stack) +
+            STACK_SLOTS * sizeof(uint32_t);
+    mem = (uint8_t*)vmem_alloc(bytes);   /* zero; its pages are touched as the tables fill */
+    if (mem) {
+        keel__stat_reserved((ptrdiff_t)bytes);
+        keel__stat_committed((ptrdiff_t)bytes);
+        heap->sample_busy = 1;   /* backtrace's first call allocates */
+        keel__os_backtrace_init();
+        if (!keel__os_code_range(__builtin_return_address(0), &keel_code_lo, &keel_code_hi))
+            keel_code_lo = keel_code_hi = 0;
+        heap->sample_busy = 0;
+        keel__lock(&prof_lock);
+        samples = (prof_sample*)(void*)mem;
+        stacks = (prof_stack*)(void*)(mem + SAMPLE_SLOTS * sizeof(prof_sample));
+        stack_index = (uint32_t*)(void*)(mem + SAMPLE_SLOTS * sizeof(prof_sample) +
+                                         KEEL_PROFILE_STACKS_MAX * sizeof(prof_stack));
+        keel__unlock(&prof_lock);
+    }
+    atomic_store_explicit(&a_prof_state, mem ? 2 : 3, memory_order_release);
+    return mem != NULL;
+}
+
+static bool in_keel(uintptr_t pc) { return pc >= keel_code_lo && pc < keel_code_hi; }
+
+/* Captures the stack and records block under it. */
+static void prof_record(keel_heap* heap, keel_page* page, void* block, size_t size, long long rate, void* caller) {
+    void* raw[KEEL_PROFILE_DEPTH + 16];
+    uintptr_t frames[KEEL_PROFILE_DEPTH];
+    int n, first;
+    uint32_t depth = 0, id;
+    double weight;
+    prof_sample* s;
+    if (!prof_ready(heap)) return;
+    heap->sample_busy = 1;
+    n = keel__os_backtrace(raw, KEEL_PROFILE_DEPTH + 16);
+    heap->sample_busy = 0;
+    /* the program's frames begin at the entry point's return address ... */
+    for (first = 0; first < n && raw[first] != caller; first++) {}
+    if (first == n) first = 0;
+    /* ... and, keel being a shared object, after every frame inside it */
+    while (first < n && in_keel((uintptr_t)raw[first])) first++;
+    if (first == n) {   /* nothing of the program's: keep the entry point's return address */
+        raw[0] = caller;
+        first = 0;
+        n = caller ? 1 : 0;
+    }
+    for (; first < n && depth < KEEL_PROFILE_DEPTH; first++) frames[depth++] = (uintptr_t)raw[first];
+    weight = 1.0 / prof_one_minus_exp_neg((double)size / (double)rate);
+    keel__lock(&prof_lock);
+    id = stack_intern(frames, depth);
+    s = sample_find((uintptr_t)block);
+    if (s) {   /* a block freed without being forgotten: cannot happen, but stay consistent */
+        if (page) page_tag_remove(page, page_tag(page, block));
+        sample_remove(s);
+    }
+    if (id == UINT32_MAX || sample_count >= KEEL_PROFILE_SAMPLES_MAX) {
+        dropped++;
+    } else {
+        s = sample_slot_for((uintptr_t)block);
+        s->block = (uintptr_t)block;
+        s->size = size;
+        s->weight = weight;
+        s->stack = id;
+        sample_count++;
+        stacks[id].alloc_blocks += weight;
+        stacks[id].alloc_bytes += weight * (double)size;
+        if (page) {
+            page_tag_add(page, page_tag(page, block));
+            keel__page_flag_set(page, KEEL_PAGE_SAMPLED, true);
+        }
+    }
+    keel__unlock(&prof_lock);
+}
+
+void keel__profile_countdown(keel_heap* heap, keel_page* page, void* block, size_t size, void* caller) {
+    long long rate = keel__option(KEEL_OPT_PROFILE_SAMPLE);
+    bool take = heap->sample_left < 0 && rate > 0 && rate == heap->sample_rate && !heap->sample_busy;
+    heap->sample_rate = rate;
+    if (rate <= 0 || !keel__os_profile_supported()) {
+        heap->sample_left = PROFILE_OFF;
+        return;
+    }
+    if (!keel__profile_ever_on()) atomic_store_explicit(&keel__profile_was_on, 1, memory_order_relaxed);
+    if (take) prof_record(heap, page, block, size, rate, caller);
+    heap->sample_left = prof_draw(heap, rate);
+}
+
+/* ---- forgetting freed blocks ---- */
+
+static void prof_forget(keel_page* page, const void* block) {
+    prof_sample* s;
+    keel__lock(&prof_lock);
+    s = sample_find((uintptr_t)block);
+    if (s) {
+        if (page) page_tag_remove(page, page_tag(page, block));
+        sample_remove(s);
+    }
+    keel__unlock(&prof_lock);
+}
+
+void keel__profile_free_in_page(keel_page* page, const void* block, bool owner) {
+    uint32_t tag = page_tag(page, block);
+    /* the block's own mark, if it is sampled, was written before it escaped */
+    if (atomic_load_explicit(&page->a_sampled[0], memory_order_relaxed) == tag ||
+        atomic_load_explicit(&page->a_sampled[1], memory_order_relaxed) == tag ||
+        atomic_load_explicit(&page->a_sampled_more, memory_order_relaxed) != 0)
+        prof_forget(page, block);
+    /* only the owner adds marks, so none can appear behind its back */
+    if (owner && atomic_load_explicit(&page->a_sampled[0], memory_order_relaxed) == 0 &&
+        atomic_load_explicit(&page->a_sampled[1], memory_order_relaxed) == 0 &&
+        atomic_load_explicit(&page->a_sampled_more, memory_order_relaxed) == 0)
+        keel__page_flag_set(page, KEEL_PAGE_SAMPLED, false);
+}
+
+void keel__profile_free_large(const void* block) { prof_forget(NULL, block); }
+
+/* ---- the dump ---- */
+
+typedef struct prof_out {
+    int fd;
+    int failed;            /* a write failed; errno says why */
+    size_t len;
+    char buf[4096];
+} prof_out;
+
+static void out_flush(prof_out* o) {
+    if (!o->failed && o->len && keel__os_file_write(o->fd, o->buf, o->len) != 0) o->failed = 1;
+    o->len = 0;
+}
+
+static void out_str(prof_out* o, const char* s) {
+    for (; *s; s++) {
+        if (o->len == sizeof o->buf) out_flush(o);
+        o->buf[o->len++] = *s;
+    }
+}
+
+static void out_uint(prof_out* o, unsigned long long v, int width) {
+    char tmp[24];
+    int n = 0;
+    do tmp[n++] = (char)('0' + v % 10); while ((v /= 10) != 0);
+    while (width-- > n) out_str(o, " ");
+    while (n > 0) {
+        char c[2] = {tmp[--n], '\0'};
+        out_str(o, c);
+    }
+}
+
+static void out_hex(prof_out* o, uintptr_t v) {
+    char tmp[2 + 2 * sizeof v + 1];
+    int n = 0, i;
+    do tmp[n++] = "0123456789abcdef"[v & 15]; while ((v >>= 4) != 0);
+    out_str(o, " 0x");
+    for (i = n - 1; i >= 0; i--) {
+        char c[2] = {tmp[i], '\0'};
+        out_str(o, c);
+    }
+}
+
+static unsigned long long round_count(double v) { return v <= 0.0 ? 0 : (unsigned long long)(v + 0.5); }
+
+/* "<blocks>: <bytes> [<blocks>: <bytes>]": live, then allocated since start */
+static void out_counts(prof_out* o, unsigned long long lb, unsigned long long ly, unsigned long long ab,
+                       unsigned long long ay) {
+    out_uint(o, lb, 6);
+    out_str(o, ": ");
+    out_uint(o, ly, 8);
+    out_str(o, " [");
+    out_uint(o, ab, 6);
+    out_str(o, ": ");
+    out_uint(o, ay, 8);
+    out_str(o, "]");
+}
+
+/* Header and one line per stack (prof_lock held). */
+static void write_stacks_locked(prof_out* o) {
+    unsigned long long t[4] = {0, 0, 0, 0};
+    uint32_t i, k;
+    size_t j;
+    for (i = 0; i < stack_count; i++) stacks[i].live_blocks = stacks[i].live_bytes = 0.0;
+    for (j = 0; samples && j < SAMPLE_SLOTS; j++) {
+        if (samples[j].block == 0) continue;
+        stacks[samples[j].stack].live_blocks += samples[j].weight;
+        stacks[samples[j].stack].live_bytes += samples[j].weight * (double)samples[j].size;
+    }
+    for (i = 0; i < stack_count; i++) {
+        t[0] += round_count(stacks[i].live_blocks);
+        t[1] += round_count(stacks[i].live_bytes);
+        t[2] += round_count(stacks[i].alloc_blocks);
+        t[3] += round_count(stacks[i].alloc_bytes);
+    }
+    out_str(o, "heap profile: ");
+    out_counts(o, t[0], t[1], t[2], t[3]);
+    out_str(o, " @ heapprofile\n");
+    for (i = 0; i < stack_count; i++) {
+        const prof_stack* st = &stacks[i];
+        out_counts(o, round_count(st->live_blocks), round_count(st->live_bytes), round_count(st->alloc_blocks),
+                   round_count(st->alloc_bytes));
+        out_str(o, " @");
+        /* pprof takes the first address as it is and the others as return
+           addresses (it subtracts one): the first is a return address too */
+        for (k = 0; k < st->depth; k++) out_hex(o, st->frames[k] - (k == 0 ? 1 : 0));
+        out_str(o, "\n");
+    }
+}
+
+bool keel_profile_dump(const char* path) {
+    prof_out o;
+    int saved = errno, err = 0, fd;
+    if (!keel__os_profile_supported()) {
+        errno = ENOSYS;
+        return false;
+    }
+    if (!path || !*path || !keel__profile_ever_on()) {
+        errno = EINVAL;
+        return false;
+    }
+    fd = keel__os_file_create(path);
+    if (fd < 0) return false;
+    o.fd = fd;
+    o.failed = 0;
+    o.len = 0;
+    keel__lock(&prof_lock);
+    write_stacks_locked(&o);
+    out_str(&o, "\nMAPPED_LIBRARIES:\n");
+    out_flush(&o);
+    keel__unlock(&prof_lock);
+    if (o.failed || keel__os_file_write_maps(fd) != 0) err = errno ? errno : EIO;
+    if (keel__os_file_close(fd) != 0 && !err) err = errno ? errno : EIO;
+    errno = err ? err : saved;
+    return err == 0;
+}
+
+#if defined(__GNUC__)
+/* KEEL_PROFILE=path: the profile at exit. */
+__attribute__((destructor)) static void profile_at_exit(void) {
+    const char* path = keel__option_profile_path();
+    keel_line b = {.len = 0};
+    if (!path) return;
+    if (!keel__profile_ever_on()) {
+        if (!keel__os_profile_supported()) keel__line_put(&b, "keel: no heap profile on this platform; KEEL_PROFILE ignored");
+        else keel__line_put(&b, "keel: KEEL_PROFILE is set but profile_sample is 0: no heap profile written");
+        keel__line_write(&b);
+        return;
+    }
+    if (keel_profile_dump(path)) return;
+    keel__line_put(&b, "keel: cannot write the heap profile to ");
+    keel__line_put(&b, path);
+    keel__line_write(&b);
+}
+#endif
