@@ -19,10 +19,12 @@
 #define RP_NAME 64
 
 /* The five allocators in the order of every table, then the arena half of
-   bump, which is a column of bump and not an allocator. */
-static const char* const rp_alloc[] = {"keel", "glibc", "mimalloc", "jemalloc", "tcmalloc", "keel_arena"};
+   bump, which is a column of bump and not an allocator, and keel with the
+   heap profile on (profile_sample 524288), which is a cost of keel's. */
+static const char* const rp_alloc[] = {"keel", "glibc", "mimalloc", "jemalloc", "tcmalloc", "keel_arena", "keel_prof"};
 #define RP_ALLOCS 5
 #define RP_ARENA 5
+#define RP_PROF 6
 #define RP_KEEL 0
 #define RP_GLIBC 1
 #define RP_MIMALLOC 2
@@ -51,12 +53,12 @@ typedef struct rp_workload {
     char name[RP_NAME];
     char desc[256];
     int used;                  /* has runs */
-    rp_cell cell[RP_ALLOCS + 1];
+    rp_cell cell[RP_PROF + 1];
 } rp_workload;
 
 static rp_workload rp_wl[RP_MAX_WL];
 static int rp_wls;
-static int rp_present[RP_ALLOCS];  /* allocator has at least one run */
+static int rp_present[RP_PROF + 1];  /* allocator (or column) has at least one run */
 static char rp_meta[32][2][512];
 static int rp_metas;
 static double rp_fast[RP_ALLOCS][4];   /* fixed32, mixed, batch100, geomean */
@@ -86,7 +88,7 @@ static void rp_chomp(char* s) {
 
 static int rp_find_alloc(const char* name) {
     int i;
-    for (i = 0; i <= RP_ARENA; i++) if (strcmp(rp_alloc[i], name) == 0) return i;
+    for (i = 0; i <= RP_PROF; i++) if (strcmp(rp_alloc[i], name) == 0) return i;
     return -1;
 }
 
@@ -149,7 +151,7 @@ static void rp_read_runs(void) {
         if (w < 0 || a < 0 || rep < 1 || rep >= RP_MAX_REPS) continue;
         c = &rp_wl[w].cell[a];
         rp_wl[w].used = 1;
-        if (a < RP_ALLOCS) rp_present[a] = 1;
+        rp_present[a] = 1;
         c->seen[rep] = 1;
         if (strcmp(field[3], "failed") == 0) { c->failed[rep] = 1; continue; }
         if (strcmp(field[3], "exit") == 0) continue;
@@ -237,7 +239,7 @@ static int rp_cmp(const void* x, const void* y) {
 static void rp_medians(void) {
     int w, a, k, r;
     for (w = 0; w < rp_wls; w++) {
-        for (a = 0; a <= RP_ARENA; a++) {
+        for (a = 0; a <= RP_PROF; a++) {
             rp_cell* c = &rp_wl[w].cell[a];
             c->ok = c->bad = 0;
             for (r = 0; r < RP_MAX_REPS; r++) {
@@ -543,6 +545,7 @@ static int rp_gaps(int key, double slack, rp_gap* out) {
 #define BAR_ONE 1.25           /* any workload ÷ the fastest / smallest peer    */
 #define BAR_REAL_PEER 1.02     /* a real program ÷ the fastest peer             */
 #define BAR_PAIR 30.0          /* instructions per malloc+free pair, each pattern */
+#define BAR_PROF 1.02          /* keel with the heap profile at 512 KiB ÷ keel (section 12) */
 
 static void rp_write_md(void) {
     FILE* f = rp_open("report.md", "w");
@@ -628,6 +631,15 @@ static void rp_write_md(void) {
         }
     }
     if (!any_real) fputs("| real programs | not run | | |\n", f);
+    if (rp_present[RP_PROF]) {
+        g = rp_geomean(RP_PROF, RP_KEEL, K_WALL, -1, &n);
+        fprintf(f, "| time with the heap profile on (profile_sample 524288) ÷ keel, geometric mean over %d workloads | %s | ≤ %.2f | %s |\n",
+                n, rp_fmt(g, "%.3f"), BAR_PROF, isnan(g) ? "-" : g <= BAR_PROF ? yes : no);
+        if (!isnan(g) && g > BAR_PROF)
+            sl += (size_t)snprintf(short_of + sl, sizeof short_of - sl,
+                                   "- heap profile: on at 512 KiB it costs %.1f%% of keel's time on the geometric mean (bar %.0f%%; see its section).\n",
+                                   (g - 1) * 100, (BAR_PROF - 1) * 100);
+    }
     if (rp_fast_have[RP_KEEL] && rp_fast_have[RP_MIMALLOC]) {
         double r = rp_fast[RP_KEEL][3] / rp_fast[RP_MIMALLOC][3];
         static const char* const pattern[3] = {"fixed 32 B", "mixed 8..255 B", "batches of 100"};
@@ -670,6 +682,18 @@ static void rp_write_md(void) {
     }
     fputc('\n', f);
 
+    if (rp_present[RP_PROF]) {
+        fputs("## Heap profile cost (keel with profile_sample 524288 ÷ keel)\n\n"
+              "| workload | keel (s) | with the profile (s) | time ratio | callgrind instructions ratio |\n|---|---:|---:|---:|---:|\n", f);
+        for (w = 0; w < rp_wls; w++) {
+            const rp_cell* k = &rp_wl[w].cell[RP_KEEL];
+            const rp_cell* p = &rp_wl[w].cell[RP_PROF];
+            if (!rp_wl[w].used || !p->ok) continue;
+            fprintf(f, "| %s | %s | %s | %s | %s |\n", rp_wl[w].name, rp_time(k->med[K_WALL]), rp_time(p->med[K_WALL]),
+                    rp_fmt(p->med[K_WALL] / k->med[K_WALL], "%.3f"), rp_fmt(p->callgrind / k->callgrind, "%.3f"));
+        }
+        fputc('\n', f);
+    }
     fputs("## Time (seconds, lower is better)\n\n", f);
     rp_overview(f, K_WALL);
     fputs("## Peak RSS (MiB, lower is better)\n\n", f);

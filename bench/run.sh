@@ -95,9 +95,13 @@ find_lib() {
     return 1
 }
 LIB[keel]=$ROOT/build/libkeel-override.so
+# keel_prof: keel with the heap profile on at the usual rate (DESIGN.md
+# section 12: its cost is reported against keel's)
+LIB[keel_prof]=${LIB[keel]}
+PROFILE_RATE=524288
 LIB[glibc]=
 LIBC=$(find_lib libc.so.6) || LIBC=
-present=(keel glibc)
+present=(keel keel_prof glibc)
 for peer in mimalloc:libmimalloc.so.2:libmimalloc2.0 jemalloc:libjemalloc.so.2:libjemalloc2 \
             tcmalloc:libtcmalloc_minimal.so.4:libtcmalloc-minimal4; do
     IFS=: read -r name soname package <<<"$peer"
@@ -190,7 +194,8 @@ prepare() {
 RUNS=$OUT/runs.csv
 run_one() {
     local name=$1 alloc=$2 rep=$3 scale=$4 lib var=LD_PRELOAD stdin=/dev/null line rc kv wall rss log
-    local -a cmd
+    local -a cmd envp=()
+    [ "$alloc" = keel_prof ] && envp=("KEEL_PROFILE_SAMPLE=$PROFILE_RATE")
     mapfile -t cmd < <(cmdline "$name" "$scale")
     lib=${LIB[$alloc]:-}
     case $name in
@@ -199,7 +204,7 @@ run_one() {
     esac
     if [ "$alloc" = keel_arena ]; then cmd[${#cmd[@]}-1]=arena; lib=; fi
     log=$LOGS/$name.$alloc.$rep.log
-    line=$("$BIN/runner" --preload "$lib" --preload-var "$var" --stdin "$stdin" --log "$log" --timeout 600 -- "${cmd[@]}")
+    line=$(env "${envp[@]}" "$BIN/runner" --preload "$lib" --preload-var "$var" --stdin "$stdin" --log "$log" --timeout 600 -- "${cmd[@]}")
     rc=$?
     [ "$rep" = 0 ] && return 0
     for kv in $line; do
@@ -310,7 +315,9 @@ if [ "$CALLGRIND" = 1 ] && command -v valgrind >/dev/null 2>&1; then
         for alloc in "${present[@]}"; do
             cgout=$WORK/callgrind.out
             rm -f "$cgout"
-            if env ${LIB[$alloc]:+LD_PRELOAD=${LIB[$alloc]}} valgrind --tool=callgrind --callgrind-out-file="$cgout" \
+            envp=()
+            [ "$alloc" = keel_prof ] && envp=("KEEL_PROFILE_SAMPLE=$PROFILE_RATE")
+            if env "${envp[@]}" ${LIB[$alloc]:+LD_PRELOAD=${LIB[$alloc]}} valgrind --tool=callgrind --callgrind-out-file="$cgout" \
                     "${cmd[@]}" >"$LOGS/$name.$alloc.callgrind.log" 2>&1; then
                 ir=$(awk '/^summary:/ { s = $2 } /^totals:/ { t = $2 } END { print (s != "" ? s : t) }' "$cgout")
                 echo "$name,$alloc,$cg,$ir" >>"$CG_CSV"
