@@ -49,19 +49,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
     keel_heap* heap = keel__tls_heap;
     keel_block* b;
     bool owner;
-    int saved;
-    /* A page that is off the fast path only because it holds a sampled
-       block (the heap profile): the owner frees its other blocks almost as
-       the fast path does, after checking the block is not one of the
-       page's recorded samples. */
-    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && heap != &keel__heap_empty &&
-        !page->in_full && __atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED) == KEEL_PAGE_SAMPLED &&
-        keel__profile_unsampled(page, p)) {   /* the owner test first: in_full is the owner's */
-        keel__ann_free(p);
-        free_local(heap, page, (keel_block*)p);
-        return;
-    }
-    saved = errno;
+    int saved = errno;
     if (seg->kind == KEEL_SEGMENT_LARGE) {
         if (!large_block_at(seg, p)) {
             keel__report_invalid("free", p);
@@ -103,6 +91,17 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
         keel__stat_remote_free(heap, bsize);
     }
     errno = saved;
+}
+
+void keel__free_flagged(keel_segment* seg, keel_page* page, void* p) {
+    keel_heap* heap = keel__tls_heap;
+    /* the owner test first: free_flags is the owner's to read */
+    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && heap != &keel__heap_empty &&
+        page->free_flags == KEEL_FREE_FLAGS_SAMPLED && keel__profile_unsampled(page, p)) {
+        keel__free_push_local(heap, page, p);
+        return;
+    }
+    keel__free_slow(seg, page, p);
 }
 
 void keel_free(void* ptr) {

@@ -6,7 +6,38 @@
 #include "annotate.h"
 #include "internal.h"
 #include "page_queue.h"
+#include "profile.h"
 #include "segment_map.h"
+
+/* free_flags (in_full, has_aligned read as one word) of a page that is off
+   the fast path only because it holds blocks the heap profile sampled. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define KEEL_FREE_FLAGS_SAMPLED ((uint16_t)KEEL_PAGE_SAMPLED)
+#else
+#define KEEL_FREE_FLAGS_SAMPLED ((uint16_t)(KEEL_PAGE_SAMPLED << 8))
+#endif
+_Static_assert(offsetof(keel_page, has_aligned) == offsetof(keel_page, in_full) + 1 &&
+                   offsetof(keel_page, in_full) == offsetof(keel_page, free_flags),
+               "free_flags is in_full then has_aligned");
+
+/* The owner's free of block ptr into page, which is not in the full queue. */
+static inline void keel__free_push_local(keel_heap* heap, keel_page* page, void* ptr) {
+    keel_block* b = (keel_block*)ptr;
+    uint32_t used = keel__page_used(page) - 1;
+    keel__assert(keel__page_used(page) > 0);
+    keel__ann_free(ptr);
+    keel__link_set(b, page->local_free);
+    page->local_free = b;
+    keel__page_used_set(page, used);
+    /* an empty page goes back */
+    if (KEEL_UNLIKELY(used == 0) && !keel__page_keep_when_empty(page)) keel__page_retire(heap, page);
+}
+
+/* Frees of pages with a flag set (free.c): those of a page marked only
+   because it holds blocks the heap profile sampled, by its owner, of a
+   block that is not one of them, take the push above; the rest go on to
+   keel__free_slow. A function of its own, so the fast path stays as it is. */
+KEEL_HIDDEN void keel__free_flagged(keel_segment* seg, keel_page* page, void* p);
 
 /* The body of keel_free for a pointer whose segment is known: a page
    index, an owner check, a push on local_free. */
@@ -15,18 +46,10 @@ static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
     keel_heap* heap = keel__tls_heap;
     /* relaxed: only this thread can have stored its own heap here */
     if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0)) {
-        keel_block* b = (keel_block*)ptr;
-        uint32_t used = keel__page_used(page) - 1;
-        keel__assert(keel__page_used(page) > 0);
-        keel__ann_free(ptr);
-        keel__link_set(b, page->local_free);
-        page->local_free = b;
-        keel__page_used_set(page, used);
-        /* an empty page goes back (free_flags == 0: not in the full queue) */
-        if (KEEL_UNLIKELY(used == 0) && !keel__page_keep_when_empty(page)) keel__page_retire(heap, page);
+        keel__free_push_local(heap, page, ptr);
         return;
     }
-    keel__free_slow(seg, page, ptr);
+    keel__free_flagged(seg, page, ptr);
 }
 
 #endif /* KEEL_FREE_H */

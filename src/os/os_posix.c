@@ -18,6 +18,7 @@
 #endif
 #include <errno.h>
 #if defined(__GLIBC__)
+#include <dlfcn.h>
 #include <execinfo.h>   /* backtrace(3): in libc itself */
 #endif
 
@@ -175,12 +176,25 @@ int keel__os_usage(keel_os_usage* u) {
 #if defined(__GLIBC__)
 int keel__os_profile_supported(void) { return 1; }
 
+/* The unwinder: libunwind's unw_backtrace when the system has it (Debian
+   package libunwind8; it caches what it learns of each frame, so a capture
+   costs about 900 instructions for six frames against glibc's 13,500, whose
+   libgcc unwinder reads the DWARF rules again each time), loaded RTLD_LOCAL
+   so that its own backtrace and _Unwind_Backtrace replace nobody's; else
+   glibc's backtrace. Chosen once, when profiling starts; neither is loaded
+   before. */
+typedef int (*backtrace_fn)(void** frames, int max);
+static backtrace_fn unwinder = backtrace;
+
 void keel__os_backtrace_init(void) {
     void* frames[4];
-    (void)backtrace(frames, 4);
+    void* lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    backtrace_fn fn = lib ? (backtrace_fn)(uintptr_t)dlsym(lib, "unw_backtrace") : NULL;
+    if (fn && fn(frames, 4) > 0) unwinder = fn;
+    (void)unwinder(frames, 4);   /* glibc's loads libgcc_s on its first call */
 }
 
-int keel__os_backtrace(void** frames, int max) { return backtrace(frames, max); }
+int keel__os_backtrace(void** frames, int max) { return unwinder(frames, max); }
 #else
 int keel__os_profile_supported(void) { return 0; }
 
