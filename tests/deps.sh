@@ -16,7 +16,7 @@ set -u
 # pkgs_of TARGET: the packages, in install order (see install_target).
 pkgs_of() {
   case $1 in
-    native|debug) echo cmake make gcc g++ binutils pkg-config valgrind google-perftools ;;
+    native|debug) echo cmake make gcc g++ binutils pkg-config valgrind google-perftools libunwind8 ;;
     asan)    echo gcc libasan8 libubsan1 ;;
     tsan)    echo gcc libtsan2 ;;
     # the cross compilers alone cannot link: their C libraries are separate
