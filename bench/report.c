@@ -222,7 +222,7 @@ static void rp_read_callgrind(void) {
         if (sscanf(line, "%63[^,],%63[^,],%lf,%lf", wl, name, &scale, &ir) != 4) continue;
         w = rp_find_wl(wl, 0);
         a = rp_find_alloc(name);
-        if (w < 0 || a < 0 || a >= RP_ALLOCS) continue;
+        if (w < 0 || a < 0 || a == RP_ARENA) continue;
         rp_wl[w].cell[a].callgrind = ir;
         rp_cg_scale[w] = scale;
     }
