@@ -186,9 +186,23 @@ int keel__os_profile_supported(void) { return 1; }
 typedef int (*backtrace_fn)(void** frames, int max);
 static backtrace_fn unwinder = backtrace;
 
+/* Not under ThreadSanitizer: libunwind frees its per-thread cache from a
+   thread-specific-data destructor that locks a mutex after TSan has torn
+   the exiting thread's state down, and TSan's interceptor crashes there. */
+#if defined(__SANITIZE_THREAD__)
+#define KEEL_OS_LIBUNWIND 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KEEL_OS_LIBUNWIND 0
+#endif
+#endif
+#ifndef KEEL_OS_LIBUNWIND
+#define KEEL_OS_LIBUNWIND 1
+#endif
+
 void keel__os_backtrace_init(void) {
     void* frames[4];
-    void* lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    void* lib = KEEL_OS_LIBUNWIND ? dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL) : NULL;
     backtrace_fn fn = lib ? (backtrace_fn)(uintptr_t)dlsym(lib, "unw_backtrace") : NULL;
     if (fn && fn(frames, 4) > 0) unwinder = fn;
     (void)unwinder(frames, 4);   /* glibc's loads libgcc_s on its first call */
