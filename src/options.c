@@ -1,8 +1,8 @@
 /* options.c — the library's version and the table of run-time options (DESIGN.md section 12) and the
    three ways to set them: the compile-time default (-DKEEL_<NAME>, config.h),
    the environment at start-up (KEEL_<NAME>, read without allocating) and
-   keel_option_set. The README's option table is checked against this one
-   (tests/scripts/check_options_doc.sh). Calls only the OS seam, errors.c and
+   keel_option_set. The options themselves are listed once, in options.h
+   (KEEL_OPTION_LIST). Calls only the OS seam, errors.c and
    counters.c (the start time). */
 #include "options.h"
 
@@ -16,68 +16,28 @@ typedef enum option_kind {
     KIND_MS       /* milliseconds (-1 allowed where the range says); s suffix x1000 */
 } option_kind;
 
+/* A row of KEEL_OPTION_LIST (options.h), as the code reads it. */
 typedef struct option_def {
-    const char* name;       /* keel_option_set's name; the environment's is KEEL_ + upper case */
-    const char* env;
+    const char* name;       /* keel_option_set's name                    */
+    const char* env;        /* KEEL_ + the name in upper case            */
     option_kind kind;
-    long long def, min, max;
-    const char* doc;        /* one line; the README says the same */
+    long long min, max;
+    const char* doc;        /* one line; the README says the same        */
 } option_def;
 
 #define TIB ((long long)1 << 40)
 
-/* One row per option, in keel_option_id order. */
-static const option_def options[KEEL_OPT_COUNT] = {
-    {"show_stats", "KEEL_SHOW_STATS", KIND_BOOL, KEEL_SHOW_STATS, 0, 1,
-     "print keel_stats_print's report on fd 2 at exit"},
-    {"verbose", "KEEL_VERBOSE", KIND_BOOL, KEEL_VERBOSE, 0, 1,
-     "at start-up say keel is active and list the options; report foreign pointers given to the override"},
-    {"purge_delay", "KEEL_PURGE_DELAY", KIND_MS, KEEL_PURGE_DELAY, -1, INT_MAX,
-     "ms a freed large block stays cached before its memory goes back; 0: no cache keeps empty memory; -1: never by age"},
-    {"limit", "KEEL_LIMIT", KIND_BYTES, (long long)KEEL_LIMIT, 0, LLONG_MAX,
-     "cap on the memory keel holds committed, metadata included (0: none); past it allocations fail with ENOMEM"},
-    {"profile_sample", "KEEL_PROFILE_SAMPLE", KIND_BYTES, KEEL_PROFILE_SAMPLE, 0, TIB,
-     "heap profile: average bytes between sampled allocations (0: off; usual 524288)"},
-    {"heap_empty_cache", "KEEL_HEAP_EMPTY_CACHE", KIND_BYTES, (long long)KEEL_HEAP_EMPTY_CACHE, 0, TIB,
-     "empty page memory a thread heap keeps committed for reuse"},
-    {"segment_cache_count", "KEEL_SEGMENT_CACHE_COUNT", KIND_COUNT, KEEL_SEGMENT_CACHE_COUNT, 0, 1 << 20,
-     "empty segments kept reserved for reuse"},
-    {"segment_cache_bytes", "KEEL_SEGMENT_CACHE_BYTES", KIND_BYTES, (long long)KEEL_SEGMENT_CACHE_BYTES, 0, TIB,
-     "page memory those cached segments may keep committed"},
-    {"abandoned_empty_max", "KEEL_ABANDONED_EMPTY_MAX", KIND_BYTES, (long long)KEEL_ABANDONED_EMPTY_MAX, 0, TIB,
-     "empty page memory segments of exited threads may keep committed"},
-    {"large_cache_count", "KEEL_LARGE_CACHE_COUNT", KIND_COUNT, KEEL_LARGE_CACHE_COUNT, 0, 1 << 20,
-     "freed large blocks kept for reuse"},
-    {"large_cache_bytes", "KEEL_LARGE_CACHE_BYTES", KIND_BYTES, (long long)KEEL_LARGE_CACHE_BYTES, 0, TIB,
-     "committed memory those cached large blocks may keep"},
-    {"large_headroom", "KEEL_LARGE_HEADROOM", KIND_BYTES, (long long)KEEL_LARGE_HEADROOM, 0, TIB,
-     "address space reserved beyond a large block for realloc to grow into (64-bit)"},
-    {"arena_clear_keep", "KEEL_ARENA_CLEAR_KEEP", KIND_BYTES, (long long)KEEL_ARENA_CLEAR_KEEP, 0, TIB,
-     "bytes keel_arena_clear keeps committed (a new arena's keep_on_clear)"},
-    {"arena_commit_min", "KEEL_ARENA_COMMIT_MIN", KIND_BYTES, (long long)KEEL_ARENA_COMMIT_MIN, 1, TIB,
-     "smallest commit step of an arena (it grows to a quarter of what is committed)"},
-};
+#define OPTION_ROW(ID, name, kind, def, min, max, doc) {name, "KEEL_" #ID, kind, min, max, doc},
+static const option_def options[KEEL_OPT_COUNT] = {KEEL_OPTION_LIST(OPTION_ROW)};
+#undef OPTION_ROW
 
 /* Environment variables that are not numeric options. */
 static const char* const other_env[] = {"KEEL_PROFILE"};
 
-_Atomic(long long) keel__option_values[KEEL_OPT_COUNT] = {
-    KEEL_SHOW_STATS,
-    KEEL_VERBOSE,
-    KEEL_PURGE_DELAY,
-    (long long)KEEL_LIMIT,
-    KEEL_PROFILE_SAMPLE,
-    (long long)KEEL_HEAP_EMPTY_CACHE,
-    KEEL_SEGMENT_CACHE_COUNT,
-    (long long)KEEL_SEGMENT_CACHE_BYTES,
-    (long long)KEEL_ABANDONED_EMPTY_MAX,
-    KEEL_LARGE_CACHE_COUNT,
-    (long long)KEEL_LARGE_CACHE_BYTES,
-    (long long)KEEL_LARGE_HEADROOM,
-    (long long)KEEL_ARENA_CLEAR_KEEP,
-    (long long)KEEL_ARENA_COMMIT_MIN,
-};
-_Static_assert(sizeof options / sizeof options[0] == KEEL_OPT_COUNT, "one row per option");
+/* The defaults, valid before the environment is read. */
+#define OPTION_DEFAULT(ID, name, kind, def, min, max, doc) (long long)(def),
+_Atomic(long long) keel__option_values[KEEL_OPT_COUNT] = {KEEL_OPTION_LIST(OPTION_DEFAULT)};
+#undef OPTION_DEFAULT
 
 static unsigned char from_env[KEEL_OPT_COUNT];   /* written by init only */
 static const char* profile_path;

@@ -12,21 +12,46 @@
 
 #include "internal.h"
 
+/* Every option, once: X(ID, name, kind, default, min, max, doc). The
+   environment variable is KEEL_ID, the default the config.h macro of that
+   name; options.c expands the list into its table and the values, this
+   header into keel_option_id. The README's run-time table is checked
+   against it (tests/scripts/check_options_doc.sh). The kinds (KIND_*) and
+   TIB are options.c's. */
+#define KEEL_OPTION_LIST(X) \
+    X(SHOW_STATS, "show_stats", KIND_BOOL, KEEL_SHOW_STATS, 0, 1, \
+      "print keel_stats_print's report on fd 2 at exit") \
+    X(VERBOSE, "verbose", KIND_BOOL, KEEL_VERBOSE, 0, 1, \
+      "at start-up say keel is active and list the options; report foreign pointers given to the override") \
+    X(PURGE_DELAY, "purge_delay", KIND_MS, KEEL_PURGE_DELAY, -1, INT_MAX, \
+      "ms a freed large block stays cached before its memory goes back; 0: no cache keeps empty memory; -1: never by age") \
+    X(LIMIT, "limit", KIND_BYTES, KEEL_LIMIT, 0, LLONG_MAX, \
+      "cap on the memory keel holds committed, metadata included (0: none); past it allocations fail with ENOMEM") \
+    X(PROFILE_SAMPLE, "profile_sample", KIND_BYTES, KEEL_PROFILE_SAMPLE, 0, TIB, \
+      "heap profile: average bytes between sampled allocations (0: off; usual 524288)") \
+    X(HEAP_EMPTY_CACHE, "heap_empty_cache", KIND_BYTES, KEEL_HEAP_EMPTY_CACHE, 0, TIB, \
+      "empty page memory a thread heap keeps committed for reuse") \
+    X(SEGMENT_CACHE_COUNT, "segment_cache_count", KIND_COUNT, KEEL_SEGMENT_CACHE_COUNT, 0, 1 << 20, \
+      "empty segments kept reserved for reuse") \
+    X(SEGMENT_CACHE_BYTES, "segment_cache_bytes", KIND_BYTES, KEEL_SEGMENT_CACHE_BYTES, 0, TIB, \
+      "page memory those cached segments may keep committed") \
+    X(ABANDONED_EMPTY_MAX, "abandoned_empty_max", KIND_BYTES, KEEL_ABANDONED_EMPTY_MAX, 0, TIB, \
+      "empty page memory segments of exited threads may keep committed") \
+    X(LARGE_CACHE_COUNT, "large_cache_count", KIND_COUNT, KEEL_LARGE_CACHE_COUNT, 0, 1 << 20, \
+      "freed large blocks kept for reuse") \
+    X(LARGE_CACHE_BYTES, "large_cache_bytes", KIND_BYTES, KEEL_LARGE_CACHE_BYTES, 0, TIB, \
+      "committed memory those cached large blocks may keep") \
+    X(LARGE_HEADROOM, "large_headroom", KIND_BYTES, KEEL_LARGE_HEADROOM, 0, TIB, \
+      "address space reserved beyond a large block for realloc to grow into (64-bit)") \
+    X(ARENA_CLEAR_KEEP, "arena_clear_keep", KIND_BYTES, KEEL_ARENA_CLEAR_KEEP, 0, TIB, \
+      "bytes keel_arena_clear keeps committed (a new arena's keep_on_clear)") \
+    X(ARENA_COMMIT_MIN, "arena_commit_min", KIND_BYTES, KEEL_ARENA_COMMIT_MIN, 1, TIB, \
+      "smallest commit step of an arena (it grows to a quarter of what is committed)")
+
 typedef enum keel_option_id {
-    KEEL_OPT_SHOW_STATS,
-    KEEL_OPT_VERBOSE,
-    KEEL_OPT_PURGE_DELAY,
-    KEEL_OPT_LIMIT,
-    KEEL_OPT_PROFILE_SAMPLE,
-    KEEL_OPT_HEAP_EMPTY_CACHE,
-    KEEL_OPT_SEGMENT_CACHE_COUNT,
-    KEEL_OPT_SEGMENT_CACHE_BYTES,
-    KEEL_OPT_ABANDONED_EMPTY_MAX,
-    KEEL_OPT_LARGE_CACHE_COUNT,
-    KEEL_OPT_LARGE_CACHE_BYTES,
-    KEEL_OPT_LARGE_HEADROOM,
-    KEEL_OPT_ARENA_CLEAR_KEEP,
-    KEEL_OPT_ARENA_COMMIT_MIN,
+#define KEEL__OPTION_ID(ID, name, kind, def, min, max, doc) KEEL_OPT_##ID,
+    KEEL_OPTION_LIST(KEEL__OPTION_ID)
+#undef KEEL__OPTION_ID
     KEEL_OPT_COUNT
 } keel_option_id;
 

@@ -5,7 +5,7 @@
 # README's options table, and every KEEL_ name of that table that claims to
 # live in src/config.h is defined there. And the run-time options: the
 # README's table under the "run-time options" marker has exactly the rows of
-# the table in src/options.c, each with the option's name, its environment
+# KEEL_OPTION_LIST in src/options.h, each with the option's name, its environment
 # variable (KEEL_ + the name in upper case) and its documentation line.
 # Usage: check_options_doc.sh SOURCE_DIR
 set -u
@@ -35,20 +35,20 @@ while read -r n; do
   if grep -qx "$n" <<<"$tunables"; then passed=$((passed + 1)); else fail "README.md's options table names $n in src/config.h, which does not define it"; fi
 done < <(grep 'src/config.h' <<<"$table" | grep -o '`KEEL_[A-Z0-9_]*`' | tr -d '`')
 
-# run-time options: src/options.c's table against the README's
-opts=$(perl -0777 -ne 'while (/\{"([a-z_]+)", "(KEEL_[A-Z0-9_]+)", KIND_[A-Z]+,[^"]*"([^"]*)"\}/g) { print "$1\t$2\t$3\n" }' "$root/src/options.c")
-[ -n "$opts" ] || { fail "no option rows found in src/options.c"; finish; }
+# run-time options: src/options.h's KEEL_OPTION_LIST against the README's
+opts=$(perl -0777 -ne 'while (/X\(([A-Z0-9_]+), "([a-z_]+)", KIND_[A-Z]+,[^"]*"([^"]*)"\)/g) { print "$2\tKEEL_$1\t$3\n" }' "$root/src/options.h")
+[ -n "$opts" ] || { fail "no option rows (X(ID, \"name\", KIND_..., ...)) found in src/options.h"; finish; }
 rt=$(awk '/<!-- run-time options:/ { on = 1; next } on && /^\|/ { seen = 1; print; next } on && seen { exit }' "$root/README.md" | tail -n +3)
 [ -n "$rt" ] || { fail "README.md has no run-time options table after a '<!-- run-time options: -->' marker"; finish; }
 while IFS=$'\t' read -r n env doc; do
   up=KEEL_$(tr a-z A-Z <<<"$n")
   if [ "$env" != "$up" ]; then fail "option $n: environment variable $env, want $up"; continue; fi
   row=$(grep -F -- "| \`$n\` | \`$env\` |" <<<"$rt")
-  if [ -z "$row" ]; then fail "option $n of src/options.c has no row '| \`$n\` | \`$env\` | ...' in README.md's run-time table"
-  elif ! grep -qF -- "| $doc |" <<<"$row"; then fail "README.md's row of $n does not end with src/options.c's doc line '$doc'"
+  if [ -z "$row" ]; then fail "option $n of src/options.h has no row '| \`$n\` | \`$env\` | ...' in README.md's run-time table"
+  elif ! grep -qF -- "| $doc |" <<<"$row"; then fail "README.md's row of $n does not end with src/options.h's doc line '$doc'"
   else passed=$((passed + 1)); fi
 done <<<"$opts"
 while read -r n; do
-  if grep -q "^$n"$'\t' <<<"$opts"; then passed=$((passed + 1)); else fail "README.md's run-time table names $n, which src/options.c does not have"; fi
+  if grep -q "^$n"$'\t' <<<"$opts"; then passed=$((passed + 1)); else fail "README.md's run-time table names $n, which src/options.h does not have"; fi
 done < <(sed -n 's/^| `\([a-z_]*\)` |.*/\1/p' <<<"$rt")
 finish
