@@ -209,10 +209,6 @@ static uint32_t stack_intern(const uintptr_t* frames, uint32_t depth) {
 
 /* ---- the page marks: offsets of a page's live sampled blocks ---- */
 
-static uint32_t page_tag(const keel_page* page, const void* block) {
-    return (uint32_t)((const uint8_t*)block - page->start) + 1;
-}
-
 static void page_tag_add(keel_page* page, uint32_t tag) {
     if (atomic_load_explicit(&page->a_sampled[0], memory_order_relaxed) == 0)
         atomic_store_explicit(&page->a_sampled[0], tag, memory_order_relaxed);
@@ -298,7 +294,7 @@ static void prof_record(keel_heap* heap, keel_page* page, void* block, size_t si
     id = stack_intern(frames, depth);
     s = sample_find((uintptr_t)block);
     if (s) {   /* a block freed without being forgotten: cannot happen, but stay consistent */
-        if (page) page_tag_remove(page, page_tag(page, block));
+        if (page) page_tag_remove(page, keel__profile_page_tag(page, block));
         sample_remove(s);
     }
     if (id == UINT32_MAX || sample_count >= KEEL_PROFILE_SAMPLES_MAX) {
@@ -313,7 +309,7 @@ static void prof_record(keel_heap* heap, keel_page* page, void* block, size_t si
         stacks[id].alloc_blocks += weight;
         stacks[id].alloc_bytes += weight * (double)size;
         if (page) {
-            page_tag_add(page, page_tag(page, block));
+            page_tag_add(page, keel__profile_page_tag(page, block));
             keel__page_flag_set(page, KEEL_PAGE_SAMPLED, true);
         }
     }
@@ -340,14 +336,14 @@ static void prof_forget(keel_page* page, const void* block) {
     keel__lock(&prof_lock);
     s = sample_find((uintptr_t)block);
     if (s) {
-        if (page) page_tag_remove(page, page_tag(page, block));
+        if (page) page_tag_remove(page, keel__profile_page_tag(page, block));
         sample_remove(s);
     }
     keel__unlock(&prof_lock);
 }
 
 void keel__profile_free_in_page(keel_page* page, const void* block, bool owner) {
-    uint32_t tag = page_tag(page, block);
+    uint32_t tag = keel__profile_page_tag(page, block);
     /* the block's own mark, if it is sampled, was written before it escaped */
     if (atomic_load_explicit(&page->a_sampled[0], memory_order_relaxed) == tag ||
         atomic_load_explicit(&page->a_sampled[1], memory_order_relaxed) == tag ||

@@ -33,10 +33,15 @@ KEEL_HIDDEN void keel__profile_lock(void);
 KEEL_HIDDEN void keel__profile_unlock(void);
 KEEL_HIDDEN void keel__profile_child_reset(void);
 
+/* A block's mark in its page's a_sampled: its offset + 1 (0: none). */
+static inline uint32_t keel__profile_page_tag(const keel_page* page, const void* block) {
+    return (uint32_t)((const uint8_t*)block - page->start) + 1;
+}
+
 /* Whether block (a block start of page) is certainly not sampled: it is
    neither of the page's two recorded samples and the page has no more. */
 static inline bool keel__profile_unsampled(const keel_page* page, const void* block) {
-    uint32_t tag = (uint32_t)((const uint8_t*)block - page->start) + 1;
+    uint32_t tag = keel__profile_page_tag(page, block);
     return atomic_load_explicit(&page->a_sampled_more, memory_order_relaxed) == 0 &&
            atomic_load_explicit(&page->a_sampled[0], memory_order_relaxed) != tag &&
            atomic_load_explicit(&page->a_sampled[1], memory_order_relaxed) != tag;
