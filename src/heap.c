@@ -23,6 +23,7 @@ static _Atomic(int) a_init_done;
 
 void keel__registry_lock(void) { keel__lock(&registry_lock); }
 void keel__registry_unlock(void) { keel__unlock(&registry_lock); }
+bool keel__registry_lock_try(void) { return keel__lock_try(&registry_lock); }
 
 /* ---- process set-up and fork ---- */
 

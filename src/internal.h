@@ -312,6 +312,7 @@ KEEL_HIDDEN keel_segment* keel__abandoned_first(void);
 KEEL_HIDDEN size_t keel__abandoned_empty_bytes(void);   /* their empty committed slots */
 KEEL_HIDDEN void keel__registry_lock(void);
 KEEL_HIDDEN void keel__registry_unlock(void);
+KEEL_HIDDEN bool keel__registry_lock_try(void);
 extern KEEL_HIDDEN keel_heap* keel__registry;
 KEEL_HIDDEN void keel__process_init(void);
 

@@ -10,6 +10,10 @@ void keel__lock(keel_lock* lock) {
     }
 }
 
+bool keel__lock_try(keel_lock* lock) {
+    return !atomic_flag_test_and_set_explicit(&lock->a_held, memory_order_acquire);
+}
+
 void keel__unlock(keel_lock* lock) {
     atomic_flag_clear_explicit(&lock->a_held, memory_order_release);
 }

@@ -9,6 +9,7 @@ keel_segment* keel__segments;                      /* every segment, for stats/v
 static keel_lock segments_lock = KEEL_LOCK_INIT;
 
 void keel__segments_lock(void) { keel__lock(&segments_lock); }
+bool keel__segments_lock_try(void) { return keel__lock_try(&segments_lock); }
 void keel__segments_unlock(void) { keel__unlock(&segments_lock); }
 void keel__segments_child_reset(void) { keel__lock_reset(&segments_lock); }
 

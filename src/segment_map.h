@@ -46,6 +46,7 @@ KEEL_HIDDEN void keel__segment_unregister(keel_segment* seg);
 /* Every registered segment, through all_next (hold keel__segments_lock). */
 extern KEEL_HIDDEN keel_segment* keel__segments;
 KEEL_HIDDEN void keel__segments_lock(void);
+KEEL_HIDDEN bool keel__segments_lock_try(void);
 KEEL_HIDDEN void keel__segments_unlock(void);
 KEEL_HIDDEN void keel__segments_child_reset(void);   /* in a forked child */
 

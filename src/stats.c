@@ -42,7 +42,11 @@ static void stats_count_class(keel_class_usage* classes, uint32_t i, uint32_t n,
     u->bytes += used * bsize;
 }
 
-keel_stats keel__stats_read(keel_class_usage* classes) {
+/* The walk; wait: false when a lock is busy (the walk is skipped, *out
+   untouched), for the allocation path's sample, which must never wait: it
+   can run in another library's fork-child handler before keel's has freed
+   the locks its fork-prepare handler took. */
+static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
     keel_stats st;
     keel_segment* seg;
     keel_heap* h;
@@ -50,7 +54,8 @@ keel_stats keel__stats_read(keel_class_usage* classes) {
     size_t page_bytes = 0, page_blocks = 0, header = keel__segment_header_bytes();
     memset(&st, 0, sizeof st);
     /* registry first, then segments: the order fork_prepare takes them in */
-    keel__registry_lock();
+    if (wait) keel__registry_lock();
+    else if (!keel__registry_lock_try()) return false;
     keel__counters_read(&c);   /* under the registry lock: no heap folds into them meanwhile */
     for (h = keel__registry; h; h = h->reg_next) {
         c.remote_bytes += atomic_load_explicit(&h->a_remote_freed_bytes, memory_order_relaxed);
@@ -61,7 +66,12 @@ keel_stats keel__stats_read(keel_class_usage* classes) {
         c.allocs += atomic_load_explicit(&h->a_allocs, memory_order_relaxed);
         st.num_heaps++;
     }
-    keel__segments_lock();
+    if (wait) {
+        keel__segments_lock();
+    } else if (!keel__segments_lock_try()) {
+        keel__registry_unlock();
+        return false;
+    }
     /* only atomics of other threads' segments are read: exact when no
        thread is allocating, free of data races always */
     for (seg = keel__segments; seg; seg = seg->all_next) {
@@ -87,15 +97,23 @@ keel_stats keel__stats_read(keel_class_usage* classes) {
     st.reserved_bytes = c.reserved;
     st.cached_bytes = c.cached;
     keel__stat_live_seen(st.num_bytes_allocated);
+    *out = st;
+    return true;
+}
+
+keel_stats keel__stats_read(keel_class_usage* classes) {
+    keel_stats st;
+    (void)stats_walk(classes, true, &st);
     return st;
 }
 
 keel_stats keel_get_stats(void) { return keel__stats_read(NULL); }
 
-/* Called after the slow path obtained a fresh page or a large block; no
-   lock is held there. */
+/* Called after the slow path obtained a fresh page or a large block. A
+   sample that finds a lock busy is skipped: the next growth asks again. */
 void keel__stats_sample(void) {
-    if (keel__stat_sample_take()) (void)keel__stats_read(NULL);
+    keel_stats st;
+    if (keel__stat_sample_take()) (void)stats_walk(NULL, false, &st);
 }
 
 #if defined(__GNUC__)

@@ -5,6 +5,7 @@
 #define KEEL_OS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,7 @@ typedef struct keel_lock { atomic_flag a_held; } keel_lock;
 #define KEEL_LOCK_INIT { ATOMIC_FLAG_INIT }
 
 void keel__lock(keel_lock* lock);
+bool keel__lock_try(keel_lock* lock);      /* true: taken; false: held, nothing waited */
 void keel__unlock(keel_lock* lock);
 void keel__lock_reset(keel_lock* lock);     /* in a forked child: the holder is gone */
 
