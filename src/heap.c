@@ -112,6 +112,18 @@ void keel__process_init(void) {
     while (!atomic_load_explicit(&a_init_done, memory_order_acquire)) keel__os_yield();
 }
 
+#if defined(__GNUC__)
+/* Before main (and before the constructors of a program linked with keel or
+   of the libraries loaded after the override): the fork handlers must be
+   registered before any the program registers. glibc runs prepare handlers
+   in reverse registration order and child handlers in order, so keel's
+   prepare then runs last and its child handler first, and a program's own
+   handlers may allocate: they never meet a lock keel's prepare took. Getting
+   the thread's heap first (not keel__process_init alone) keeps this safe if
+   the set-up allocates. */
+__attribute__((constructor(101))) static void heap_at_start(void) { (void)keel__heap_get(); }
+#endif
+
 /* ---- creating and retiring heaps ---- */
 
 /* A heap struct from the pool, or from a new chunk of the OS's memory. */

@@ -1,7 +1,13 @@
 /* test_heap_fork.c — fork while other threads allocate (DESIGN.md section 8:
    "a fork leaves the child with a working heap"): the child allocates and
    frees, frees the parent's blocks, validates and exits 0. POSIX only; a child
-   that hangs is killed by alarm(). KEELTEST_SCALE scales the forks. */
+   that hangs is killed by alarm(). KEELTEST_SCALE scales the forks.
+   The program's own fork handlers, registered before its first keel_alloc,
+   allocate large and small blocks: in the parent before keel's prepare
+   handler takes its locks, in the child after keel's child handler has
+   released them (keel registers its handlers before main; otherwise glibc
+   would run its prepare handler first and its child handler last, and these
+   allocations would wait forever on keel's locks). */
 #define _DEFAULT_SOURCE
 #include "keel/keel.h"
 #include "check.h"
@@ -21,6 +27,7 @@ int main(void) {
 
 #include "thread_shim.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/types.h>
@@ -65,12 +72,41 @@ static void child_fail(const char* what) {
     (void)!write(2, "\n", 1);
 }
 
+/* The program's fork handlers: each allocates blocks that need keel's locks
+   (large blocks: the large-block lock; many pages: the segment list). */
+enum { HANDLER_BLOCKS = 64 };
+static void* handler_blocks[HANDLER_BLOCKS];
+
+static int handler_alloc(void) {
+    int i, ok = 1;
+    for (i = 0; i < HANDLER_BLOCKS; i++) {
+        size_t n = i % 8 == 0 ? ((size_t)i + 1) << 16 : (size_t)(i + 1) * 3000;
+        handler_blocks[i] = keel_alloc(n);
+        if (!handler_blocks[i]) ok = 0;
+        else memset(handler_blocks[i], 0x5A, n);
+    }
+    return ok;
+}
+static void handler_free(void) {
+    int i;
+    for (i = 0; i < HANDLER_BLOCKS; i++) { keel_free(handler_blocks[i]); handler_blocks[i] = NULL; }
+}
+static int handler_failed;
+static void on_prepare(void) { if (!handler_alloc()) handler_failed = 1; }
+static void on_parent(void) { handler_free(); }
+static void on_child(void) {
+    handler_free();
+    if (!handler_alloc()) handler_failed = 1;   /* child_main checks and frees them */
+}
+
 static void child_main(int round) {
     enum { COUNT = 5000 };
     static void* p[COUNT];
     unsigned rng = 31u + (unsigned)round;
     int i, pass;
     alarm(20);
+    if (handler_failed) child_fail("an allocation in a fork handler failed");
+    handler_free();
     /* the parent's blocks came across intact and can be freed here */
     for (i = round % 2; i < PARENT_BLOCKS; i += 2) {
         if (!ht_check(parent_blocks[i], parent_size(i), (unsigned)i)) { child_fail("a parent block is damaged"); break; }
@@ -111,6 +147,9 @@ int main(void) {
     int i, started = 0;
 
     ht_unbuffered();   /* nothing buffered is copied into the children */
+    /* before any keel call of this program: keel's handlers must still run
+       around these (prepare last, child first) */
+    CHECK(pthread_atfork(on_prepare, on_parent, on_child) == 0);
     s0 = keel_get_stats();
     for (i = 0; i < PARENT_BLOCKS; i++) {
         parent_blocks[i] = keel_alloc(parent_size(i));
@@ -130,11 +169,15 @@ int main(void) {
         ht_sleep_ms(20);   /* let the busy threads get going */
         fflush(stdout);
         fflush(stderr);
+        /* a hang in a fork handler, the parent's or the child's (whose
+           alarm() starts in child_main, after the handlers), ends here */
+        alarm(60);
         pid = fork();
         CHECK(pid >= 0);
         if (pid < 0) break;
         if (pid == 0) child_main((int)f);
         CHECK(waitpid(pid, &status, 0) == pid);
+        alarm(0);
         if (WIFSIGNALED(status)) {
             printf(NAME ": fork %ld: child killed by signal %d%s\n", f, WTERMSIG(status),
                    WTERMSIG(status) == SIGALRM ? " (it hung: alarm)" : "");
@@ -142,6 +185,7 @@ int main(void) {
         } else {
             CHECK_NOTE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child reported failures");
         }
+        CHECK(!handler_failed);
         /* the parent's heap is unaffected */
         CHECK(ht_check(parent_blocks[f % PARENT_BLOCKS], parent_size((int)(f % PARENT_BLOCKS)), (unsigned)(f % PARENT_BLOCKS)));
     }

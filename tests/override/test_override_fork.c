@@ -1,7 +1,8 @@
 /* test_override_fork.c — fork() from a multithreaded program under the
    override: threads allocate and free while the main thread forks; each
    child allocates and frees (in its own thread too), frees a block a parent
-   thread allocated, and exits 0. pthread_atfork handlers allocate as well.
+   thread allocated, and exits 0. pthread_atfork handlers, registered by a
+   constructor, allocate as well: small blocks, large ones, many pages.
    alarm() turns a deadlock into a failure (per round: a guard against a
    hang, never a budget that a loaded machine could exhaust). */
 #define _GNU_SOURCE
@@ -54,11 +55,41 @@ static void* worker_main(void* arg) {
     return NULL;
 }
 
-static void atfork_prepare(void) { atfork_block = malloc(777); }
-static void atfork_parent(void) { free(atfork_block); atfork_block = NULL; }
+/* The program's fork handlers, registered by a constructor before the
+   program's first malloc. Besides a small block they allocate blocks that
+   need keel's locks (large blocks; pages enough for a new segment): keel's
+   prepare handler must run after these and its child handler before them,
+   or they wait forever on a lock it took. */
+enum { HANDLER_BLOCKS = 48 };
+static void* handler_blocks[HANDLER_BLOCKS];
+static volatile int handler_failed;
+
+static void handler_alloc(void) {
+    int i;
+    for (i = 0; i < HANDLER_BLOCKS; i++) {
+        size_t n = i % 8 == 0 ? ((size_t)i + 1) << 16 : (size_t)(i + 1) * 4000;
+        handler_blocks[i] = malloc(n);
+        if (handler_blocks[i]) memset(handler_blocks[i], 0x5A, n);
+        else handler_failed = 1;
+    }
+}
+static void handler_free(void) {
+    int i;
+    for (i = 0; i < HANDLER_BLOCKS; i++) { free(handler_blocks[i]); handler_blocks[i] = NULL; }
+}
+
+static void atfork_prepare(void) { atfork_block = malloc(777); handler_alloc(); }
+static void atfork_parent(void) { free(atfork_block); atfork_block = NULL; handler_free(); }
 static void atfork_child(void) {
     free(atfork_block);
-    atfork_block = malloc(333);   /* freed in child_main */
+    handler_free();
+    atfork_block = malloc(333);   /* freed in child_main, with these: */
+    handler_alloc();
+}
+
+static int atfork_registered;
+__attribute__((constructor)) static void register_handlers(void) {
+    atfork_registered = pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0;
 }
 
 static void* child_thread(void* arg) {
@@ -78,6 +109,8 @@ static int child_main(int round) {
     pthread_t t;
     void* r = NULL;
     alarm(30);
+    if (handler_failed) bad++;
+    handler_free();
     free(atfork_block);
     for (i = 0; i < 2000; i++) {
         blocks[i] = malloc(i % 10 == 0 ? i * 300 : i);
@@ -114,7 +147,7 @@ int main(void) {
     num_workers = (int)check_env_long("KEELTEST_THREADS", 4);
     if (num_workers > MAX_THREADS) num_workers = MAX_THREADS;
     rounds = (int)(40 * check_env_long("KEELTEST_SCALE", 1));
-    CHECK(pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0);
+    CHECK(atfork_registered);
     for (i = 0; i < num_workers; i++) {
         workers[i].seed = (unsigned)i * 7919u + 1u;
         CHECK(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) == 0);
@@ -128,6 +161,7 @@ int main(void) {
         if (pid == 0) exit(child_main(i));   /* exit, not _exit: atexit and destructors run */
         if (!CHECK(pid > 0)) break;
         CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK(!handler_failed);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0) children_ok++;
         else {
             char note[64];
