@@ -93,10 +93,12 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
     errno = saved;
 }
 
-void keel__free_flagged(keel_segment* seg, keel_page* page, void* p) {
-    keel_heap* heap = keel__tls_heap;
+/* heap: the calling thread's (keel__tls_heap), read by the caller. A
+   segment's owner is a heap or NULL, never keel__heap_empty, so the owner
+   test alone tells a thread that has a heap. */
+void keel__free_flagged(keel_segment* seg, keel_page* page, keel_heap* heap, void* p) {
     /* the owner test first: free_flags is the owner's to read */
-    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && heap != &keel__heap_empty &&
+    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap &&
         page->free_flags == KEEL_FREE_FLAGS_SAMPLED && keel__profile_unsampled(page, p)) {
         keel__free_push_local(heap, page, p);
         return;

@@ -37,7 +37,7 @@ static inline void keel__free_push_local(keel_heap* heap, keel_page* page, void*
    because it holds blocks the heap profile sampled, by its owner, of a
    block that is not one of them, take the push above; the rest go on to
    keel__free_slow. A function of its own, so the fast path stays as it is. */
-KEEL_HIDDEN void keel__free_flagged(keel_segment* seg, keel_page* page, void* p);
+KEEL_HIDDEN void keel__free_flagged(keel_segment* seg, keel_page* page, keel_heap* heap, void* p);
 
 /* The body of keel_free for a pointer whose segment is known: a page
    index, an owner check, a push on local_free. */
@@ -49,7 +49,7 @@ static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
         keel__free_push_local(heap, page, ptr);
         return;
     }
-    keel__free_flagged(seg, page, ptr);
+    keel__free_flagged(seg, page, heap, ptr);
 }
 
 #endif /* KEEL_FREE_H */

@@ -186,6 +186,7 @@ typedef struct keel_heap {
     long long sample_rate;                        /* the profile_sample it was drawn for   */
     uint64_t sample_rng;                          /* xorshift state; 0 until first drawn  */
     int sample_busy;                              /* inside the profiler: take no sample  */
+    uint32_t sample_captures;                     /* stacks this thread captured so far   */
     _Atomic(size_t) a_remote_freed_bytes;         /* this thread's frees into others' pages */
     _Atomic(size_t) a_remote_freed_blocks;
     _Atomic(size_t) a_collected_bytes;            /* collected from this heap's thread_free lists */

@@ -23,7 +23,8 @@
 
 /* Pointers the dynamic loader (or anyone else) allocated before keel:
    never touched, reported only when asked. */
-static void foreign(const char* op, const void* p, const char* tail) {
+/* out of line: free keeps no stack frame of its own */
+static KEEL_NOINLINE void foreign(const char* op, const void* p, const char* tail) {
     keel_line b;
     if (!keel__option(KEEL_OPT_VERBOSE)) return;
     b.len = 0;

@@ -276,7 +276,8 @@ static void prof_record(keel_heap* heap, keel_page* page, void* block, size_t si
     prof_sample* s;
     if (!prof_ready(heap)) return;
     heap->sample_busy = 1;
-    n = keel__os_backtrace(raw, KEEL_PROFILE_DEPTH + 16);
+    n = keel__os_backtrace(raw, KEEL_PROFILE_DEPTH + 16, heap->sample_captures);
+    if (heap->sample_captures < UINT32_MAX) heap->sample_captures++;
     heap->sample_busy = 0;
     /* the program's frames begin at the entry point's return address ... */
     for (first = 0; first < n && raw[first] != caller; first++) {}

@@ -62,12 +62,14 @@ int keel__os_usage(keel_os_usage* u);
    dlopens libgcc_s and allocates on its first call); called once, outside
    every lock, before the first capture. keel__os_backtrace: up to max
    return addresses of the calling thread, innermost first; does not
-   allocate once initialised. keel__os_code_range: the executable range of
+   allocate once initialised. thread_captures: how many stacks the thread
+   captured before (an unwinder with a per-thread cache pays its set-up
+   only in a thread that captures many). keel__os_code_range: the executable range of
    the shared object that holds fn, false when fn is in the main program
    (then nothing tells keel's frames from the program's by address). */
 int keel__os_profile_supported(void);
 void keel__os_backtrace_init(void);
-int keel__os_backtrace(void** frames, int max);
+int keel__os_backtrace(void** frames, int max, uint32_t thread_captures);
 int keel__os_code_range(const void* fn, uintptr_t* lo, uintptr_t* hi);
 /* Files for the profile dump, without the heap or stdio: create (truncate)
    gives a descriptor >= 0 or -1; write writes all len bytes; write_maps

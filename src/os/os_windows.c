@@ -115,9 +115,10 @@ int keel__os_profile_supported(void) { return 0; }
 
 void keel__os_backtrace_init(void) {}
 
-int keel__os_backtrace(void** frames, int max) {
+int keel__os_backtrace(void** frames, int max, uint32_t thread_captures) {
     (void)frames;
     (void)max;
+    (void)thread_captures;
     return 0;
 }
 
