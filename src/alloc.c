@@ -120,13 +120,16 @@ static keel_page* find_page(keel_heap* heap, size_t cls) {
 /* Takes the first block of page->free, which is not empty, and counts it. */
 static inline void* page_pop(keel_heap* heap, keel_page* page, size_t size, bool zero) {
     keel_block* b = page->free;
+    keel_block* next;
     keel__assert(page->in_use && keel__block_in_page(page, b));
-    page->free = keel__link_get(b);
+    /* never through a damaged link (block_check.h) */
+    if (KEEL_UNLIKELY(!keel__link_take(b, &next))) return keel__free_block_damaged(b);
+    page->free = next;
     keel__page_used_set(page, keel__page_used(page) + 1);
     keel__counter_add(&heap->a_allocs, 1);
     if (zero) {
         if (page->free_is_zero) {
-            keel__link_set(b, NULL);
+            keel__link_zero(b);
         } else {
             keel__ann_writable(b, size);
             memset(b, 0, size);
@@ -179,6 +182,12 @@ static KEEL_NOINLINE void* alloc_sampled(keel_heap* heap, keel_page* page, void*
     return p;
 }
 
+/* The fast path's countdown ran out: the block comes from page, then may
+   be sampled. Out of line, so the fast path's one pop stays a tail. */
+static KEEL_NOINLINE void* alloc_sampled_pop(keel_heap* heap, keel_page* page, size_t size, bool zero, void* caller) {
+    return alloc_sampled(heap, page, page_pop(heap, page, size, zero), size, caller);
+}
+
 /* The slow paths' share of the countdown: once per allocation, on the
    thread's heap (the allocation may have created it), and the place where
    a heap notices a changed profile_sample. */
@@ -213,7 +222,7 @@ static inline __attribute__((always_inline)) void* heap_alloc(keel_heap* heap, s
         if (KEEL_LIKELY(page->free != NULL)) {
             /* the heap profile's countdown */
             if (KEEL_UNLIKELY((heap->sample_left -= (ptrdiff_t)size) < 0))
-                return alloc_sampled(heap, page, page_pop(heap, page, size, zero), size, KEEL_CALLER);
+                return alloc_sampled_pop(heap, page, size, zero, KEEL_CALLER);
             return page_pop(heap, page, size, zero);
         }
     }

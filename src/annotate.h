@@ -48,6 +48,13 @@
 #define KEEL_LINK_ATTR
 #endif
 
+/* The check word that goes with link next in block b (block_check.h). */
+static inline uintptr_t keel__link_check_of(const keel_block* b, const keel_block* next) {
+    return (uintptr_t)next ^ (uintptr_t)b ^ KEEL_LINK_SALT;
+}
+
+/* The link, unchecked: walks that check on their own (keel_validate,
+   counting) or that only count. */
 static inline KEEL_LINK_ATTR keel_block* keel__link_get(const keel_block* b) {
 #if KEEL_VALGRIND
     keel_block* next;
@@ -60,14 +67,72 @@ static inline KEEL_LINK_ATTR keel_block* keel__link_get(const keel_block* b) {
 #endif
 }
 
+/* Whether b's two words are a link and its check word (a free block's). */
+static inline KEEL_LINK_ATTR bool keel__link_intact(const keel_block* b) {
+#if KEEL_VALGRIND
+    bool ok;
+    VALGRIND_MAKE_MEM_DEFINED(b, sizeof *b);
+    ok = b->check == keel__link_check_of(b, b->next);
+    VALGRIND_MAKE_MEM_NOACCESS(b, sizeof *b);
+    return ok;
+#else
+    return b->check == keel__link_check_of(b, b->next);
+#endif
+}
+
+/* Writes the link and its check word. */
 static inline KEEL_LINK_ATTR void keel__link_set(keel_block* b, keel_block* next) {
 #if KEEL_VALGRIND
     VALGRIND_MAKE_MEM_UNDEFINED(b, sizeof *b);
     b->next = next;
+    b->check = keel__link_check_of(b, next);
     VALGRIND_MAKE_MEM_NOACCESS(b, sizeof *b);
 #else
     b->next = next;
+    b->check = keel__link_check_of(b, next);
 #endif
+}
+
+/* Whether the free block b is intact (its check word matches its link),
+   and if so: its link in *next, its check word cleared (a live block never
+   looks free to keel__link_maybe_free unless its data say so). The caller
+   reports a damaged block (keel__free_block_damaged): a call it can make
+   as a tail call, so the fast path keeps no stack frame. */
+static inline KEEL_LINK_ATTR bool keel__link_take(keel_block* b, keel_block** next) {
+    bool ok;
+#if KEEL_VALGRIND
+    VALGRIND_MAKE_MEM_DEFINED(b, sizeof *b);
+#endif
+    *next = b->next;
+    ok = b->check == keel__link_check_of(b, *next);
+    if (KEEL_LIKELY(ok)) b->check = 0;
+#if KEEL_VALGRIND
+    VALGRIND_MAKE_MEM_NOACCESS(b, sizeof *b);
+#endif
+    return ok;
+}
+
+/* Zeroes the link of a block keel__link_take handed out (calloc of fresh
+   memory: the check word is zero already). */
+static inline KEEL_LINK_ATTR void keel__link_zero(keel_block* b) {
+#if KEEL_VALGRIND
+    VALGRIND_MAKE_MEM_UNDEFINED(b, sizeof *b);
+    b->next = NULL;
+    VALGRIND_MAKE_MEM_NOACCESS(b, sizeof *b);
+#else
+    b->next = NULL;
+#endif
+}
+
+/* Whether the block p, being freed, may be free already: its words hold a
+   link and its check word (block_check.h). Under memcheck its two words
+   are made readable and defined first; the free marks them again. */
+static inline KEEL_LINK_ATTR bool keel__link_maybe_free(void* p) {
+    const keel_block* b = (const keel_block*)p;
+#if KEEL_VALGRIND
+    VALGRIND_MAKE_MEM_DEFINED(b, sizeof *b);
+#endif
+    return KEEL_UNLIKELY(b->check == keel__link_check_of(b, b->next));
 }
 
 #if KEEL_VALGRIND || KEEL_ASAN

@@ -16,6 +16,33 @@ void keel__fatal(const char* what) {
     keel__os_abort();
 }
 
+void keel__misuse_invalid(const char* op, const void* p) {
+    keel__report_invalid(op, p);   /* the same line, then the end */
+    keel__os_abort();
+}
+
+void keel__misuse_double_free(const void* p) {
+    keel_line b = {.len = 0};
+    keel__line_put(&b, "keel: double free of ");
+    keel__line_put_hex(&b, (uintptr_t)p);
+    keel__line_write(&b);
+    keel__os_abort();
+}
+
+void keel__corruption_at(const char* what, const void* p, const char* tail) {
+    keel_line b = {.len = 0};
+    keel__line_put(&b, "keel: heap corruption: ");
+    keel__line_put(&b, what);
+    keel__line_put_hex(&b, (uintptr_t)p);
+    keel__line_put(&b, tail);
+    keel__line_write(&b);
+    keel__os_abort();
+}
+
+void* keel__free_block_damaged(const void* b) {
+    keel__corruption_at("free block ", b, " damaged (its link was overwritten: a heap overflow or a write after free)");
+}
+
 void keel__corruption(const char* what) {
     say("keel: heap corruption: ");
     say(what);

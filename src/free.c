@@ -15,23 +15,74 @@ void* keel__block_start(const keel_page* page, const void* p) {
     return page->start + (off - off % page->block_size);
 }
 
-/* Whether p can be a block keel handed out in this small/medium page. Any
-   thread: only fields fixed while the page is in use are read (a block
-   being freed keeps its page in use). The owner also knows whether blocks
-   were handed out at interior offsets and checks block boundaries exactly. */
-static bool pointer_plausible(keel_page* page, const void* p, bool owner) {
-    const uint8_t* b = (const uint8_t*)p;
-    size_t off;
-    if (!page->in_use || page->block_size == 0) return false;
-    if (b < page->start || b >= page->start + (size_t)page->reserved * page->block_size) return false;
-    off = (size_t)(b - page->start);
-    if (!owner || keel__page_has_aligned(page)) return (off % KEEL_ALIGN) == 0;
-    return off % page->block_size == 0;
+/* Whether p, inside an aligned-block page, is a pointer keel_alloc_aligned
+   can have returned for the block starting at b: b itself, or an offset
+   below p's own alignment (p - b < that alignment, which is above
+   KEEL_ALIGN). */
+static bool aligned_position_ok(const uint8_t* b, const uint8_t* p) {
+    uintptr_t a = (uintptr_t)p & (0 - (uintptr_t)p);   /* p's alignment */
+    return p == b || (a > KEEL_ALIGN && (uintptr_t)(p - b) < a);
 }
 
-/* Whether p is the live block of a large segment. */
-static bool large_block_at(const keel_segment* seg, const void* p) {
-    return (const uint8_t*)p == (const uint8_t*)seg + seg->large_offset && seg->pages[0].in_use;
+/* Whether b is on one of the page's free lists: the owner's two and the
+   stack other threads push to (its nodes change only when the owner takes
+   them, so the owner may walk it). Bounded by the page's capacity. */
+static bool list_holds(const keel_page* page, const keel_block* list, const keel_block* b) {
+    uint32_t n;
+    for (n = 0; list && n <= page->capacity; list = keel__link_get(list), n++)
+        if (list == b) return true;
+    return false;
+}
+static bool owner_lists_hold(const keel_page* page, const keel_block* b) {
+    /* acquire: pairs with the release push, so the pushed links are visible */
+    return list_holds(page, page->free, b) || list_holds(page, page->local_free, b) ||
+           list_holds(page, atomic_load_explicit(&page->a_thread_free, memory_order_acquire), b);
+}
+
+/* Whether the block b, whose words hold a link and its check word, is
+   free (block_check.h): the owner finds it on a list; another thread,
+   which cannot read the owner's lists, takes a link that is itself a block
+   of the page (or a list's end) as proof. */
+static bool block_is_free(const keel_page* page, const keel_block* b, bool owner) {
+    keel_block* next;
+    if (owner) return owner_lists_hold(page, b);
+    next = keel__link_get(b);
+    return next == NULL || keel__block_reserved_ok(page, next);
+}
+
+/* The start of the live block of a small/medium page that p points to (p
+   itself unless it was handed out at an aligned offset); any other pointer
+   into the page ends the program (DESIGN.md section 10): "<op> of invalid
+   pointer", or "double free of" when op is free and the block is free.
+   Any thread: the owner also checks against the carved blocks, which only
+   it may read; other threads' frees of uncarved slots are caught when the
+   owner collects them (page.c). */
+static keel_block* live_block(keel_page* page, void* p, bool owner, const char* op) {
+    uint8_t* b = (uint8_t*)p;
+    if (!page->in_use || page->block_size == 0) keel__misuse_invalid(op, p);
+    if (keel__page_has_aligned(page)) {
+        if (b < page->start) keel__misuse_invalid(op, p);
+        b = (uint8_t*)keel__block_start(page, p);
+        if (!aligned_position_ok(b, (const uint8_t*)p)) keel__misuse_invalid(op, p);
+    }
+    if (!(owner ? keel__block_start_ok(page, b) : keel__block_reserved_ok(page, b))) keel__misuse_invalid(op, p);
+    /* memcheck: reading a live block's words would change what memcheck
+       knows of them; it reports a use after free itself */
+    if (KEEL_VALGRIND && op[0] != 'f') return (keel_block*)b;
+    if (keel__link_maybe_free(b) && block_is_free(page, (keel_block*)b, owner)) {
+        if (op[0] == 'f') keel__misuse_double_free(p);
+        keel__misuse_invalid(op, p);
+    }
+    return (keel_block*)b;
+}
+
+/* The large block at p, in use; else the same ends as live_block. */
+static void large_live(keel_segment* seg, const void* p, const char* op) {
+    if ((const uint8_t*)p != (const uint8_t*)seg + seg->large_offset) keel__misuse_invalid(op, p);
+    if (!seg->pages[0].in_use) {   /* in the large cache: freed already */
+        if (op[0] == 'f') keel__misuse_double_free(p);
+        keel__misuse_invalid(op, p);
+    }
 }
 
 /* Owner-side free of block b into page. */
@@ -51,10 +102,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
     bool owner;
     int saved = errno;
     if (seg->kind == KEEL_SEGMENT_LARGE) {
-        if (!large_block_at(seg, p)) {
-            keel__report_invalid("free", p);
-            return;
-        }
+        large_live(seg, p, "free");
         keel__ann_free(p);
         if (keel__profile_ever_on()) keel__profile_free_large(p);
         keel__large_free_span(seg);
@@ -63,13 +111,8 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
     }
     /* relaxed: only this thread can have stored its own heap here */
     owner = atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && heap != &keel__heap_empty;
-    if (!pointer_plausible(page, p, owner)) {
-        keel__report_invalid("free", p);
-        return;
-    }
+    b = live_block(page, p, owner, "free");
     keel__ann_free(p);
-    /* a division only for pages that handed out interior-aligned blocks */
-    b = keel__page_has_aligned(page) ? (keel_block*)keel__block_start(page, p) : (keel_block*)p;
     if ((void*)b != p) {
         size_t off = (size_t)((uint8_t*)p - (uint8_t*)b);
         if (heap != &keel__heap_empty) keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)0 - off);
@@ -99,7 +142,8 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
 void keel__free_flagged(keel_segment* seg, keel_page* page, keel_heap* heap, void* p) {
     /* the owner test first: free_flags is the owner's to read */
     if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap &&
-        page->free_flags == KEEL_FREE_FLAGS_SAMPLED && keel__profile_unsampled(page, p)) {
+        page->free_flags == KEEL_FREE_FLAGS_SAMPLED && keel__block_start_ok(page, p) &&
+        !keel__link_maybe_free(p) && keel__profile_unsampled(page, p)) {
         keel__free_push_local(heap, page, p);
         return;
     }
@@ -117,19 +161,16 @@ void keel_free(void* ptr) {
 
 size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op) {
     keel_page* page;
+    keel_heap* heap = keel__tls_heap;
+    keel_block* b;
     if (seg->kind == KEEL_SEGMENT_LARGE) {
-        if (!large_block_at(seg, p)) {
-            keel__report_invalid(op, p);
-            return 0;
-        }
+        large_live(seg, p, op);
         return keel__large_usable(seg);
     }
     page = keel__page_of(seg, p);
-    if (!pointer_plausible(page, p, atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == keel__tls_heap)) {
-        keel__report_invalid(op, p);
-        return 0;
-    }
-    return page->block_size - (size_t)((const uint8_t*)p - (const uint8_t*)keel__block_start(page, p));
+    b = live_block(page, (void*)(uintptr_t)p, atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap &&
+                                                  heap != &keel__heap_empty, op);
+    return page->block_size - (size_t)((const uint8_t*)p - (const uint8_t*)b);
 }
 
 size_t keel_usable_size(const void* ptr) {

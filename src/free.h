@@ -4,6 +4,7 @@
 #define KEEL_FREE_H
 
 #include "annotate.h"
+#include "block_check.h"
 #include "internal.h"
 #include "page_queue.h"
 #include "profile.h"
@@ -40,12 +41,14 @@ static inline void keel__free_push_local(keel_heap* heap, keel_page* page, void*
 KEEL_HIDDEN void keel__free_flagged(keel_segment* seg, keel_page* page, keel_heap* heap, void* p);
 
 /* The body of keel_free for a pointer whose segment is known: a page
-   index, an owner check, a push on local_free. */
+   index, an owner check, the block-start and may-be-free tests
+   (block_check.h), a push on local_free. */
 static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
     keel_page* page = keel__page_of(seg, ptr);
     keel_heap* heap = keel__tls_heap;
     /* relaxed: only this thread can have stored its own heap here */
-    if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0)) {
+    if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0 &&
+                    keel__block_start_ok(page, ptr) && !keel__link_maybe_free(ptr))) {
         keel__free_push_local(heap, page, ptr);
         return;
     }

@@ -244,6 +244,7 @@ bool keel__heap_adopt_abandoned(keel_heap* heap) {
         if (!page->in_use || page->block_size == 0) continue;
         cls = page->class_index;
         page->next = page->prev = NULL;
+        if (seg->fork_orphan) keel__page_repair_after_fork(page);
         (void)keel__page_collect(heap, page);
         if (keel__page_used(page) == 0) {
             page->in_full = 0;

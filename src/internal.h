@@ -30,6 +30,7 @@
 #define KEEL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define KEEL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define KEEL_NOINLINE __attribute__((noinline))
+#define KEEL_NORETURN __attribute__((noreturn, cold))
 #if defined(_WIN32)
 #define KEEL_HIDDEN
 #else
@@ -39,6 +40,7 @@
 #define KEEL_LIKELY(x) (x)
 #define KEEL_UNLIKELY(x) (x)
 #define KEEL_NOINLINE
+#define KEEL_NORETURN
 #define KEEL_HIDDEN
 #endif
 
@@ -61,7 +63,11 @@
 
 typedef enum keel_segment_kind { KEEL_SEGMENT_SMALL, KEEL_SEGMENT_MEDIUM, KEEL_SEGMENT_LARGE } keel_segment_kind;
 
-typedef struct keel_block { struct keel_block* next; } keel_block;
+/* A free block's first two words (block_check.h): its link, and the check
+   word next ^ block ^ KEEL_LINK_SALT, written with it and cleared when the
+   block is handed out. Every block has room for both (16 bytes at least). */
+typedef struct keel_block { struct keel_block* next; uintptr_t check; } keel_block;
+#define KEEL_LINK_SALT ((uintptr_t)0x6b65656cu)
 
 /* What a page slot's memory is, and the only moves between the states
    (segment.c makes them all but FRESH -> DIRTY, which keel__page_init does):
@@ -117,7 +123,7 @@ typedef struct keel_page {
             };
             uint8_t class_index;              /* size class; 0 for a large block                  */
             uint8_t free_is_zero;             /* every block in `free` is fresh zero memory
-                                                 but for its link word                            */
+                                                 but for its link and check words                 */
             uint8_t slot_state;               /* keel_slot_state of the page's memory (owner)     */
             uint8_t in_use;                   /* handed to a size class                           */
             struct keel_page* next;           /* in a heap queue                                  */
@@ -129,6 +135,11 @@ typedef struct keel_page {
                the page (a sampled block's entry is written before it escapes). */
             _Atomic(uint32_t) a_sampled[2];
             _Atomic(uint32_t) a_sampled_more;
+            /* block starts without a division (block_check.h): bytes of the
+               carved blocks (capacity x block_size; the owner's), and
+               ceil(2^64 / block_size); both 0 while the page is not in use */
+            uint64_t block_area;
+            uint64_t block_magic;
         };
         /* a power-of-two size: keel_free finds a page descriptor with a shift */
         uint8_t size_is_a_power_of_two[128];
@@ -252,6 +263,7 @@ static inline bool keel__block_in_page(const keel_page* page, const void* b) {
 }
 KEEL_HIDDEN bool keel__page_extend(keel_page* page);
 KEEL_HIDDEN size_t keel__page_collect(keel_heap* heap, keel_page* page);
+KEEL_HIDDEN void keel__page_repair_after_fork(keel_page* page);   /* a fork orphan's, before use */
 static inline keel_page* keel__page_of(keel_segment* seg, const void* p) {
     return &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];
 }
@@ -388,7 +400,16 @@ KEEL_HIDDEN _Noreturn void keel__assert_fail(const char* what, const char* file,
 /* ---- errors (errors.c) ---- */
 KEEL_HIDDEN void keel__fatal(const char* what);                 /* "keel: <what>", abort     */
 KEEL_HIDDEN void keel__corruption(const char* what);            /* "keel: heap corruption: " */
-KEEL_HIDDEN void keel__report_invalid(const char* op, const void* p);
+KEEL_HIDDEN void keel__report_invalid(const char* op, const void* p);   /* outside keel: reported */
+/* Misuse inside keel's memory (DESIGN.md section 10): one line, abort.
+   "keel: <op> of invalid pointer 0x...", "keel: double free of 0x...",
+   "keel: heap corruption: <what> 0x...<tail>". */
+KEEL_HIDDEN KEEL_NORETURN void keel__misuse_invalid(const char* op, const void* p);
+KEEL_HIDDEN KEEL_NORETURN void keel__misuse_double_free(const void* p);
+KEEL_HIDDEN KEEL_NORETURN void keel__corruption_at(const char* what, const void* p, const char* tail);
+/* "keel: heap corruption: free block 0x... damaged (...)", abort. Declared
+   to return, so the allocation fast path reaches it with a tail call. */
+KEEL_HIDDEN void* keel__free_block_damaged(const void* b);
 /* A line built without stdio or the heap, written to fd 2 in one write. */
 typedef struct keel_line { char text[160]; size_t len; } keel_line;
 KEEL_HIDDEN void keel__line_put(keel_line* b, const char* s);

@@ -3,6 +3,7 @@
    owner and by other threads. Entry points: keel__page_init,
    keel__page_extend, keel__page_collect. */
 #include "annotate.h"
+#include "block_check.h"
 
 void keel__page_init(keel_page* page, size_t class_index) {
     uint32_t bsize = keel__class_size[class_index];
@@ -12,6 +13,8 @@ void keel__page_init(keel_page* page, size_t class_index) {
     page->class_index = (uint8_t)class_index;
     page->reserved = (uint32_t)(page->slot_size / bsize);
     page->capacity = 0;
+    page->block_area = 0;
+    page->block_magic = keel__block_magic(bsize);
     page->free = NULL;
     page->local_free = NULL;
     keel__page_used_set(page, 0);
@@ -46,6 +49,7 @@ bool keel__page_extend(keel_page* page) {
     keel__link_set((keel_block*)(void*)p, NULL);
     page->free = (keel_block*)(void*)(page->start + (size_t)page->capacity * page->block_size);
     page->capacity += n;
+    page->block_area = (uint64_t)page->capacity * page->block_size;
     return true;
 }
 
@@ -66,10 +70,19 @@ size_t keel__page_collect(keel_heap* heap, keel_page* page) {
     tf = atomic_exchange_explicit(&page->a_thread_free, NULL, memory_order_acquire);
     if (!tf) return 0;
     {
+        /* every block other threads freed: a carved block's start (they
+           could only test the reserved ones) with its link intact */
         keel_block* last = tf;
         keel_block* next;
         n = 1;
-        while ((next = keel__link_get(last)) != NULL) { last = next; n++; }
+        for (;;) {
+            if (!keel__block_start_ok(page, last)) keel__misuse_invalid("free", last);
+            if (!keel__link_intact(last))
+                keel__corruption_at("block ", last, " freed by another thread damaged (its link was overwritten)");
+            if ((next = keel__link_get(last)) == NULL) break;
+            if (++n > page->capacity) keel__corruption("blocks freed by other threads form a cycle");
+            last = next;
+        }
         keel__link_set(last, page->free);
         page->free = tf;
         page->free_is_zero = 0;
@@ -82,6 +95,28 @@ size_t keel__page_collect(keel_heap* heap, keel_page* page) {
         keel__stat_collected_global(n, n * page->block_size);
     }
     return n;
+}
+
+/* A page of a segment orphaned by fork (internal.h): its owner may have
+   stopped between writing a list and a check word (a pop clears the check
+   word before it moves the list's head; a push may be stored in either
+   order), so the check words of its lists are written again, and a list
+   whose link leads out of the page (a write cut short) ends there: the
+   blocks behind it are lost, as the dead thread's own blocks are. */
+static void list_repair(const keel_page* page, keel_block* b) {
+    uint32_t n = 0;
+    while (b) {
+        keel_block* next = keel__link_get(b);
+        if (next && (!keel__block_in_page(page, next) || ++n >= page->capacity)) next = NULL;
+        keel__link_set(b, next);
+        b = next;
+    }
+}
+void keel__page_repair_after_fork(keel_page* page) {
+    if (page->free && !keel__block_in_page(page, page->free)) page->free = NULL;
+    if (page->local_free && !keel__block_in_page(page, page->local_free)) page->local_free = NULL;
+    list_repair(page, page->free);
+    list_repair(page, page->local_free);
 }
 
 /* The page invariant of internal.h, walked: capacity == used + |free| +

@@ -31,6 +31,8 @@ static void page_clear(keel_page* pg) {
     pg->block_size = 0;
     pg->start = NULL;
     pg->capacity = pg->reserved = 0;
+    pg->block_area = 0;
+    pg->block_magic = 0;
     pg->free_flags = 0;
     pg->class_index = pg->free_is_zero = 0;
     pg->slot_state = KEEL_SLOT_DECOMMITTED;
@@ -400,6 +402,8 @@ bool keel__segment_page_free(keel_heap* heap, keel_page* page) {
     page->free = page->local_free = NULL;
     keel__page_used_set(page, 0);
     page->capacity = page->reserved = 0;
+    page->block_area = 0;
+    page->block_magic = 0;
     page->free_flags = 0;
     heap->empty_cached_bytes += page->slot_size;
     keel__stat_cached((ptrdiff_t)page->slot_size);

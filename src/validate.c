@@ -11,12 +11,18 @@ static void expect(bool ok, const char* what) {
 }
 
 /* Walks a block list of the page; returns its length. Every link must be a
-   block start inside the carved part of the page; a list longer than the
-   page's capacity has a cycle. */
+   block start inside the carved part of the page, with its check word
+   (block_check.h), but in a page of a fork orphan not yet adopted, whose
+   dead owner may have stopped between a link and its check word (the
+   adoption writes them again); a list longer than the page's capacity has
+   a cycle. */
 static size_t walk_list(const keel_page* page, const keel_block* b, const char* what) {
     size_t n = 0;
+    bool orphan = keel__segment_of_page((keel_page*)page)->fork_orphan != 0;
     for (; b; b = keel__link_get(b)) {
         expect(keel__block_in_page(page, b), what);
+        if (!orphan && !keel__link_intact(b))
+            keel__corruption_at("free block ", b, " damaged (its link was overwritten: a heap overflow or a write after free)");
         expect(++n <= page->capacity, "free list longer than its page (a cycle)");
     }
     return n;

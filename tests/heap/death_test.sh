@@ -10,6 +10,13 @@
 # other "keel: " line there, and the program printed OK (the heap still works).
 # Corruption: killed by SIGABRT, with a stderr line starting
 # "keel: heap corruption: ", and keel_validate never returned.
+# Misuse inside keel's memory (DESIGN.md section 10; misuse_*.c), each run
+# with "owner" and with "thread": killed by SIGABRT, the program's
+# "EXPECT <line>" an exact stderr line (or "EXPECT_PREFIX <start>" the
+# start of one), no other "keel: " line, and the bad call never returned.
+# KEELTEST_DEATH_SET=override: only the misuse programs, named
+# ovr_death_misuse_<case> and built against malloc/free; the emulator
+# arguments then carry the preload (env LD_PRELOAD=...).
 set -u
 if [ $# -lt 1 ]; then
   echo "usage: $0 DIR [EMULATOR ARGS...]" >&2
@@ -25,8 +32,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 # run CASE: leaves the exit status in rc, output in $tmp/out and $tmp/err;
 # fails (and counts the failure) when the program is missing
+prefix=heap_death_
+[ "${KEELTEST_DEATH_SET:-heap}" = override ] && prefix=ovr_death_
 run() {
-  local prog="$dir/heap_death_$1"
+  local prog="$dir/$prefix$1"
   : >"$tmp/out"
   : >"$tmp/err"
   if [ ! -x "$prog" ]; then
@@ -34,7 +43,7 @@ run() {
     return 1
   fi
   # the outer subshell swallows bash's own "Aborted" notice for the inner one
-  rc=$( ( (cd "$tmp" && exec ${emulator[@]+"${emulator[@]}"} "$prog" >"$tmp/out" 2>"$tmp/err"); echo $? ) 2>/dev/null)
+  rc=$( ( (cd "$tmp" && exec ${emulator[@]+"${emulator[@]}"} "$prog" "${@:2}" >"$tmp/out" 2>"$tmp/err"); echo $? ) 2>/dev/null)
 }
 
 failed() {  # case, why
@@ -100,6 +109,42 @@ expect_assert() {  # case: debug builds, an internal assertion fires
   if [ -n "$why" ]; then failed "$c" "$why"
   else pass=$((pass + 1)); echo "heap_death: $c: ok ($(grep -m1 '^keel: assertion failed: ' "$tmp/err"))"; fi
 }
+
+expect_misuse() {  # case variant
+  local c=$1 v=$2 why="" line prefix_line n_keel
+  run "$c" "$v" || return
+  line=$(sed -n 's/^EXPECT //p' "$tmp/out" | head -1)
+  prefix_line=$(sed -n 's/^EXPECT_PREFIX //p' "$tmp/out" | head -1)
+  n_keel=$(grep -c '^keel: ' "$tmp/err")
+  if grep -q '^survived$' "$tmp/out"; then why="the bad call returned and the program went on"
+  elif grep -q '^FAIL ' "$tmp/out"; then why="$(grep -m1 '^FAIL ' "$tmp/out")"
+  elif [ "$rc" -ne 134 ]; then
+    if [ "$rc" -gt 128 ]; then why="killed by signal $((rc - 128)), want SIGABRT (6)"
+    else why="exit status $rc, want death by SIGABRT (6)"; fi
+  elif [ -n "$line" ]; then
+    grep -Fxq -- "$line" "$tmp/err" || why="stderr lacks the exact line '$line'"
+  elif [ -n "$prefix_line" ]; then
+    grep -q "^$prefix_line" "$tmp/err" || why="stderr lacks a line starting '$prefix_line'"
+  else
+    why="the program printed no EXPECT line"
+  fi
+  if [ -z "$why" ] && [ "$n_keel" -ne 1 ]; then why="stderr has $n_keel 'keel: ' lines, want exactly 1"; fi
+  if [ -n "$why" ]; then failed "$c ($v)" "$why"
+  else pass=$((pass + 1)); echo "heap_death: $c ($v): ok ($(grep -m1 '^keel: ' "$tmp/err"))"; fi
+}
+
+misuse_cases="double_free_small double_free_delayed double_free_medium double_free_large double_free_remote
+  free_interior free_unaligned free_header free_unused_page free_uncarved
+  realloc_interior realloc_freed usable_size_interior overflow_1 overflow_8 write_after_free"
+for c in $misuse_cases; do
+  expect_misuse "misuse_$c" owner
+  expect_misuse "misuse_$c" thread
+done
+if [ "$prefix" = ovr_death_ ]; then
+  echo "heap_death: $pass passed, $fail failed"
+  [ "$fail" -eq 0 ]
+  exit
+fi
 
 expect_report free_stack
 expect_report free_malloc
