@@ -24,11 +24,12 @@ _Static_assert(offsetof(keel_page, has_aligned) == offsetof(keel_page, in_full) 
 /* The owner's free of block ptr into page, which is not in the full queue. */
 static inline void keel__free_push_local(keel_heap* heap, keel_page* page, void* ptr) {
     keel_block* b = (keel_block*)ptr;
-    uint32_t used = keel__page_used(page) - 1;
+    uint32_t used;
     keel__assert(keel__page_used(page) > 0);
     keel__ann_free(ptr);
     keel__link_set(b, page->local_free);
     page->local_free = b;
+    used = keel__page_used(page) - 1;   /* last: its flags decide the branch below */
     keel__page_used_set(page, used);
     /* an empty page goes back */
     if (KEEL_UNLIKELY(used == 0) && !keel__page_keep_when_empty(page)) keel__page_retire(heap, page);

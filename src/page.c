@@ -121,10 +121,12 @@ void keel__page_repair_after_fork(keel_page* page) {
 
 /* The page invariant of internal.h, walked: capacity == used + |free| +
    |local_free|. For keel__assert_expensive (the owner's pages only). */
+static size_t list_count(const keel_page* page, const keel_block* b, size_t n) {
+    for (; b && n <= page->capacity; b = keel__link_get(b), n++)
+        if (!keel__link_intact(b)) (void)keel__free_block_damaged(b);   /* never follow a damaged link */
+    return n;
+}
 bool keel__page_counts_add_up(const keel_page* page) {
-    size_t n = 0;
-    const keel_block* b;
-    for (b = page->free; b && n <= page->capacity; b = keel__link_get(b)) n++;
-    for (b = page->local_free; b && n <= page->capacity; b = keel__link_get(b)) n++;
+    size_t n = list_count(page, page->local_free, list_count(page, page->free, 0));
     return n + keel__page_used(page) == page->capacity;
 }

@@ -11,6 +11,12 @@
      - The heap is separate from malloc's: a block goes back to the heap it
        came from. Passing keel a pointer it does not own is reported on
        stderr ("keel: free of invalid pointer 0x...") and changes nothing.
+       A pointer into keel's memory that is not a live block's start (a
+       double free, an interior or unaligned pointer) ends the program:
+       "keel: double free of 0x..." or "keel: free of invalid pointer
+       0x..." (realloc, usable_size likewise), then abort(); so does a free
+       block whose link was overwritten, when keel would take it ("keel:
+       heap corruption: ...").
      - Nothing is torn down at exit: frees from atexit handlers, TLS
        destructors and late threads keep working.
 
