@@ -10,11 +10,15 @@
    table, a NULL check, an empty asm that makes the pointer escape so the
    compiler cannot drop the pair.
 
-   Usage: fastpath fixed32|mixed|batch100 PAIRS     (batch100: PAIRS % 100 == 0)
+   Usage: fastpath PATTERN[-live] PAIRS     (batch100: PAIRS % 100 == 0)
      fixed32   allocate 32 bytes, free it, again
      mixed     the same with sizes 8..255 from a fixed pseudo-random sequence
      batch100  allocate 100 blocks of mixed sizes, then free the 100 in
-               allocation order; counts as 100 pairs */
+               allocation order; counts as 100 pairs
+   With -live, one block of every size 8..255 is allocated first and kept
+   to the end: no page the pattern uses ever becomes empty, so an allocator
+   that gives empty pages back (or keeps them by a rule) is measured
+   without that work. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,17 +91,29 @@ int main(int argc, char** argv) {
     unsigned long long pairs;
     char* end;
     unsigned x = 2463534242u; /* xorshift32, fixed seed: every run sees the same sizes */
-    size_t i;
+    size_t i, name_len = 0;
+    int live = 0;
+    static void* kept[256];
 
     if (argc == 3) {
-        if (strcmp(argv[1], "fixed32") == 0) run = fastpath_fixed32;
-        else if (strcmp(argv[1], "mixed") == 0) run = fastpath_mixed;
-        else if (strcmp(argv[1], "batch100") == 0) run = fastpath_batch100;
+        name_len = strcspn(argv[1], "-");
+        live = strcmp(argv[1] + name_len, "-live") == 0;
+        if (argv[1][name_len] && !live) name_len = 0;
+        if (name_len == 7 && strncmp(argv[1], "fixed32", 7) == 0) run = fastpath_fixed32;
+        else if (name_len == 5 && strncmp(argv[1], "mixed", 5) == 0) run = fastpath_mixed;
+        else if (name_len == 8 && strncmp(argv[1], "batch100", 8) == 0) run = fastpath_batch100;
     }
     pairs = run ? strtoull(argv[2], &end, 10) : 0;
     if (!run || *end || pairs == 0 || (run == fastpath_batch100 && pairs % FASTPATH_BATCH)) {
-        fputs("usage: fastpath fixed32|mixed|batch100 PAIRS   (batch100: PAIRS a multiple of 100)\n", stderr);
+        fputs("usage: fastpath fixed32|mixed|batch100[-live] PAIRS   (batch100: PAIRS a multiple of 100)\n", stderr);
         return 2;
+    }
+    if (live) {   /* one live block of every size the patterns use, kept to the end */
+        for (i = 8; i < 256; i++) {
+            kept[i] = FASTPATH_ALLOC(i);
+            if (!kept[i]) fastpath_fail();
+            fastpath_escape(kept[i]);
+        }
     }
     for (i = 0; i < FASTPATH_SIZES; i++) {
         x ^= x << 13;

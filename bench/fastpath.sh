@@ -7,10 +7,15 @@
 # instructions (loop, argument set-up, the PLT stub of a dynamic malloc) are
 # counted apart and left out, so that keel linked statically and a peer
 # called through the PLT are compared on the allocator's work alone.
+# Every allocator is measured twice: as is, and with one live block of every
+# size 8..255 kept (patterns named *-live), so that no page the patterns use
+# ever empties (an allocator that gives empty pages back pays for it in the
+# first set only).
 #
 #   bash bench/fastpath.sh            (QUICK=1: fewer pairs)
 #   KEELBENCH_OVERRIDE=path/to/override.so  measure keel through malloc/free too
-# Writes build/bench/fastpath.csv: allocator,pattern,instructions_per_pair.
+# Writes build/bench/fastpath.csv: allocator,pattern,instructions_per_pair
+# (patterns fixed32, mixed, batch100, geomean and the same with -live).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -20,7 +25,6 @@ if ! command -v valgrind >/dev/null 2>&1; then
 fi
 
 if [ "${QUICK:-0}" = 1 ]; then N1=20000 N2=40000; else N1=100000 N2=200000; fi
-PATTERNS="fixed32 mixed batch100"
 OUT=build/bench
 CSV=$OUT/fastpath.csv
 mkdir -p "$OUT"
@@ -87,12 +91,7 @@ count() {  # count PRELOAD PROGRAM PATTERN PAIRS
 }
 
 echo "allocator,pattern,instructions_per_pair" >"$CSV"
-printf 'instructions per malloc+free pair inside the allocator, callgrind, (Ir(%d) - Ir(%d)) / %d pairs\n' \
-    "$N2" "$N1" $((N2 - N1))
-printf '%-16s %9s %9s %9s %9s\n' allocator fixed32 mixed batch100 geomean
 
-# measure NAME PRELOAD PROGRAM: one row of the table, its lines of the CSV;
-# sets GEOMEAN, and HARNESS to the harness's own instructions per pair.
 measure() {
     local name=$1 preload=$2 prog=$3 p r1 r2 per row="" logsum=0
     HARNESS=
@@ -108,53 +107,65 @@ measure() {
         logsum=$(awk -v s="$logsum" -v x="$per" 'BEGIN { printf "%.9f", s + log(x) }')
     done
     GEOMEAN=$(awk -v s="$logsum" 'BEGIN { printf "%.1f", exp(s / 3) }')
-    echo "$name,geomean,$GEOMEAN" >>"$CSV"
+    echo "$name,geomean$SUFFIX,$GEOMEAN" >>"$CSV"
     printf '%-16s%s %9s\n' "$name" "$row" "$GEOMEAN"
 }
 
-keel_geo='' keel_label='' keel_harness='' malloc_harness=''
-if [ -z "$keel_note" ]; then
-    if measure keel "" ./build/fastpath_keel; then
-        keel_geo=$GEOMEAN keel_label=keel keel_harness=$HARNESS
-    else
-        status=1
-    fi
-else
-    printf '%-16s %s\n' keel "$keel_note"
-fi
-if [ -n "$override" ]; then
-    if measure keel-override "$override" ./build/fastpath_malloc; then
-        keel_geo=$GEOMEAN keel_label=keel-override
-    else
-        status=1
-    fi
-fi
-if measure glibc "" ./build/fastpath_malloc; then malloc_harness=$HARNESS; else status=1; fi
-
-mimalloc_geo=
-for peer in mimalloc:libmimalloc.so.2:libmimalloc2.0 \
-            jemalloc:libjemalloc.so.2:libjemalloc2 \
-            tcmalloc:libtcmalloc_minimal.so.4:libtcmalloc-minimal4; do
-    IFS=: read -r name soname package <<<"$peer"
-    if lib=$(find_lib "$soname"); then
-        if measure "$name" "$lib" ./build/fastpath_malloc; then
-            [ "$name" = mimalloc ] && mimalloc_geo=$GEOMEAN
+# measure_set SUFFIX: every allocator on the three patterns (SUFFIX -live:
+# with one block of every size kept, so that no page ever empties)
+measure_set() {
+    local keel_geo='' keel_label='' mimalloc_geo='' name soname package lib peer
+    SUFFIX=$1
+    PATTERNS="fixed32$1 mixed$1 batch100$1"
+    printf '%-16s %9s %9s %9s %9s\n' allocator "fixed32$1" "mixed$1" "batch100$1" geomean
+    if [ -z "$keel_note" ]; then
+        if measure keel "" ./build/fastpath_keel; then
+            keel_geo=$GEOMEAN keel_label=keel keel_harness=$HARNESS
         else
             status=1
         fi
     else
-        printf '%-16s %s\n' "$name" "not installed (apt-get install $package)"
+        printf '%-16s %s\n' keel "$keel_note"
     fi
-done
+    if [ -n "$override" ]; then
+        if measure keel-override "$override" ./build/fastpath_malloc; then
+            keel_geo=$GEOMEAN keel_label=keel-override
+        else
+            status=1
+        fi
+    fi
+    if measure glibc "" ./build/fastpath_malloc; then malloc_harness=$HARNESS; else status=1; fi
+    for peer in mimalloc:libmimalloc.so.2:libmimalloc2.0 \
+                jemalloc:libjemalloc.so.2:libjemalloc2 \
+                tcmalloc:libtcmalloc_minimal.so.4:libtcmalloc-minimal4; do
+        IFS=: read -r name soname package <<<"$peer"
+        if lib=$(find_lib "$soname"); then
+            if measure "$name" "$lib" ./build/fastpath_malloc; then
+                [ "$name" = mimalloc ] && mimalloc_geo=$GEOMEAN
+            else
+                status=1
+            fi
+        else
+            printf '%-16s %s\n' "$name" "not installed (apt-get install $package)"
+        fi
+    done
+    if [ -n "$keel_geo" ] && [ -n "$mimalloc_geo" ]; then
+        awk -v k="$keel_geo" -v m="$mimalloc_geo" -v l="$keel_label" -v s="$1" \
+            'BEGIN { printf "%s / mimalloc%s, geometric mean: %.3f (bar: <= 1.0)\n", l, s, k / m }'
+    elif [ -n "$keel_geo" ]; then
+        echo "keel / mimalloc$1, geometric mean: not available (mimalloc not installed)"
+    else
+        echo "keel / mimalloc$1, geometric mean: not available (keel not measured)"
+    fi
+}
 
-if [ -n "$keel_geo" ] && [ -n "$mimalloc_geo" ]; then
-    awk -v k="$keel_geo" -v m="$mimalloc_geo" -v l="$keel_label" \
-        'BEGIN { printf "%s / mimalloc, geometric mean: %.3f (bar: <= 1.0)\n", l, k / m }'
-elif [ -n "$keel_geo" ]; then
-    echo "keel / mimalloc, geometric mean: not available (mimalloc not installed)"
-else
-    echo "keel / mimalloc, geometric mean: not available (keel not measured)"
-fi
+keel_harness='' malloc_harness=''
+printf 'instructions per malloc+free pair inside the allocator, callgrind, (Ir(%d) - Ir(%d)) / %d pairs\n' \
+    "$N2" "$N1" $((N2 - N1))
+measure_set ""
+echo
+echo "the same with one live block of every size 8..255 kept (no page ever becomes empty):"
+measure_set -live
 [ -z "$malloc_harness" ] || echo "left out, the harness's own instructions per pair, malloc build:$malloc_harness"
 [ -z "$keel_harness" ] || echo "left out, the harness's own instructions per pair, keel build:$keel_harness"
 echo "(written to $CSV)"
