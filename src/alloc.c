@@ -200,7 +200,17 @@ static inline void* sample_charge(keel_heap* heap, void* p, size_t size, void* c
 }
 
 void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero, void* caller) {
-    if (KEEL_LIKELY(size <= KEEL_MEDIUM_MAX && size > KEEL_DIRECT_MAX)) {
+    if (KEEL_LIKELY(size <= KEEL_DIRECT_MAX)) {
+        /* the direct page's free list ran dry but its owner freed blocks
+           into it: those first, without the search (a page that keeps a
+           live block and serves one block at a time comes here on every
+           other allocation). keel__page_empty has no local_free. */
+        keel_page* page = heap->direct[(size + 15) >> 4];
+        if (page->local_free != NULL) {
+            (void)keel__page_collect(heap, page);
+            return sample_charge(heap, page_pop(heap, page, size, zero), size, caller);
+        }
+    } else if (KEEL_LIKELY(size <= KEEL_MEDIUM_MAX)) {
         /* sizes past the direct table: the class's first page, if it has a
            block, is as good as the direct table's */
         keel_page* page = heap->queues[keel__class_of(size)].first;
