@@ -1,7 +1,9 @@
-/* free.c — keel_free and keel_usable_size. The fast path: a map lookup, a
-   page index, an owner check, a push on local_free. Frees from other
-   threads go on the page's a_thread_free stack; large blocks go back to the
-   large cache. */
+/* free.c — keel_free and keel_usable_size. The fast path (free.h): a map
+   lookup, a page index, an owner check, the block-start and may-be-free
+   tests of block_check.h, a push on local_free. Frees from other threads
+   go on the page's a_thread_free stack; large blocks go back to the large
+   cache; a pointer that is not a live block's start ends the program
+   (live_block, large_live). */
 #include "free.h"
 #include "profile.h"
 
