@@ -24,7 +24,8 @@
    handed out (keel__link_take). Two uses:
    - Double free, cheap first: a block given back whose words already
      satisfy the relation may be free. The owner then confirms with a scan
-     of the page's lists (after collecting what other threads freed) and
+     of the page's three lists (its own two and the one other threads push
+     to, which it may walk: those nodes change only when it takes them) and
      aborts with "keel: double free of 0x..." only when it finds it; a
      false alarm (a live block whose data happen to satisfy the relation,
      which needs a word holding the next word xor the block's own address
@@ -38,10 +39,12 @@
      overwritten: a heap overflow or a write after free)", abort. Collecting
      other threads' frees and keel_validate check every link the same way.
 
-   What it costs on the fast path (bench/fastpath.sh): the free reads the
-   block's two words and tests the relation and the block start (about 11
-   instructions), writes the check word with the link (2), and the
-   allocation tests the relation and clears the check word (about 5).
+   What it costs on the fast path (bench/fastpath.sh, measured at 7ec9827):
+   the free tests the block start (8 instructions) and the relation (5)
+   and writes the check word with the link (3); the allocation tests the
+   relation and clears the check word (6). The owner's free makes both
+   tests through keel__free_plain_ok (free.h), on the fast path and for
+   pages flagged only by the heap profile.
 
    Aligned blocks. A page that handed out blocks at interior offsets
    (keel_alloc_aligned) sends its frees to the slow path, which finds the

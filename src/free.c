@@ -144,8 +144,8 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
 void keel__free_flagged(keel_segment* seg, keel_page* page, keel_heap* heap, void* p) {
     /* the owner test first: free_flags is the owner's to read */
     if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap &&
-        page->free_flags == KEEL_FREE_FLAGS_SAMPLED && keel__block_start_ok(page, p) &&
-        !keel__link_maybe_free(p) && keel__profile_unsampled(page, p)) {
+        page->free_flags == KEEL_FREE_FLAGS_SAMPLED && keel__free_plain_ok(page, p) &&
+        keel__profile_unsampled(page, p)) {
         keel__free_push_local(heap, page, p);
         return;
     }

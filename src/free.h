@@ -35,6 +35,13 @@ static inline void keel__free_push_local(keel_heap* heap, keel_page* page, void*
     if (KEEL_UNLIKELY(used == 0) && !keel__page_keep_when_empty(page)) keel__page_retire(heap, page);
 }
 
+/* The owner's tests of block_check.h before a push: p is a carved block's
+   start and its words do not look free already. The fast path and the
+   free of a page flagged only by the heap profile both make them. */
+static inline bool keel__free_plain_ok(const keel_page* page, void* p) {
+    return keel__block_start_ok(page, p) && !keel__link_maybe_free(p);
+}
+
 /* Frees of pages with a flag set (free.c): those of a page marked only
    because it holds blocks the heap profile sampled, by its owner, of a
    block that is not one of them, take the push above; the rest go on to
@@ -49,7 +56,7 @@ static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
     keel_heap* heap = keel__tls_heap;
     /* relaxed: only this thread can have stored its own heap here */
     if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0 &&
-                    keel__block_start_ok(page, ptr) && !keel__link_maybe_free(ptr))) {
+                    keel__free_plain_ok(page, ptr))) {
         keel__free_push_local(heap, page, ptr);
         return;
     }

@@ -21,8 +21,7 @@ static size_t walk_list(const keel_page* page, const keel_block* b, const char* 
     bool orphan = keel__segment_of_page((keel_page*)page)->fork_orphan != 0;
     for (; b; b = keel__link_get(b)) {
         expect(keel__block_in_page(page, b), what);
-        if (!orphan && !keel__link_intact(b))
-            keel__corruption_at("free block ", b, " damaged (its link was overwritten: a heap overflow or a write after free)");
+        if (!orphan && !keel__link_intact(b)) (void)keel__free_block_damaged(b);
         expect(++n <= page->capacity, "free list longer than its page (a cycle)");
     }
     return n;
