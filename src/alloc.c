@@ -168,34 +168,82 @@ static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, 
     }
 }
 
-/* ---- the heap profile's countdown (profile.c) ---- */
+/* ---- the heap profile's pages and countdown (profile.c) ----
+   A sampled block makes its page's frees leave the fast path for as long
+   as it lives (KEEL_PAGE_SAMPLED). So a sampled small block comes from a
+   page of its own class that serves sampled blocks only, in the heap's
+   sample_pages queue of the class (a page or two: samples are rare), never
+   in the class's queues: the program's other pages are never marked. The
+   block the allocation took from its usual page goes back to the head of
+   that page's free list, as if it had never left. Medium blocks are
+   sampled where they are: few to a page, and a slow free costs little next
+   to their size. */
+
+/* A page of the heap's sample_pages[cls] with a free block,
+   collected (or carved) if need be, or a fresh one; NULL when the OS
+   refuses memory. */
+static keel_page* sample_page_for(keel_heap* heap, size_t cls) {
+    keel_page* page;
+    for (page = heap->sample_pages[cls].first; page; page = page->next) {
+        if (!page->free) (void)keel__page_collect(heap, page);
+        if (page->free || keel__page_extend(page)) return page;
+    }
+    page = keel__segment_page_alloc(heap, kind_of_class(cls));
+    if (!page) return NULL;
+    keel__page_init(page, cls);
+    keel__page_flag_set(page, KEEL_PAGE_SAMPLE_ONLY, true);
+    (void)keel__page_extend(page);
+    keel__queue_push(&heap->sample_pages[cls], page);
+    return page;
+}
+
+/* Puts block b, just popped from page by its owner and never handed out,
+   back at the head of page->free and uncounts it. */
+static void page_unpop(keel_heap* heap, keel_page* page, void* b) {
+    keel__ann_unused(b, page->block_size);
+    keel__link_set((keel_block*)b, page->free);
+    page->free = (keel_block*)b;
+    keel__page_used_set(page, keel__page_used(page) - 1);
+    keel__counter_add(&heap->a_allocs, (size_t)0 - 1);
+}
 
 /* The countdown ran out, or profile_sample changed: p may be sampled.
    page: p's page, NULL when not known yet. caller: the return address of
    the public entry point, where the program's frames begin. */
-static KEEL_NOINLINE void* alloc_sampled(keel_heap* heap, keel_page* page, void* p, size_t size, void* caller) {
+static KEEL_NOINLINE void* alloc_sampled(keel_heap* heap, keel_page* page, void* p, size_t size, bool zero,
+                                         void* caller) {
+    if (!keel__profile_countdown(heap)) return p;
     if (!page) {
         keel_segment* seg = keel__segment_of(p);
         if (seg->kind != KEEL_SEGMENT_LARGE) page = keel__page_of(seg, p);
     }
-    keel__profile_countdown(heap, page, p, size, caller);
+    if (page && page->block_size <= KEEL_SMALL_MAX && !keel__page_sample_only(page)) {
+        keel_page* own = sample_page_for(heap, page->class_index);
+        void* q = own ? page_pop(heap, own, size, zero) : NULL;
+        if (q) {   /* else p stays, sampled in its page */
+            page_unpop(heap, page, p);
+            p = q;
+            page = own;
+        }
+    }
+    keel__profile_record(heap, page, p, size, caller);
     return p;
 }
 
 /* The fast path's countdown ran out: the block comes from page, then may
    be sampled. Out of line, so the fast path's one pop stays a tail. */
 static KEEL_NOINLINE void* alloc_sampled_pop(keel_heap* heap, keel_page* page, size_t size, bool zero, void* caller) {
-    return alloc_sampled(heap, page, page_pop(heap, page, size, zero), size, caller);
+    return alloc_sampled(heap, page, page_pop(heap, page, size, zero), size, zero, caller);
 }
 
 /* The slow paths' share of the countdown: once per allocation, on the
    thread's heap (the allocation may have created it), and the place where
    a heap notices a changed profile_sample. */
-static inline void* sample_charge(keel_heap* heap, void* p, size_t size, void* caller) {
+static inline void* sample_charge(keel_heap* heap, void* p, size_t size, bool zero, void* caller) {
     if (KEEL_UNLIKELY(heap == &keel__heap_empty)) heap = keel__tls_heap;
     if (p && heap != &keel__heap_empty &&
         ((heap->sample_left -= (ptrdiff_t)size) < 0 || heap->sample_rate != keel__option(KEEL_OPT_PROFILE_SAMPLE)))
-        return alloc_sampled(heap, NULL, p, size, caller);
+        return alloc_sampled(heap, NULL, p, size, zero, caller);
     return p;
 }
 
@@ -208,16 +256,16 @@ void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero, void* caller) {
         keel_page* page = heap->direct[(size + 15) >> 4];
         if (page->local_free != NULL) {
             (void)keel__page_collect(heap, page);
-            return sample_charge(heap, page_pop(heap, page, size, zero), size, caller);
+            return sample_charge(heap, page_pop(heap, page, size, zero), size, zero, caller);
         }
     } else if (KEEL_LIKELY(size <= KEEL_MEDIUM_MAX)) {
         /* sizes past the direct table: the class's first page, if it has a
            block, is as good as the direct table's */
         keel_page* page = heap->queues[keel__class_of(size)].first;
-        if (page && page->free) return sample_charge(heap, page_pop(heap, page, size, zero), size, caller);
+        if (page && page->free) return sample_charge(heap, page_pop(heap, page, size, zero), size, zero, caller);
     }
     if (size > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
-    return sample_charge(heap, alloc_with_retries(heap, size, KEEL_ALIGN, zero), size, caller);
+    return sample_charge(heap, alloc_with_retries(heap, size, KEEL_ALIGN, zero), size, zero, caller);
 }
 
 /* ---- the fast path ---- */
@@ -285,7 +333,7 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
     }
     total = num_bytes + alignment - KEEL_ALIGN;
     if (total > KEEL_MEDIUM_MAX) {
-        p = (uint8_t*)sample_charge(heap, alloc_with_retries(heap, num_bytes, alignment, false), num_bytes,
+        p = (uint8_t*)sample_charge(heap, alloc_with_retries(heap, num_bytes, alignment, false), num_bytes, false,
                                     __builtin_return_address(0));
         keel__ann_alloc(p, num_bytes, false);
         return p;

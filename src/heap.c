@@ -251,7 +251,10 @@ bool keel__heap_adopt_abandoned(keel_heap* heap) {
             if (keel__segment_page_free(heap, page)) break;   /* that was its last page */
             continue;
         }
-        if (page->free || page->local_free || page->capacity < page->reserved) {
+        if (keel__page_sample_only(page)) {   /* the heap profile's: into our sample_pages */
+            page->in_full = 0;
+            keel__queue_push_back(&heap->sample_pages[cls], page);
+        } else if (page->free || page->local_free || page->capacity < page->reserved) {
             page->in_full = 0;
             keel__queue_push_back(&heap->queues[cls], page);
             keel__heap_direct_update(heap, cls);

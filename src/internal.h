@@ -115,7 +115,8 @@ typedef struct keel_page {
                     uint8_t in_full;          /* in the heap's full queue (owner writes)          */
                     uint8_t has_aligned;      /* bit 1: a block was handed out at an interior
                                                  offset; bit 2: the page holds (or held) sampled
-                                                 blocks of the heap profile. Written by the owner
+                                                 blocks of the heap profile; bit 4: it serves
+                                                 sampled blocks only. Written by the owner
                                                  only, before such a block escapes, so any thread
                                                  freeing one may read it: through
                                                  keel__page_has_aligned/_sampled (atomic)         */
@@ -207,6 +208,9 @@ typedef struct keel_heap {
                                                      exactly the slot_size of every slot of
                                                      its segments that is not in use and
                                                      holds memory (validate recomputes it) */
+    keel_page_queue sample_pages[KEEL_CLASS_COUNT]; /* pages serving only blocks the heap
+                                                     profile sampled, small classes only
+                                                     (alloc.c); never in queues/full      */
     struct keel_heap* reg_next;                   /* registry (keel__registry_lock)       */
     struct keel_heap* reg_prev;
 } keel_heap;
@@ -282,11 +286,17 @@ static inline uint32_t keel__page_used(const keel_page* page) {
    happens-before chain that started after the write. */
 #define KEEL_PAGE_ALIGNED 1u
 #define KEEL_PAGE_SAMPLED 2u
+#define KEEL_PAGE_SAMPLE_ONLY 4u   /* in heap->sample_pages, from keel__page_init to its retirement */
 static inline bool keel__page_has_aligned(const keel_page* page) {
     return (__atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED) & KEEL_PAGE_ALIGNED) != 0;
 }
 static inline bool keel__page_has_sampled(const keel_page* page) {
     return (__atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED) & KEEL_PAGE_SAMPLED) != 0;
+}
+/* Owner only (or under the abandoned lock): the page is one of the heap
+   profile's own, in heap->sample_pages[class] instead of its class's queues. */
+static inline bool keel__page_sample_only(const keel_page* page) {
+    return (__atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED) & KEEL_PAGE_SAMPLE_ONLY) != 0;
 }
 /* Owner only: a load and a store, no RMW (nobody else writes the byte). */
 static inline void keel__page_flag_set(keel_page* page, unsigned flag, bool on) {

@@ -1,7 +1,8 @@
 /* page_queue.c — a thread heap's pages by size class: a queue per class of
    pages that may have free blocks (its first page is what the direct table
    serves), a queue per class of full pages, moving pages between them, and
-   retiring empty pages to their segment. Entry points: keel__page_retire,
+   retiring empty pages to their segment (the heap profile's pages too:
+   heap->sample_pages, alloc.c). Entry points: keel__page_retire,
    keel__page_unfull, keel__heap_collect_all; page_queue.h has the inline
    ones the allocation slow path uses. Calls down only: page.c, segment.c. */
 #include "page_queue.h"
@@ -47,14 +48,20 @@ void keel__page_unfull(keel_heap* heap, keel_page* page) {
 static void retire_now(keel_heap* heap, keel_page* page) {
     size_t cls = page->class_index;
     bool in_full = page->in_full != 0;
-    keel__queue_remove(in_full ? &heap->full[cls] : &heap->queues[cls], page);
-    if (!in_full) keel__heap_direct_update(heap, cls);
+    if (keel__page_sample_only(page)) {   /* the heap profile's (alloc.c): no direct entry */
+        keel__queue_remove(&heap->sample_pages[cls], page);
+    } else {
+        keel__queue_remove(in_full ? &heap->full[cls] : &heap->queues[cls], page);
+        if (!in_full) keel__heap_direct_update(heap, cls);
+    }
     (void)keel__segment_page_free(heap, page);
 }
 
 void keel__page_retire(keel_heap* heap, keel_page* page) {
     int saved;
     keel__assert(page->in_use && keel__page_used(page) == 0);
+    /* the only page of its queue stays (the heap profile's too: a class
+       sampled now and then does not take a page each time) */
     if (!page->in_full && keel__page_keep_when_empty(page)) return;
     /* keel_free keeps errno, and giving the page's memory back may set it */
     saved = errno;
@@ -67,8 +74,9 @@ void keel__heap_collect_all(keel_heap* heap, bool retire_all_empty) {
     size_t cls;
     for (cls = 1; cls < KEEL_CLASS_COUNT; cls++) {
         int k;
-        for (k = 0; k < 2; k++) {
-            keel_page_queue* q = k == 0 ? &heap->queues[cls] : &heap->full[cls];
+        /* the heap profile's pages (k == 2) are never full */
+        for (k = 0; k < 3; k++) {
+            keel_page_queue* q = k == 0 ? &heap->queues[cls] : k == 1 ? &heap->full[cls] : &heap->sample_pages[cls];
             keel_page* page = q->first;
             while (page) {
                 keel_page* next = page->next;

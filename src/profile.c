@@ -29,6 +29,11 @@
    the offsets of up to two live sampled blocks (a_sampled, and a count of
    more): a free there takes the lock only when its block may be sampled.
    The owner unmarks the page when it holds no sampled block any more.
+   Sampled small blocks come from pages of their own (alloc.c, "the heap
+   profile's pages"), as tcmalloc gives a sampled object a span of its own:
+   the program's other pages are never marked, so their frees keep the fast
+   path. Medium blocks are sampled where they are (a free of one costs
+   little next to its size).
    Large blocks always free through the slow path; once profiling has been
    on, each asks the table. Frees forget the block before it can be reused.
 
@@ -317,17 +322,21 @@ static void prof_record(keel_heap* heap, keel_page* page, void* block, size_t si
     keel__unlock(&prof_lock);
 }
 
-void keel__profile_countdown(keel_heap* heap, keel_page* page, void* block, size_t size, void* caller) {
+bool keel__profile_countdown(keel_heap* heap) {
     long long rate = keel__option(KEEL_OPT_PROFILE_SAMPLE);
     bool take = heap->sample_left < 0 && rate > 0 && rate == heap->sample_rate && !heap->sample_busy;
     heap->sample_rate = rate;
     if (rate <= 0 || !keel__os_profile_supported()) {
         heap->sample_left = PROFILE_OFF;
-        return;
+        return false;
     }
     if (!keel__profile_ever_on()) atomic_store_explicit(&keel__profile_was_on, 1, memory_order_relaxed);
-    if (take) prof_record(heap, page, block, size, rate, caller);
     heap->sample_left = prof_draw(heap, rate);
+    return take;
+}
+
+void keel__profile_record(keel_heap* heap, keel_page* page, void* block, size_t size, void* caller) {
+    prof_record(heap, page, block, size, heap->sample_rate, caller);
 }
 
 /* ---- forgetting freed blocks ---- */

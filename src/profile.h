@@ -11,14 +11,18 @@
 extern KEEL_HIDDEN _Atomic(int) keel__profile_was_on;
 
 /* Called by the allocating thread when heap->sample_left fell below zero
-   (or profile_sample changed): records `block` (its start; `size` bytes
-   asked for) with the current call stack, unless the countdown was drawn
-   for another rate, and draws the next countdown. `page`: the block's page
-   (owned by heap), NULL for a large block. `caller`: the return address of
-   the public entry point that allocated (where the program's frames begin).
-   Returns before the block escapes, so a free from any thread finds it. */
-KEEL_HIDDEN void keel__profile_countdown(keel_heap* heap, keel_page* page, void* block, size_t size,
-                                         void* caller);
+   (or profile_sample changed): draws the next countdown, and says whether
+   the allocation that ran it out is to be sampled (not when the countdown
+   was drawn for another rate, or inside the profiler). */
+KEEL_HIDDEN bool keel__profile_countdown(keel_heap* heap);
+
+/* Records `block` (its start; `size` bytes asked for) with the current
+   call stack, after keel__profile_countdown said so. `page`: the block's
+   page (owned by heap), NULL for a large block. `caller`: the return
+   address of the public entry point that allocated (where the program's
+   frames begin). Returns before the block escapes, so a free from any
+   thread finds it. */
+KEEL_HIDDEN void keel__profile_record(keel_heap* heap, keel_page* page, void* block, size_t size, void* caller);
 
 /* A block of a page marked KEEL_PAGE_SAMPLED is being freed (block: its
    start; owner: the caller owns the page). Forgets the block if it was

@@ -74,7 +74,8 @@ static void check_segment_header(const keel_segment* seg) {
     }
 }
 
-static void check_queue(keel_heap* heap, const keel_page_queue* q, size_t cls, bool full) {
+/* sample: the heap profile's queue of the class (alloc.c), never full */
+static void check_queue(keel_heap* heap, const keel_page_queue* q, size_t cls, bool full, bool sample) {
     const keel_page* prev = NULL;
     const keel_page* page;
     for (page = q->first; page; prev = page, page = page->next) {
@@ -84,6 +85,8 @@ static void check_queue(keel_heap* heap, const keel_page_queue* q, size_t cls, b
         expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap, "queued page in a segment the heap does not own");
         expect(page->class_index == cls, "page queued under the wrong size class");
         expect((page->in_full != 0) == full, "page full flag disagrees with its queue");
+        expect(keel__page_sample_only(page) == sample, "a page in the wrong queue (the heap profile's or not)");
+        if (sample) expect(page->block_size <= KEEL_SMALL_MAX, "a heap profile page of a medium class");
         check_page_full(page);
     }
     expect(q->last == prev, "page queue tail broken");
@@ -107,8 +110,9 @@ static void check_own_heap(keel_heap* heap) {
     size_t cls, w;
     int k;
     for (cls = 1; cls < KEEL_CLASS_COUNT; cls++) {
-        check_queue(heap, &heap->queues[cls], cls, false);
-        check_queue(heap, &heap->full[cls], cls, true);
+        check_queue(heap, &heap->queues[cls], cls, false, false);
+        check_queue(heap, &heap->full[cls], cls, true, false);
+        check_queue(heap, &heap->sample_pages[cls], cls, false, true);
     }
     for (w = 0; w < KEEL_DIRECT_COUNT; w++) {
         keel_page* page = heap->direct[w];
