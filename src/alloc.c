@@ -146,7 +146,7 @@ static void* alloc_from_page(keel_heap* heap, size_t cls, size_t size, bool zero
 /* Allocates from pages (or a large segment when the size or the alignment
    asks for one), creating the thread's heap if need be; on failure applies
    the out-of-memory policy (flush, retry, handler) until it gives up. */
-static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, bool zero) {
+static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, bool zero, bool growing) {
     unsigned attempt;
     int saved = errno;
     for (attempt = 0;; attempt++) {
@@ -155,7 +155,7 @@ static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, 
         if (heap) {
             if (size <= KEEL_MEDIUM_MAX && alignment <= KEEL_ALIGN) {
                 p = alloc_from_page(heap, keel__class_of(size), size, zero);
-            } else if ((p = keel__large_alloc(size, alignment, zero)) != NULL) {
+            } else if ((p = keel__large_alloc(size, alignment, zero, growing)) != NULL) {
                 keel__counter_add(&heap->a_allocs, 1);
                 keel__stats_sample();
             }
@@ -265,7 +265,7 @@ void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero, void* caller) {
         if (page && page->free) return sample_charge(heap, page_pop(heap, page, size, zero), size, zero, caller);
     }
     if (size > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
-    return sample_charge(heap, alloc_with_retries(heap, size, KEEL_ALIGN, zero), size, zero, caller);
+    return sample_charge(heap, alloc_with_retries(heap, size, KEEL_ALIGN, zero, false), size, zero, caller);
 }
 
 /* ---- the fast path ---- */
@@ -333,7 +333,7 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
     }
     total = num_bytes + alignment - KEEL_ALIGN;
     if (total > KEEL_MEDIUM_MAX) {
-        p = (uint8_t*)sample_charge(heap, alloc_with_retries(heap, num_bytes, alignment, false), num_bytes, false,
+        p = (uint8_t*)sample_charge(heap, alloc_with_retries(heap, num_bytes, alignment, false, false), num_bytes, false,
                                     __builtin_return_address(0));
         keel__ann_alloc(p, num_bytes, false);
         return p;
@@ -379,7 +379,17 @@ void* keel_realloc(void* ptr, size_t num_bytes) {
         keel__ann_resize(ptr, visible, num_bytes);
         return ptr;   /* fits, and not so much smaller that a smaller class pays */
     }
-    q = keel_alloc(num_bytes);
+    if (num_bytes > KEEL_MEDIUM_MAX && num_bytes > usable) {
+        /* a large block for a block that grows: likely to grow again, so
+           large.c gives it the cached span with the most memory to grow
+           into (the path of keel__alloc_slow, with that flag) */
+        keel_heap* heap = keel__tls_heap;
+        q = sample_charge(heap, alloc_with_retries(heap, num_bytes, KEEL_ALIGN, false, true), num_bytes, false,
+                          __builtin_return_address(0));
+        keel__ann_alloc(q, num_bytes, false);
+    } else {
+        q = keel_alloc(num_bytes);
+    }
     if (!q) return NULL;   /* ptr untouched */
     memcpy(q, ptr, visible < num_bytes ? visible : num_bytes);
     keel_free(ptr);

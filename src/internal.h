@@ -167,11 +167,24 @@ typedef struct keel_segment {
     struct keel_segment* all_prev;
     size_t large_committed;           /* large: bytes committed after the header          */
     size_t large_offset;              /* large: offset of the block from the segment      */
-    uint64_t cached_at;               /* large, in the cache: when it went there (ms)     */
-    size_t empty_committed;           /* abandoned or cached: bytes of empty page slots
-                                         kept committed, keel__segment_empty_committed()
-                                         when it joined the list; the list's total is
-                                         the sum of these (validate checks both)          */
+    /* Unions, so that the header (and the offset of pages[], which the
+       free fast path indexes) keeps its size. */
+    union {
+        uint64_t cached_at;           /* large, in the cache: when it went there (ms)     */
+        size_t large_usable;          /* large, in use: its usable size (the size asked,
+                                         rounded to OS pages); committed memory beyond it
+                                         is slack a growing block may grow into          */
+    };
+    union {
+        size_t empty_committed;       /* small/medium, abandoned or cached: bytes of empty
+                                         page slots kept committed,
+                                         keel__segment_empty_committed() when it joined
+                                         the list; the list's total is the sum of these
+                                         (validate checks both)                           */
+        size_t large_slack;           /* large, in use: what it counts in the slack total
+                                         (large.c), large_committed - large_usable; 0
+                                         in the cache                                    */
+    };
     uint32_t cookie;                  /* KEEL_SEGMENT_COOKIE: checked by validate         */
     uint32_t fork_orphan;             /* abandoned in a forked child: its dead owner may
                                          have stopped mid-update, so its page counts are
@@ -316,7 +329,9 @@ static inline void keel__counter_add(_Atomic(size_t)* c, size_t v) {
 }
 
 /* ---- large blocks (large.c) ---- */
-KEEL_HIDDEN void* keel__large_alloc(size_t size, size_t alignment, bool zero);
+/* growing: for a realloc to a larger size, which will likely grow again
+   (large.c prefers the cached span with the most memory, and keeps it). */
+KEEL_HIDDEN void* keel__large_alloc(size_t size, size_t alignment, bool zero, bool growing);
 KEEL_HIDDEN void keel__large_free_span(keel_segment* seg);
 KEEL_HIDDEN bool keel__large_resize_in_place(keel_segment* seg, size_t new_size);
 KEEL_HIDDEN size_t keel__large_usable(const keel_segment* seg);

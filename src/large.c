@@ -2,7 +2,16 @@
    reserved beyond its size so realloc can grow it in place by committing
    more. Freed spans wait in a small cache, still committed, so programs that
    reuse big buffers don't fault memory in again each time; the cache is
-   bounded in count and bytes and its oldest memory is decommitted first. */
+   bounded in count and bytes and its oldest memory is decommitted first.
+
+   Growing blocks. A block that realloc moves into a large span grows, most
+   likely, again (vectors, string builders). It takes the cached span with
+   the most committed memory and keeps all of it: the memory beyond its
+   usable size is slack that its next reallocs grow into without a system
+   call or a page fault (what glibc gets from reusing its heap). Reallocs
+   that grow a block never give memory back; one that shrinks it does. The
+   slack of all live blocks is bounded by the cache's byte budget (a_slack):
+   past it a growing block keeps what any reused span keeps. */
 #include "annotate.h"
 #include "internal.h"
 #include "options.h"
@@ -12,6 +21,7 @@
 #include <string.h>
 
 static keel_lock large_lock = KEEL_LOCK_INIT;
+static _Atomic(size_t) a_slack;            /* sum of large_slack over live blocks */
 static keel_segment* large_cache;          /* most recently freed first */
 static size_t large_cache_count;
 static size_t large_cache_committed;       /* bytes committed in cached spans */
@@ -65,14 +75,19 @@ static void span_release(keel_segment* seg, bool registered) {
     keel__stat_reserved(-(ptrdiff_t)reserved);
 }
 
-/* Makes at least round_up(size) bytes usable after the block start. What
-   is committed beyond that is given back past a quarter more (a realloc that
-   shrinks: the caller asked for less), or only past four times as much
-   (`keep`: a cached span reused, whose memory a growing block will fill
-   without faulting it in again). */
-static bool span_fit(keel_segment* seg, size_t size, bool keep) {
+/* How span_fit treats committed memory beyond the new usable size: a block
+   made smaller (or new) gives back what is past a quarter more; a cached
+   span reused keeps up to four times as much (a growing block will fill it
+   without faulting it in again); a growing block keeps it all, while the
+   slack total stays within the cache's budget. */
+typedef enum span_fit_mode { FIT_EXACT, FIT_REUSE, FIT_GROW } span_fit_mode;
+
+/* Makes round_up(size) bytes the block's usable size, committing what is
+   missing and giving back the excess as mode says; counts its slack. */
+static bool span_fit(keel_segment* seg, size_t size, span_fit_mode mode) {
     size_t want = round_up(size, os_page());
     uint8_t* block = (uint8_t*)seg + seg->large_offset;
+    size_t excess, keep;
     if (want > seg->large_committed) {
         if (!keel__commit_charge(want - seg->large_committed)) return false;
         if (!vmem_commit(block + seg->large_committed, want - seg->large_committed)) {
@@ -80,20 +95,31 @@ static bool span_fit(keel_segment* seg, size_t size, bool keep) {
             return false;
         }
         seg->large_committed = want;
-    } else if (seg->large_committed - want > (keep ? 3 * want + ((size_t)1 << 20) : want / 4 + os_page())) {
-        keel__ann_returned(block + want, seg->large_committed - want);
-        if (vmem_decommit(block + want, seg->large_committed - want)) {
-            keel__stat_committed(-(ptrdiff_t)(seg->large_committed - want));
+    }
+    excess = seg->large_committed - want;
+    keep = mode == FIT_EXACT ? want / 4 + os_page() : 3 * want + ((size_t)1 << 20);
+    if (mode == FIT_GROW &&
+        atomic_load_explicit(&a_slack, memory_order_relaxed) - seg->large_slack + excess <=
+            keel__cache_budget(KEEL_OPT_LARGE_CACHE_BYTES))
+        keep = excess;
+    if (excess > keep) {
+        keel__ann_returned(block + want, excess);
+        if (vmem_decommit(block + want, excess)) {
+            keel__stat_committed(-(ptrdiff_t)excess);
             seg->large_committed = want;
         }
     }
+    /* relaxed: a total for the bound above, exact once every thread is done */
+    atomic_fetch_add_explicit(&a_slack, (seg->large_committed - want) - seg->large_slack, memory_order_relaxed);
+    seg->large_slack = seg->large_committed - want;
+    seg->large_usable = want;
     return true;
 }
 
 /* The cached span that serves size best: room enough, and committed
-   memory closest to what is needed (the least to fault in or give back).
-   NULL when none has room. */
-static keel_segment* cache_take(size_t size) {
+   memory closest to what is needed (the least to fault in or give back),
+   or for a growing block the most. NULL when none has room. */
+static keel_segment* cache_take(size_t size, bool growing) {
     keel_segment* seg;
     keel_segment* best = NULL;
     size_t header = large_header_size(), best_gap = SIZE_MAX;
@@ -103,7 +129,8 @@ static keel_segment* cache_take(size_t size) {
     for (seg = large_cache; seg; seg = seg->heap_next) {
         size_t gap;
         if (seg->large_offset != header || seg->reserved - seg->large_offset < size) continue;
-        gap = seg->large_committed > size ? seg->large_committed - size : size - seg->large_committed;
+        gap = growing ? SIZE_MAX - seg->large_committed
+                      : seg->large_committed > size ? seg->large_committed - size : size - seg->large_committed;
         if (gap < best_gap) { best = seg; best_gap = gap; }
     }
     if (best) {
@@ -120,7 +147,7 @@ static keel_segment* cache_take(size_t size) {
     return best;
 }
 
-void* keel__large_alloc(size_t size, size_t alignment, bool zero) {
+void* keel__large_alloc(size_t size, size_t alignment, bool zero, bool growing) {
     size_t header = large_header_size(), offset, reserve, seg_align;
     size_t prev_committed = 0;
     keel_segment* seg = NULL;
@@ -129,10 +156,10 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero) {
     if (size < KEEL_ALIGN) size = KEEL_ALIGN;   /* a block has bytes: it lies inside its span */
     if (size > keel__os_memory_limit()) return NULL;   /* no machine here could back it */
     offset = round_up(header, alignment);
-    if (alignment <= header) seg = cache_take(size);
+    if (alignment <= header) seg = cache_take(size, growing);
     if (seg) {
         prev_committed = seg->large_committed;
-        if (!span_fit(seg, size, true)) {
+        if (!span_fit(seg, size, growing ? FIT_GROW : FIT_REUSE)) {
             keel__large_free_span(seg);
             return NULL;
         }
@@ -169,7 +196,7 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero) {
         seg->cookie = KEEL_SEGMENT_COOKIE;
         seg->pages[0].in_full = 1;   /* never the fast free path */
         keel__stat_reserved((ptrdiff_t)reserve);
-        if (!span_fit(seg, size, false)) {
+        if (!span_fit(seg, size, FIT_EXACT)) {
             (void)vmem_decommit(seg, header);
             (void)vmem_release(seg, reserve);
             keel__stat_reserved(-(ptrdiff_t)reserve);
@@ -189,19 +216,20 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero) {
     }
     seg->pages[0].in_use = 1;
     seg->pages[0].start = block;
-    atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_committed, memory_order_relaxed);
+    atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_usable, memory_order_relaxed);
     keel__page_used_set(&seg->pages[0], 1);
     return block;
 }
 
 size_t keel__large_usable(const keel_segment* seg) {
-    return seg->large_committed;
+    return seg->large_usable;
 }
 
+/* Growing keeps the slack (FIT_GROW), shrinking gives back (FIT_EXACT). */
 bool keel__large_resize_in_place(keel_segment* seg, size_t new_size) {
     if (new_size > seg->reserved - seg->large_offset) return false;
-    if (!span_fit(seg, new_size, false)) return false;
-    atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_committed, memory_order_relaxed);
+    if (!span_fit(seg, new_size, new_size > seg->large_usable ? FIT_GROW : FIT_EXACT)) return false;
+    atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_usable, memory_order_relaxed);
     return true;
 }
 
@@ -244,6 +272,10 @@ static void release_list(keel_segment* list) {
 
 void keel__large_free_span(keel_segment* seg) {
     keel_segment* to_release = NULL;
+    /* its slack, and all its memory, is the cache's now */
+    atomic_fetch_sub_explicit(&a_slack, seg->large_slack, memory_order_relaxed);
+    seg->large_slack = 0;
+    seg->large_usable = 0;
     seg->pages[0].in_use = 0;
     keel__page_used_set(&seg->pages[0], 0);
     atomic_store_explicit(&seg->pages[0].a_stat_block_size, 0, memory_order_relaxed);

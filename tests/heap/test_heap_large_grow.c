@@ -1,0 +1,159 @@
+/* test_heap_large_grow.c — white box (src/large.c, "Growing blocks"): a
+   block that realloc moves into a large span takes the cached span with
+   the most memory and keeps it as slack, so a vector grown again after one
+   was freed reuses that memory (Linux: almost no page faults the second
+   time); its usable size stays the size asked (rounded to OS pages); a
+   realloc that shrinks gives memory back; the slack of all live blocks
+   stays within large_cache_bytes; a plain malloc of a cached span keeps
+   at most four times its size. Contents survive every move. */
+#define _DEFAULT_SOURCE
+#include "keel/keel.h"
+#include "internal.h"
+#include "segment_map.h"
+#include "check.h"
+#include "heap_test.h"
+
+#if !defined(_WIN32)
+#include <sys/resource.h>
+#endif
+
+#define TOP ((size_t)16 << 20)
+
+static size_t page_size;
+
+static size_t round_page(size_t n) { return (n + page_size - 1) & ~(page_size - 1); }
+
+static keel_segment* seg_of(void* p) { return keel__segment_of(p); }
+
+static long faults_now(void) {
+#if defined(_WIN32)
+    return 0;
+#else
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+#endif
+}
+
+/* A vector of bytes grown x1.5 by realloc from 100 KiB to at least `top`,
+   the new part of each step written, the old part's marks checked. */
+static unsigned char* grow_vector(size_t top, size_t* len_out, int* intact) {
+    unsigned char* v = NULL;
+    size_t len = 0, cap = 100 * HT_KIB;
+    *intact = 1;
+    for (;;) {
+        size_t i;
+        unsigned char* q = (unsigned char*)keel_realloc(v, cap);
+        if (!q) { keel_free(v); return NULL; }
+        v = q;
+        for (i = 0; i < len; i += 4096)
+            if (v[i] != (unsigned char)(i / 4096 * 7 + 1)) *intact = 0;
+        for (i = len; i < cap; i += 4096) v[i] = (unsigned char)(i / 4096 * 7 + 1);
+        len = cap;   /* the marks lie on multiples of 4096 below len */
+        len -= len % 4096;
+        if (cap >= top) break;
+        cap += cap / 2;
+    }
+    *len_out = cap;
+    return v;
+}
+
+int main(void) {
+    size_t len;
+    int intact;
+    unsigned char* v;
+    long f1, f2;
+    page_size = vmem_get_page_size();
+    /* nothing leaves the cache by age while the test runs (qemu, wine) */
+    CHECK(keel_option_set("purge_delay", -1));
+
+    /* first vector: its memory is faulted in; freed, its span is cached */
+    f1 = faults_now();
+    v = grow_vector(TOP, &len, &intact);
+    f1 = faults_now() - f1;
+    CHECK(v != NULL && intact);
+    if (!v) return check_done("test_heap_large_grow");
+    CHECK(keel_usable_size(v) == round_page(len));
+    keel_free(v);
+
+    /* second vector: takes that span when it becomes large, keeps it all */
+    {
+        unsigned char* w = (unsigned char*)keel_alloc(100 * HT_KIB);
+        unsigned char* q;
+        keel_segment* seg;
+        CHECK(w != NULL);
+        memset(w, 0x5a, 100 * HT_KIB);
+        q = (unsigned char*)keel_realloc(w, 200 * HT_KIB);   /* medium -> large, growing */
+        CHECK(q != NULL && q[0] == 0x5a && q[100 * HT_KIB - 1] == 0x5a);
+        seg = seg_of(q);
+        CHECK(seg->kind == KEEL_SEGMENT_LARGE);
+        CHECK_NOTE(seg->large_committed >= TOP, "a growing block keeps the cached span's memory");
+        CHECK(keel_usable_size(q) == round_page(200 * HT_KIB));
+        CHECK(seg->large_usable == round_page(200 * HT_KIB));
+        keel_free(q);
+    }
+    f2 = faults_now();
+    v = grow_vector(TOP, &len, &intact);
+    f2 = faults_now() - f2;
+    CHECK(v != NULL && intact);
+    if (!v) return check_done("test_heap_large_grow");
+    if (!HT_SANITIZED && !ht_under_qemu() && f1 > 0) {
+        char note[128];
+        snprintf(note, sizeof note, "the second vector faults memory in again: %ld faults, the first %ld", f2, f1);
+        CHECK_NOTE(f2 * 4 < f1, note);
+    }
+
+    /* a realloc that shrinks gives back what is past a quarter more */
+    {
+        keel_stats before = keel_get_stats(), after;
+        keel_segment* seg = seg_of(v);
+        unsigned char* q = (unsigned char*)keel_realloc(v, HT_MIB);
+        after = keel_get_stats();
+        CHECK(q == v);   /* in place */
+        CHECK(seg->large_committed <= HT_MIB + HT_MIB / 4 + page_size);
+        CHECK(before.virtual_memory_size - after.virtual_memory_size >= TOP - 2 * HT_MIB);
+        CHECK(keel_usable_size(q) == HT_MIB);
+        keel_free(q);
+    }
+
+    /* the slack of all live blocks stays within large_cache_bytes (24 MiB
+       here): a second growing block past it keeps what a reused span keeps */
+    CHECK(keel_option_set("large_cache_bytes", (long long)24 << 20));
+    {
+        unsigned char *a, *b, *c;
+        keel_segment *sa, *sb;
+        a = (unsigned char*)keel_alloc(TOP);
+        CHECK(a != NULL);
+        if (a) memset(a, 1, TOP);
+        keel_free(a);   /* cached: 16 MiB */
+        a = (unsigned char*)keel_realloc(keel_alloc(100 * HT_KIB), 200 * HT_KIB);
+        CHECK(a != NULL);
+        sa = seg_of(a);
+        CHECK(sa->large_committed >= TOP);   /* slack about 16 MiB: within 24 */
+        b = (unsigned char*)keel_alloc(TOP);
+        CHECK(b != NULL);
+        if (b) memset(b, 2, TOP);
+        keel_free(b);   /* cached: 16 MiB more */
+        b = (unsigned char*)keel_realloc(keel_alloc(100 * HT_KIB), 200 * HT_KIB);
+        CHECK(b != NULL);
+        sb = seg_of(b);
+        CHECK_NOTE(sb->large_committed <= 4 * round_page(200 * HT_KIB) + HT_MIB,
+                   "slack past large_cache_bytes is given back");
+        CHECK(sa->large_committed >= TOP);   /* the first keeps its own */
+        keel_free(a);
+        keel_free(b);
+
+        /* a plain malloc of a cached span keeps at most four times its size */
+        c = (unsigned char*)keel_alloc(TOP);
+        CHECK(c != NULL);
+        if (c) memset(c, 3, TOP);
+        keel_free(c);
+        c = (unsigned char*)keel_alloc(200 * HT_KIB);
+        CHECK(c != NULL);
+        CHECK(seg_of(c)->large_committed <= 4 * round_page(200 * HT_KIB) + HT_MIB);
+        CHECK(keel_usable_size(c) == round_page(200 * HT_KIB));
+        keel_free(c);
+    }
+    keel_validate();
+    return check_done("test_heap_large_grow");
+}
