@@ -3,6 +3,7 @@
    page with no free block, a first allocation, large blocks, out of memory)
    is keel__alloc_slow. */
 #include "annotate.h"
+#include "free.h"
 #include "internal.h"
 #include "options.h"
 #include "page_queue.h"
@@ -356,15 +357,26 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
 
 /* ---- realloc ---- */
 
-void* keel_realloc(void* ptr, size_t num_bytes) {
-    keel_segment* seg;
+/* The usable size of ptr, a block of seg, for realloc: the owner's plain
+   page (no flag: not full, no aligned or sampled block) needs only the
+   two tests of the free fast path; the rest goes through the full checks
+   of keel__usable_size_checked, which end the program on a misuse. */
+static inline size_t realloc_usable(keel_segment* seg, void* ptr) {
+    if (seg->kind != KEEL_SEGMENT_LARGE) {
+        keel_page* page = keel__page_of(seg, ptr);
+        /* relaxed: only this thread can have stored its own heap here */
+        if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == keel__tls_heap &&
+                        page->free_flags == 0 && keel__free_plain_ok(page, ptr)))
+            return page->block_size;
+    }
+    return keel__usable_size_checked(seg, ptr, "realloc");
+}
+
+void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes) {
     size_t usable, visible;
     void* q;
-    if (!ptr) return keel_alloc(num_bytes);
-    if (num_bytes == 0) { keel_free(ptr); return NULL; }
-    seg = keel__segment_of(ptr);
-    if (!seg) { keel__report_invalid("realloc", ptr); return NULL; }
-    usable = keel__usable_size_checked(seg, ptr, "realloc");
+    if (num_bytes == 0) { keel__free_in_segment(seg, ptr); return NULL; }
+    usable = realloc_usable(seg, ptr);
     if (usable == 0) return NULL;
     if (num_bytes > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
     /* what the program may read of ptr: usable, or under memcheck/ASan the size asked */
@@ -392,8 +404,20 @@ void* keel_realloc(void* ptr, size_t num_bytes) {
     }
     if (!q) return NULL;   /* ptr untouched */
     memcpy(q, ptr, visible < num_bytes ? visible : num_bytes);
-    keel_free(ptr);
+    keel__free_in_segment(seg, ptr);
     return q;
+}
+
+void* keel_realloc(void* ptr, size_t num_bytes) {
+    keel_segment* seg;
+    if (!ptr) return keel_alloc(num_bytes);
+    seg = keel__segment_of(ptr);
+    if (!seg) {
+        if (num_bytes == 0) { keel__report_invalid("free", ptr); return NULL; }
+        keel__report_invalid("realloc", ptr);
+        return NULL;
+    }
+    return keel__realloc_in_segment(seg, ptr, num_bytes);
 }
 
 void* keel__create_copy(const void* init, size_t size, size_t alignment) {

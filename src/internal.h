@@ -361,6 +361,9 @@ KEEL_HIDDEN void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero, void
 KEEL_HIDDEN void keel__free_slow(keel_segment* seg, keel_page* page, void* p);
 KEEL_HIDDEN void* keel__block_start(const keel_page* page, const void* p);
 KEEL_HIDDEN size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op);
+/* keel_realloc of ptr (not NULL) once its segment is known (the override
+   looked it up already). */
+KEEL_HIDDEN void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes);
 
 /* ---- accounting (counters.c) ---- */
 typedef struct keel_counters {

@@ -57,7 +57,10 @@ OVERRIDE_API void free(void* ptr) {
 OVERRIDE_API void* realloc(void* ptr, size_t size) {
     void* q;
     size_t readable;
-    if (!ptr || keel__segment_of(ptr)) return keel_realloc(ptr, size);
+    keel_segment* seg;
+    if (!ptr) return keel_alloc(size);
+    seg = keel__segment_of(ptr);
+    if (KEEL_LIKELY(seg != NULL)) return keel__realloc_in_segment(seg, ptr, size);
     /* a foreign block: its size is unknown, so copy what is readable of
        the new size; bytes past its end are garbage the caller ignores */
     foreign("realloc", ptr, "");
