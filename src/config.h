@@ -89,7 +89,8 @@
 #define KEEL_LARGE_CACHE_BYTES ((size_t)32 << 20)
 #endif
 
-/* TUNABLE: address space reserved beyond a large block (64-bit), so that
+/* TUNABLE: address space reserved beyond a large block (64-bit, and none
+   under ulimit -v, where address space is short), so that
    realloc grows it in place: max(its size, this). */
 #ifndef KEEL_LARGE_HEADROOM
 #define KEEL_LARGE_HEADROOM ((size_t)32 << 20)

@@ -37,17 +37,30 @@ static void cache_trim_locked(size_t limit, keel_segment** to_release);
 static void release_list(keel_segment* list);
 
 /* Address space reserved beyond a large block for in-place growth:
-   generous where address space is plentiful (64-bit, no ulimit -v), half
-   the block otherwise. */
+   generous where address space is plentiful (64-bit), half the block on
+   32-bit, none under ulimit -v: there unused headroom would take address
+   space that later blocks need (1 MiB blocks under a 256 MiB limit: 161
+   fit with half a block of headroom each, 250 without), and a realloc
+   that cannot grow in place moves. */
 static size_t large_headroom(size_t size) {
     size_t extra = size / 2;
+    if (keel__os_address_space_limited()) return 0;
 #if UINTPTR_MAX > 0xFFFFFFFFu
-    if (!keel__os_address_space_limited()) {
+    {
         size_t headroom = keel__option_size(KEEL_OPT_LARGE_HEADROOM);
         extra = size > headroom ? size : headroom;
     }
 #endif
     return extra > KEEL_MAX_REQUEST - size ? 0 : extra;
+}
+
+/* What a reservation is rounded to: the OS's granularity (64 KiB on
+   Windows, the page elsewhere), or KEEL_LARGE_RESERVE_ROUND where address
+   space is plentiful, so that spans of near sizes are interchangeable in
+   the cache. */
+static size_t reserve_round(void) {
+    return keel__os_address_space_limited() || UINTPTR_MAX <= 0xFFFFFFFFu ? vmem_get_page_info().alloc_alignment
+                                                                         : KEEL_LARGE_RESERVE_ROUND;
 }
 
 static size_t large_header_size(void) {
@@ -169,10 +182,10 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero, bool growing) 
            instead of copying (what mremap gives glibc). Address space is
            cheap on 64-bit, so generous there; without it if the OS says no
            (ulimit -v). */
-        reserve = round_up(offset + size + large_headroom(size), KEEL_LARGE_RESERVE_ROUND);
+        reserve = round_up(offset + size + large_headroom(size), reserve_round());
         seg = reserve > offset + size ? (keel_segment*)vmem_reserve_aligned(reserve, seg_align) : NULL;
         if (!seg) {
-            reserve = round_up(offset + size, KEEL_LARGE_RESERVE_ROUND);
+            reserve = round_up(offset + size, reserve_round());
             seg = (keel_segment*)vmem_reserve_aligned(reserve, seg_align);
             if (!seg) return NULL;
         }

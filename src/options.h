@@ -42,7 +42,7 @@
     X(LARGE_CACHE_BYTES, "large_cache_bytes", KIND_BYTES, KEEL_LARGE_CACHE_BYTES, 0, TIB, \
       "committed memory those cached large blocks may keep") \
     X(LARGE_HEADROOM, "large_headroom", KIND_BYTES, KEEL_LARGE_HEADROOM, 0, TIB, \
-      "address space reserved beyond a large block for realloc to grow into (64-bit)") \
+      "address space reserved beyond a large block for realloc to grow into (64-bit; none under ulimit -v)") \
     X(ARENA_CLEAR_KEEP, "arena_clear_keep", KIND_BYTES, KEEL_ARENA_CLEAR_KEEP, 0, TIB, \
       "bytes keel_arena_clear keeps committed (a new arena's keep_on_clear)") \
     X(ARENA_COMMIT_MIN, "arena_commit_min", KIND_BYTES, KEEL_ARENA_COMMIT_MIN, 1, TIB, \

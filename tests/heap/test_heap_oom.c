@@ -330,6 +330,52 @@ static void rlimit_child(void) {
     _exit(child_failures > 100 ? 100 : child_failures);
 }
 
+/* At least 90% of an address-space limit's headroom is usable in blocks
+   of one size (DESIGN.md section 9: growth reservations give way under
+   ulimit -v). Exits 0 when met, 1 when not, 77 when no limit can be set. */
+static void rlimit_usable_child(size_t block) {
+    enum { MAXB = 2048 };
+    static char* blocks[MAXB];
+    const size_t room = (size_t)1 << 30;
+    struct rlimit rl;
+    vmem_usage u;
+    size_t n = 0;
+    alarm(60);
+    keel_free(keel_alloc(1));
+    u = vmem_get_usage_summary();
+    if (u.process_virtual_bytes == 0 || getrlimit(RLIMIT_AS, &rl) != 0) _exit(77);
+    rl.rlim_cur = (rlim_t)(u.process_virtual_bytes + room);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < rl.rlim_cur) _exit(77);
+    if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(77);
+    while (n < MAXB && (blocks[n] = (char*)keel_alloc(block)) != NULL) {
+        blocks[n][0] = 1;
+        blocks[n][block - 1] = 1;
+        n++;
+    }
+    printf(NAME ": rlimit child: %zu blocks of %zu MiB in 1024 MiB of address space (%.0f%%; bar 90%%)\n", n,
+           block / HT_MIB, 100.0 * (double)(n * block) / (double)room);
+    fflush(stdout);
+    _exit(n * block >= room / 10 * 9 ? 0 : 1);
+}
+
+static void test_rlimit_usable(size_t block) {
+    pid_t pid;
+    int status = 0;
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid < 0) return;
+    if (pid == 0) rlimit_usable_child(block);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+        printf(NAME ": note: could not set RLIMIT_AS here, not checked\n");
+        return;
+    }
+    CHECK_NOTE(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+               "under RLIMIT_AS less than 90% of the headroom was usable in large blocks");
+}
+
 static void test_rlimit(void) {
     pid_t pid;
     int status = 0;
@@ -354,6 +400,9 @@ static void test_rlimit(void) {
     }
     if (WIFSIGNALED(status)) printf(NAME ": rlimit child killed by signal %d\n", WTERMSIG(status));
     CHECK_NOTE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the RLIMIT_AS child failed");
+    test_rlimit_usable(HT_MIB);
+    test_rlimit_usable(8 * HT_MIB);
+    test_rlimit_usable(64 * HT_MIB);
 }
 #else
 static void test_rlimit(void) {
