@@ -308,6 +308,21 @@ void* keel_calloc(size_t count, size_t size) {
 
 /* ---- alignment ---- */
 
+/* The smallest size class of at least num_bytes whose block size is a
+   multiple of alignment, if it is no larger than the class the padded
+   request (num_bytes + alignment - KEEL_ALIGN) would take; else 0. Every
+   block of such a class is aligned, as pages start on an OS page boundary
+   (segment.c): the block is handed out at its start, and its page keeps
+   the free fast path that an interior-aligned block takes from it. Class
+   sizes between 2^b and 2^(b+1) are multiples of 2^(b-3), and 2^(b+1) of
+   every alignment up to it, so one comes within a few classes. */
+static size_t aligned_class(size_t num_bytes, size_t alignment) {
+    size_t cls = keel__class_of(num_bytes), limit = keel__class_of(num_bytes + alignment - KEEL_ALIGN);
+    for (; cls <= limit; cls++)
+        if ((keel__class_size[cls] & (alignment - 1)) == 0) return cls;
+    return 0;
+}
+
 void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
     keel_heap* heap;
     uint8_t* p;
@@ -322,6 +337,22 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
     /* at least one byte, so the aligned pointer lies inside its block */
     if (num_bytes == 0) num_bytes = 1;
     heap = keel__tls_heap;
+    /* a size class whose blocks are all aligned */
+    if (num_bytes + alignment - KEEL_ALIGN <= KEEL_MEDIUM_MAX && alignment <= vmem_get_page_size()) {
+        size_t cls = aligned_class(num_bytes, alignment);
+        if (cls) {
+            size_t bsize = keel__class_size[cls];
+            p = (uint8_t*)heap_alloc(heap, bsize, false);
+            if (!p) return NULL;
+            /* the profile's countdown counts the bytes asked for */
+            keel__tls_heap->sample_left += (ptrdiff_t)(bsize - num_bytes);
+            keel__ann_alloc(p, num_bytes, false);
+            if (KEEL_LIKELY(((uintptr_t)p & (alignment - 1)) == 0)) return p;
+            keel_free(p);   /* cannot happen (see aligned_class); the padded way below */
+            heap = keel__tls_heap;
+            heap->sample_left += (ptrdiff_t)num_bytes;   /* counted once: by the allocation below */
+        }
+    }
     /* blocks whose size is a multiple of the alignment often are aligned already */
     if (num_bytes <= KEEL_MEDIUM_MAX && (num_bytes & (alignment - 1)) == 0 && num_bytes > 0) {
         p = (uint8_t*)heap_alloc(heap, num_bytes, false);

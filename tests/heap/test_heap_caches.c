@@ -168,17 +168,48 @@ static void free_them(void* arg) {
     for (i = 0; i < AL_N; i++) keel_free(al_blocks[i]);
 }
 
+/* Alignments up to the OS page come from a size class whose blocks are all
+   aligned (alloc.c, aligned_class): the block is handed out at its start,
+   its page keeps the free fast path (no KEEL_PAGE_ALIGNED), and it is no
+   larger than the padded block would have been. */
+static void test_aligned_from_classes(void) {
+    size_t align, n, bad_flag = 0, bad_size = 0, count = 0;
+    for (align = 32; align <= vmem_get_page_size() && align <= 4096; align *= 2) {
+        for (n = 1; n <= 20000; n += n / 3 + 7) {
+            void* p = keel_alloc_aligned(n, align);
+            keel_segment* seg;
+            CHECK(p != NULL && ht_aligned(p, align));
+            if (!p) continue;
+            seg = keel__segment_of(p);
+            if (seg && seg->kind != KEEL_SEGMENT_LARGE) {
+                keel_page* page = keel__page_of(seg, p);
+                count++;
+                if (keel__page_has_aligned(page) || (uint8_t*)p != keel__block_start(page, p)) bad_flag++;
+                if (keel_usable_size(p) > keel__class_size[keel__class_of(n + align - 16)]) bad_size++;
+            }
+            keel_free(p);
+        }
+    }
+    CHECK(count > 100);
+    CHECK_NOTE(bad_flag == 0, "an alignment up to the OS page was handed out at an interior offset");
+    CHECK_NOTE(bad_size == 0, "an aligned block is larger than the padded one would be");
+    keel_validate();
+}
+
 static void test_cross_thread_aligned_free(void) {
     keel_stats s0, s1;
     shim_thread th;
     shim_start st;
     size_t i, interior = 0;
     void* keep = keel_alloc(100);   /* the pages stay this thread's */
+    /* past the OS page: no size class has its blocks all aligned, so the
+       block is padded and handed out at an interior offset */
+    size_t align = 2 * vmem_get_page_size();
     s0 = keel_get_stats();
     for (i = 0; i < AL_N; i++) {
         keel_segment* seg;
-        al_blocks[i] = keel_alloc_aligned(100, 64);
-        CHECK(al_blocks[i] != NULL && ht_aligned(al_blocks[i], 64));
+        al_blocks[i] = keel_alloc_aligned(100, align);
+        CHECK(al_blocks[i] != NULL && ht_aligned(al_blocks[i], align));
         if (!al_blocks[i]) continue;
         memset(al_blocks[i], 4, 100);
         seg = keel__segment_of(al_blocks[i]);
@@ -206,6 +237,7 @@ int main(void) {
     test_segment_cache();
     test_abandoned_bound();
     test_large_cache();
+    test_aligned_from_classes();
     test_cross_thread_aligned_free();
     return check_done(NAME);
 }
