@@ -70,26 +70,33 @@ static keel_page* page_from_full(keel_heap* heap, size_t cls) {
     return found;
 }
 
-/* Phase 3: a segment of an exited thread, adopted: its pages join our
-   queues; the first of the class's with a block is taken. */
-static keel_page* page_from_abandoned(keel_heap* heap, size_t cls) {
+/* The first page of q with a block in `free`, once collected or carved. */
+static keel_page* queue_first_with_block(keel_heap* heap, keel_page_queue* q) {
     keel_page* page;
-    if (!keel__heap_adopt_abandoned(heap)) return NULL;
-    for (page = heap->queues[cls].first; page; page = page->next) {
+    for (page = q->first; page; page = page->next) {
         if (!page->free) (void)keel__page_collect(heap, page);
         if (page->free || keel__page_extend(page)) return page;
     }
     return NULL;
 }
 
+/* Phase 3: a segment of an exited thread, adopted: its pages join our
+   queues; the first of the class's with a block is taken. */
+static keel_page* page_from_abandoned(keel_heap* heap, size_t cls) {
+    if (!keel__heap_adopt_abandoned(heap)) return NULL;
+    return queue_first_with_block(heap, &heap->queues[cls]);
+}
+
 /* Phase 4: a fresh page slot from the heap's segments (segment.c), cut for
-   the class; NULL when the OS refuses memory. */
-static keel_page* page_fresh(keel_heap* heap, size_t cls) {
+   the class, with page flags `flags`, at the head of q (the class's queue,
+   or the heap profile's for it); NULL when the OS refuses memory. */
+static keel_page* page_fresh(keel_heap* heap, size_t cls, keel_page_queue* q, unsigned flags) {
     keel_page* page = keel__segment_page_alloc(heap, kind_of_class(cls));
     if (!page) return NULL;
     keel__page_init(page, cls);
+    if (flags) keel__page_flag_set(page, flags, true);
     (void)keel__page_extend(page);
-    keel__queue_push(&heap->queues[cls], page);
+    keel__queue_push(q, page);
     keel__stats_sample();   /* committed memory may have grown: the sampled live peak */
     return page;
 }
@@ -103,7 +110,7 @@ static keel_page* find_page(keel_heap* heap, size_t cls) {
     if (!page) page = page_from_full(heap, cls);
     if (!page) page = page_from_abandoned(heap, cls);
     if (!page) {
-        page = page_fresh(heap, cls);
+        page = page_fresh(heap, cls, q, 0);
         if (!page) return NULL;
     } else if (page != q->first) {
         keel__queue_remove(q, page);
@@ -184,18 +191,9 @@ static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, 
    collected (or carved) if need be, or a fresh one; NULL when the OS
    refuses memory. */
 static keel_page* sample_page_for(keel_heap* heap, size_t cls) {
-    keel_page* page;
-    for (page = heap->sample_pages[cls].first; page; page = page->next) {
-        if (!page->free) (void)keel__page_collect(heap, page);
-        if (page->free || keel__page_extend(page)) return page;
-    }
-    page = keel__segment_page_alloc(heap, kind_of_class(cls));
-    if (!page) return NULL;
-    keel__page_init(page, cls);
-    keel__page_flag_set(page, KEEL_PAGE_SAMPLE_ONLY, true);
-    (void)keel__page_extend(page);
-    keel__queue_push(&heap->sample_pages[cls], page);
-    return page;
+    keel_page_queue* q = &heap->sample_pages[cls];
+    keel_page* page = queue_first_with_block(heap, q);
+    return page ? page : page_fresh(heap, cls, q, KEEL_PAGE_SAMPLE_ONLY);
 }
 
 /* Puts block b, just popped from page by its owner and never handed out,
@@ -327,7 +325,7 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
     keel_heap* heap;
     uint8_t* p;
     uintptr_t a;
-    size_t total;
+    size_t total, cls, whole = 0;
     if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > KEEL_MAX_ALIGNMENT ||
         num_bytes > KEEL_MAX_REQUEST) {
         errno = ENOMEM;
@@ -337,26 +335,19 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
     /* at least one byte, so the aligned pointer lies inside its block */
     if (num_bytes == 0) num_bytes = 1;
     heap = keel__tls_heap;
-    /* a size class whose blocks are all aligned */
-    if (num_bytes + alignment - KEEL_ALIGN <= KEEL_MEDIUM_MAX && alignment <= vmem_get_page_size()) {
-        size_t cls = aligned_class(num_bytes, alignment);
-        if (cls) {
-            size_t bsize = keel__class_size[cls];
-            p = (uint8_t*)heap_alloc(heap, bsize, false);
-            if (!p) return NULL;
-            /* the profile's countdown counts the bytes asked for */
-            keel__tls_heap->sample_left += (ptrdiff_t)(bsize - num_bytes);
-            keel__ann_alloc(p, num_bytes, false);
-            if (KEEL_LIKELY(((uintptr_t)p & (alignment - 1)) == 0)) return p;
-            keel_free(p);   /* cannot happen (see aligned_class); the padded way below */
-            heap = keel__tls_heap;
-            heap->sample_left += (ptrdiff_t)num_bytes;   /* counted once: by the allocation below */
-        }
-    }
-    /* blocks whose size is a multiple of the alignment often are aligned already */
-    if (num_bytes <= KEEL_MEDIUM_MAX && (num_bytes & (alignment - 1)) == 0 && num_bytes > 0) {
-        p = (uint8_t*)heap_alloc(heap, num_bytes, false);
+    /* a block aligned where it starts, handed out whole: up to the OS page
+       from a size class whose blocks all are (aligned_class, so this cannot
+       miss); past it, a size that is a multiple of the alignment often is */
+    if (num_bytes + alignment - KEEL_ALIGN <= KEEL_MEDIUM_MAX && alignment <= vmem_get_page_size() &&
+        (cls = aligned_class(num_bytes, alignment)) != 0)
+        whole = keel__class_size[cls];
+    else if (num_bytes <= KEEL_MEDIUM_MAX && (num_bytes & (alignment - 1)) == 0)
+        whole = num_bytes;
+    if (whole) {
+        p = (uint8_t*)heap_alloc(heap, whole, false);
         if (!p) return NULL;
+        /* the profile's countdown counts the bytes asked for */
+        keel__tls_heap->sample_left += (ptrdiff_t)(whole - num_bytes);
         keel__ann_alloc(p, num_bytes, false);
         if (((uintptr_t)p & (alignment - 1)) == 0) return p;
         keel_free(p);
@@ -391,7 +382,10 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
 /* The usable size of ptr, a block of seg, for realloc: the owner's plain
    page (no flag: not full, no aligned or sampled block) needs only the
    two tests of the free fast path; the rest goes through the full checks
-   of keel__usable_size_checked, which end the program on a misuse. */
+   of keel__usable_size_checked, which end the program on a misuse. The
+   test is keel__free_in_segment's, written out in both: one inline shared
+   by the two made GCC lay out free differently, 2 instructions more a
+   malloc+free pair in bench/fastpath.sh. */
 static inline size_t realloc_usable(keel_segment* seg, void* ptr) {
     if (seg->kind != KEEL_SEGMENT_LARGE) {
         keel_page* page = keel__page_of(seg, ptr);

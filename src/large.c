@@ -42,9 +42,9 @@ static void release_list(keel_segment* list);
    space that later blocks need (1 MiB blocks under a 256 MiB limit: 161
    fit with half a block of headroom each, 250 without), and a realloc
    that cannot grow in place moves. */
-static size_t large_headroom(size_t size) {
+static size_t large_headroom(size_t size, bool limited) {
     size_t extra = size / 2;
-    if (keel__os_address_space_limited()) return 0;
+    if (limited) return 0;
 #if UINTPTR_MAX > 0xFFFFFFFFu
     {
         size_t headroom = keel__option_size(KEEL_OPT_LARGE_HEADROOM);
@@ -58,9 +58,8 @@ static size_t large_headroom(size_t size) {
    Windows, the page elsewhere), or KEEL_LARGE_RESERVE_ROUND where address
    space is plentiful, so that spans of near sizes are interchangeable in
    the cache. */
-static size_t reserve_round(void) {
-    return keel__os_address_space_limited() || UINTPTR_MAX <= 0xFFFFFFFFu ? vmem_get_page_info().alloc_alignment
-                                                                         : KEEL_LARGE_RESERVE_ROUND;
+static size_t reserve_round(bool limited) {
+    return limited || UINTPTR_MAX <= 0xFFFFFFFFu ? vmem_get_page_info().alloc_alignment : KEEL_LARGE_RESERVE_ROUND;
 }
 
 static size_t large_header_size(void) {
@@ -177,15 +176,17 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero, bool growing) 
             return NULL;
         }
     } else {
+        bool limited = keel__os_address_space_limited() != 0;   /* ulimit -v: a system call, once */
+        size_t round = reserve_round(limited);
         seg_align = alignment > KEEL_SEGMENT_SIZE ? alignment : KEEL_SEGMENT_SIZE;
         /* address space to grow into: realloc then commits more in place
            instead of copying (what mremap gives glibc). Address space is
            cheap on 64-bit, so generous there; without it if the OS says no
            (ulimit -v). */
-        reserve = round_up(offset + size + large_headroom(size), reserve_round());
+        reserve = round_up(offset + size + large_headroom(size, limited), round);
         seg = reserve > offset + size ? (keel_segment*)vmem_reserve_aligned(reserve, seg_align) : NULL;
         if (!seg) {
-            reserve = round_up(offset + size, reserve_round());
+            reserve = round_up(offset + size, round);
             seg = (keel_segment*)vmem_reserve_aligned(reserve, seg_align);
             if (!seg) return NULL;
         }
