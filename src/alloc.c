@@ -23,7 +23,7 @@ static keel_segment_kind kind_of_class(size_t cls) {
    more blocks carved; an empty page other than the first retires, a page
    with nothing left goes to the full queue. Bounded: after
    KEEL_PAGE_SCAN_MAX full pages a fresh page is cheaper. */
-static keel_page* page_from_queue(keel_heap* heap, size_t cls) {
+static keel_page* page_from_queue(keel_theap* heap, size_t cls) {
     keel_page_queue* q = &heap->queues[cls];
     keel_page* page;
     keel_page* next;
@@ -46,7 +46,7 @@ static keel_page* page_from_queue(keel_heap* heap, size_t cls) {
    back to the queue; those checked in vain go to the back of the full queue,
    so a bounded scan keeps reaching new ones (a producer whose blocks are all
    freed by consumers keeps many full pages). Returns the first found. */
-static keel_page* page_from_full(keel_heap* heap, size_t cls) {
+static keel_page* page_from_full(keel_theap* heap, size_t cls) {
     keel_page_queue* fq = &heap->full[cls];
     keel_page* found = NULL;
     keel_page* f = fq->first;
@@ -71,7 +71,7 @@ static keel_page* page_from_full(keel_heap* heap, size_t cls) {
 }
 
 /* The first page of q with a block in `free`, once collected or carved. */
-static keel_page* queue_first_with_block(keel_heap* heap, keel_page_queue* q) {
+static keel_page* queue_first_with_block(keel_theap* heap, keel_page_queue* q) {
     keel_page* page;
     for (page = q->first; page; page = page->next) {
         if (!page->free) (void)keel__page_collect(heap, page);
@@ -82,7 +82,7 @@ static keel_page* queue_first_with_block(keel_heap* heap, keel_page_queue* q) {
 
 /* Phase 3: a segment of an exited thread, adopted: its pages join our
    queues; the first of the class's with a block is taken. */
-static keel_page* page_from_abandoned(keel_heap* heap, size_t cls) {
+static keel_page* page_from_abandoned(keel_theap* heap, size_t cls) {
     if (!keel__heap_adopt_abandoned(heap)) return NULL;
     return queue_first_with_block(heap, &heap->queues[cls]);
 }
@@ -90,7 +90,7 @@ static keel_page* page_from_abandoned(keel_heap* heap, size_t cls) {
 /* Phase 4: a fresh page slot from the heap's segments (segment.c), cut for
    the class, with page flags `flags`, at the head of q (the class's queue,
    or the heap profile's for it); NULL when the OS refuses memory. */
-static keel_page* page_fresh(keel_heap* heap, size_t cls, keel_page_queue* q, unsigned flags) {
+static keel_page* page_fresh(keel_theap* heap, size_t cls, keel_page_queue* q, unsigned flags) {
     keel_page* page = keel__segment_page_alloc(heap, kind_of_class(cls));
     if (!page) return NULL;
     keel__page_init(page, cls);
@@ -104,7 +104,7 @@ static keel_page* page_fresh(keel_heap* heap, size_t cls, keel_page_queue* q, un
 /* A page of class cls with a block in `free`, at the head of its queue and
    in the direct table; NULL when the OS refuses memory. The phases, cheapest
    first, call only down (page.c, page_queue, heap.c, segment.c). */
-static keel_page* find_page(keel_heap* heap, size_t cls) {
+static keel_page* find_page(keel_theap* heap, size_t cls) {
     keel_page_queue* q = &heap->queues[cls];
     keel_page* page = page_from_queue(heap, cls);
     if (!page) page = page_from_full(heap, cls);
@@ -126,7 +126,7 @@ static keel_page* find_page(keel_heap* heap, size_t cls) {
 /* ---- the slow path ---- */
 
 /* Takes the first block of page->free, which is not empty, and counts it. */
-static inline void* page_pop(keel_heap* heap, keel_page* page, size_t size, bool zero) {
+static inline void* page_pop(keel_theap* heap, keel_page* page, size_t size, bool zero) {
     keel_block* b = page->free;
     keel_block* next;
     keel__assert(page->in_use && keel__block_in_page(page, b));
@@ -146,7 +146,7 @@ static inline void* page_pop(keel_heap* heap, keel_page* page, size_t size, bool
     return b;
 }
 
-static void* alloc_from_page(keel_heap* heap, size_t cls, size_t size, bool zero) {
+static void* alloc_from_page(keel_theap* heap, size_t cls, size_t size, bool zero) {
     keel_page* page = find_page(heap, cls);
     return page ? page_pop(heap, page, size, zero) : NULL;
 }
@@ -154,7 +154,7 @@ static void* alloc_from_page(keel_heap* heap, size_t cls, size_t size, bool zero
 /* Allocates from pages (or a large segment when the size or the alignment
    asks for one), creating the thread's heap if need be; on failure applies
    the out-of-memory policy (flush, retry, handler) until it gives up. */
-static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, bool zero, bool growing) {
+static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment, bool zero, bool growing) {
     unsigned attempt;
     int saved = errno;
     for (attempt = 0;; attempt++) {
@@ -190,7 +190,7 @@ static void* alloc_with_retries(keel_heap* heap, size_t size, size_t alignment, 
 /* A page of the heap's sample_pages[cls] with a free block,
    collected (or carved) if need be, or a fresh one; NULL when the OS
    refuses memory. */
-static keel_page* sample_page_for(keel_heap* heap, size_t cls) {
+static keel_page* sample_page_for(keel_theap* heap, size_t cls) {
     keel_page_queue* q = &heap->sample_pages[cls];
     keel_page* page = queue_first_with_block(heap, q);
     return page ? page : page_fresh(heap, cls, q, KEEL_PAGE_SAMPLE_ONLY);
@@ -198,7 +198,7 @@ static keel_page* sample_page_for(keel_heap* heap, size_t cls) {
 
 /* Puts block b, just popped from page by its owner and never handed out,
    back at the head of page->free and uncounts it. */
-static void page_unpop(keel_heap* heap, keel_page* page, void* b) {
+static void page_unpop(keel_theap* heap, keel_page* page, void* b) {
     keel__ann_unused(b, page->block_size);
     keel__link_set((keel_block*)b, page->free);
     page->free = (keel_block*)b;
@@ -209,7 +209,7 @@ static void page_unpop(keel_heap* heap, keel_page* page, void* b) {
 /* The countdown ran out, or profile_sample changed: p may be sampled.
    page: p's page, NULL when not known yet. caller: the return address of
    the public entry point, where the program's frames begin. */
-static KEEL_NOINLINE void* alloc_sampled(keel_heap* heap, keel_page* page, void* p, size_t size, bool zero,
+static KEEL_NOINLINE void* alloc_sampled(keel_theap* heap, keel_page* page, void* p, size_t size, bool zero,
                                          void* caller) {
     if (!keel__profile_countdown(heap)) return p;
     if (!page) {
@@ -231,14 +231,14 @@ static KEEL_NOINLINE void* alloc_sampled(keel_heap* heap, keel_page* page, void*
 
 /* The fast path's countdown ran out: the block comes from page, then may
    be sampled. Out of line, so the fast path's one pop stays a tail. */
-static KEEL_NOINLINE void* alloc_sampled_pop(keel_heap* heap, keel_page* page, size_t size, bool zero, void* caller) {
+static KEEL_NOINLINE void* alloc_sampled_pop(keel_theap* heap, keel_page* page, size_t size, bool zero, void* caller) {
     return alloc_sampled(heap, page, page_pop(heap, page, size, zero), size, zero, caller);
 }
 
 /* The slow paths' share of the countdown: once per allocation, on the
    thread's heap (the allocation may have created it), and the place where
    a heap notices a changed profile_sample. */
-static inline void* sample_charge(keel_heap* heap, void* p, size_t size, bool zero, void* caller) {
+static inline void* sample_charge(keel_theap* heap, void* p, size_t size, bool zero, void* caller) {
     if (KEEL_UNLIKELY(heap == &keel__heap_empty)) heap = keel__tls_heap;
     if (p && heap != &keel__heap_empty &&
         ((heap->sample_left -= (ptrdiff_t)size) < 0 || heap->sample_rate != keel__option(KEEL_OPT_PROFILE_SAMPLE)))
@@ -246,7 +246,7 @@ static inline void* sample_charge(keel_heap* heap, void* p, size_t size, bool ze
     return p;
 }
 
-void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero, void* caller) {
+void* keel__alloc_slow(keel_theap* heap, size_t size, bool zero, void* caller) {
     if (KEEL_LIKELY(size <= KEEL_DIRECT_MAX)) {
         /* the direct page's free list ran dry but its owner freed blocks
            into it: those first, without the search (a page that keeps a
@@ -273,7 +273,7 @@ void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero, void* caller) {
    return address of the public entry point, where the heap profile starts
    its stacks (read only on the paths that need it). */
 #define KEEL_CALLER __builtin_return_address(0)
-static inline __attribute__((always_inline)) void* heap_alloc(keel_heap* heap, size_t size, bool zero) {
+static inline __attribute__((always_inline)) void* heap_alloc(keel_theap* heap, size_t size, bool zero) {
     if (KEEL_LIKELY(size <= KEEL_DIRECT_MAX)) {
         keel_page* page = heap->direct[(size + 15) >> 4];
         if (KEEL_LIKELY(page->free != NULL)) {
@@ -322,7 +322,7 @@ static size_t aligned_class(size_t num_bytes, size_t alignment) {
 }
 
 void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
-    keel_heap* heap;
+    keel_theap* heap;
     uint8_t* p;
     uintptr_t a;
     size_t total, cls, whole = 0;
@@ -420,7 +420,7 @@ void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes) {
         /* a large block for a block that grows: likely to grow again, so
            large.c gives it the cached span with the most memory to grow
            into (the path of keel__alloc_slow, with that flag) */
-        keel_heap* heap = keel__tls_heap;
+        keel_theap* heap = keel__tls_heap;
         q = sample_charge(heap, alloc_with_retries(heap, num_bytes, KEEL_ALIGN, false, true), num_bytes, false,
                           __builtin_return_address(0));
         keel__ann_alloc(q, num_bytes, false);

@@ -79,7 +79,7 @@ void keel__stat_cached(ptrdiff_t delta) {
     atomic_fetch_add_explicit(&a_cached, (size_t)delta, memory_order_relaxed);
 }
 
-void keel__stat_remote_free(keel_heap* heap, size_t bytes) {
+void keel__stat_remote_free(keel_theap* heap, size_t bytes) {
     if (heap != &keel__heap_empty) {
         keel__counter_add(&heap->a_remote_freed_bytes, bytes);
         keel__counter_add(&heap->a_remote_freed_blocks, 1);
@@ -99,7 +99,7 @@ void keel__stat_aligned_offset_global(size_t delta) {
 }
 
 /* Caller holds the registry lock; the heap is leaving it. */
-void keel__stat_fold_heap(keel_heap* heap) {
+void keel__stat_fold_heap(keel_theap* heap) {
     atomic_fetch_add_explicit(&a_allocs, atomic_load_explicit(&heap->a_allocs, memory_order_relaxed), memory_order_relaxed);
     atomic_fetch_add_explicit(&a_remote_bytes, atomic_load_explicit(&heap->a_remote_freed_bytes, memory_order_relaxed), memory_order_relaxed);
     atomic_fetch_add_explicit(&a_remote_blocks, atomic_load_explicit(&heap->a_remote_freed_blocks, memory_order_relaxed), memory_order_relaxed);

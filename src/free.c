@@ -88,7 +88,7 @@ static void large_live(keel_segment* seg, const void* p, const char* op) {
 }
 
 /* Owner-side free of block b into page. */
-static void free_local(keel_heap* heap, keel_page* page, keel_block* b) {
+static void free_local(keel_theap* heap, keel_page* page, keel_block* b) {
     uint32_t used = keel__page_used(page) - 1;
     keel__assert(keel__page_used(page) > 0 && keel__block_in_page(page, b));
     keel__link_set(b, page->local_free);
@@ -99,7 +99,7 @@ static void free_local(keel_heap* heap, keel_page* page, keel_block* b) {
 }
 
 void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
-    keel_heap* heap = keel__tls_heap;
+    keel_theap* heap = keel__tls_heap;
     keel_block* b;
     bool owner;
     int saved = errno;
@@ -141,7 +141,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
 /* heap: the calling thread's (keel__tls_heap), read by the caller. A
    segment's owner is a heap or NULL, never keel__heap_empty, so the owner
    test alone tells a thread that has a heap. */
-void keel__free_flagged(keel_segment* seg, keel_page* page, keel_heap* heap, void* p) {
+void keel__free_flagged(keel_segment* seg, keel_page* page, keel_theap* heap, void* p) {
     /* the owner test first: free_flags is the owner's to read */
     if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap &&
         page->free_flags == KEEL_FREE_FLAGS_SAMPLED && keel__free_plain_ok(page, p) &&
@@ -163,7 +163,7 @@ void keel_free(void* ptr) {
 
 size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op) {
     keel_page* page;
-    keel_heap* heap = keel__tls_heap;
+    keel_theap* heap = keel__tls_heap;
     keel_block* b;
     if (seg->kind == KEEL_SEGMENT_LARGE) {
         large_live(seg, p, op);

@@ -22,7 +22,7 @@ _Static_assert(offsetof(keel_page, has_aligned) == offsetof(keel_page, in_full) 
                "free_flags is in_full then has_aligned");
 
 /* The owner's free of block ptr into page, which is not in the full queue. */
-static inline void keel__free_push_local(keel_heap* heap, keel_page* page, void* ptr) {
+static inline void keel__free_push_local(keel_theap* heap, keel_page* page, void* ptr) {
     keel_block* b = (keel_block*)ptr;
     uint32_t used;
     keel__assert(keel__page_used(page) > 0);
@@ -46,14 +46,14 @@ static inline bool keel__free_plain_ok(const keel_page* page, void* p) {
    because it holds blocks the heap profile sampled, by its owner, of a
    block that is not one of them, take the push above; the rest go on to
    keel__free_slow. A function of its own, so the fast path stays as it is. */
-KEEL_HIDDEN void keel__free_flagged(keel_segment* seg, keel_page* page, keel_heap* heap, void* p);
+KEEL_HIDDEN void keel__free_flagged(keel_segment* seg, keel_page* page, keel_theap* heap, void* p);
 
 /* The body of keel_free for a pointer whose segment is known: a page
    index, an owner check, the block-start and may-be-free tests
    (block_check.h), a push on local_free. */
 static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
     keel_page* page = keel__page_of(seg, ptr);
-    keel_heap* heap = keel__tls_heap;
+    keel_theap* heap = keel__tls_heap;
     /* relaxed: only this thread can have stored its own heap here */
     if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0 &&
                     keel__free_plain_ok(page, ptr))) {

@@ -11,8 +11,8 @@
 #include <errno.h>
 #include <string.h>
 
-keel_heap* keel__registry;                       /* live heaps                  */
-static keel_heap* heap_pool;                     /* retired heap structs        */
+keel_theap* keel__registry;                      /* live heaps                  */
+static keel_theap* heap_pool;                    /* retired heap structs        */
 static keel_lock registry_lock = KEEL_LOCK_INIT;
 static keel_segment* abandoned;                  /* segments of exited threads  */
 static _Atomic(size_t) a_abandoned_count;        /* peeked without the lock     */
@@ -64,7 +64,7 @@ static void abandoned_push_locked(keel_segment* seg) {
 
 /* A heap leaves the registry for the pool; its counters fold into the
    process-wide ones. Caller holds the registry lock. */
-static void registry_retire_locked(keel_heap* h) {
+static void registry_retire_locked(keel_theap* h) {
     keel__stat_fold_heap(h);
     if (h->reg_prev) h->reg_prev->reg_next = h->reg_next;
     else keel__registry = h->reg_next;
@@ -79,17 +79,17 @@ static void registry_retire_locked(keel_heap* h) {
    retired. The blocks those threads held are never freed in the child;
    their memory is reclaimed with the segment once the child frees the rest. */
 static void fork_child(void) {
-    keel_heap* me = keel__tls_heap;
+    keel_theap* me = keel__tls_heap;
     keel_segment* seg;
-    keel_heap* h;
-    keel_heap* next;
+    keel_theap* h;
+    keel_theap* next;
     keel__profile_child_reset();
     keel__segments_child_reset();
     keel__large_child_reset();
     keel__lock_reset(&abandoned_lock);
     keel__lock_reset(&registry_lock);
     for (seg = keel__segments; seg; seg = seg->all_next) {
-        keel_heap* owner = atomic_load_explicit(&seg->a_heap, memory_order_relaxed);
+        keel_theap* owner = atomic_load_explicit(&seg->a_heap, memory_order_relaxed);
         if (seg->kind == KEEL_SEGMENT_LARGE || owner == NULL || owner == me) continue;
         atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
         seg->fork_orphan = 1;
@@ -127,17 +127,17 @@ __attribute__((constructor(101))) static void heap_at_start(void) { (void)keel__
 /* ---- creating and retiring heaps ---- */
 
 /* A heap struct from the pool, or from a new chunk of the OS's memory. */
-static keel_heap* heap_struct_alloc(void) {
-    keel_heap* h;
+static keel_theap* heap_struct_alloc(void) {
+    keel_theap* h;
     keel__lock(&registry_lock);
     h = heap_pool;
     if (h) heap_pool = h->reg_next;
     keel__unlock(&registry_lock);
     if (!h) {
-        size_t chunk = (size_t)64 << 10, n = chunk / sizeof(keel_heap), i;
-        keel_heap* block;
+        size_t chunk = (size_t)64 << 10, n = chunk / sizeof(keel_theap), i;
+        keel_theap* block;
         if (!keel__commit_charge(chunk)) return NULL;
-        block = (keel_heap*)vmem_alloc(chunk);
+        block = (keel_theap*)vmem_alloc(chunk);
         if (!block) {
             keel__stat_committed(-(ptrdiff_t)chunk);
             return NULL;
@@ -154,8 +154,8 @@ static keel_heap* heap_struct_alloc(void) {
     return h;
 }
 
-keel_heap* keel__heap_get(void) {
-    keel_heap* h = keel__tls_heap;
+keel_theap* keel__heap_get(void) {
+    keel_theap* h = keel__tls_heap;
     size_t i;
     if (h != &keel__heap_empty) return h;
     h = heap_struct_alloc();
@@ -178,7 +178,7 @@ keel_heap* keel__heap_get(void) {
 }
 
 /* The thread is exiting: give back what is empty, abandon the rest. */
-static void heap_retire(keel_heap* heap) {
+static void heap_retire(keel_theap* heap) {
     int k;
     keel__heap_collect_all(heap, true);
     (void)keel__segment_purge_heap(heap, false);   /* down to the heap's bound */
@@ -200,7 +200,7 @@ static void heap_retire(keel_heap* heap) {
 }
 
 static void heap_thread_exit(void* value) {
-    keel_heap* heap = (keel_heap*)value;
+    keel_theap* heap = (keel_theap*)value;
     int saved = errno;
     if (heap != keel__tls_heap || heap == &keel__heap_empty) return;
     keel__tls_heap = &keel__heap_empty;   /* later frees and allocations still work */
@@ -229,7 +229,7 @@ static keel_segment* abandoned_pop(void) {
 /* Makes one abandoned segment the heap's: its pages join the heap's queues
    (the abandoning heap's queue links are stale and rebuilt here), empty ones
    are given back. false when there was none. */
-bool keel__heap_adopt_abandoned(keel_heap* heap) {
+bool keel__heap_adopt_abandoned(keel_theap* heap) {
     keel_segment* seg = abandoned_pop();
     uint32_t i;
     if (!seg) return false;

@@ -10,9 +10,9 @@
    no free block, so the first allocation takes the slow path, which gives
    the thread a heap of its own. Never written. */
 keel_page keel__page_empty;
-keel_heap keel__heap_empty = {
+keel_theap keel__heap_empty = {
     .direct = {E8, E8, E8, E8, E8, E8, E8, E8, E},
 };
 _Static_assert(KEEL_DIRECT_COUNT == 8 * 8 + 1, "keel__heap_empty.direct lists every entry");
 
-_Thread_local keel_heap* keel__tls_heap KEEL_TLS_ATTR = &keel__heap_empty;
+_Thread_local keel_theap* keel__tls_heap KEEL_TLS_ATTR = &keel__heap_empty;

@@ -10,7 +10,7 @@
                  own free lists (free, local_free, a_thread_free).
      block       what keel_alloc returns; a page is cut into equal blocks.
      size class  one of KEEL_CLASS_COUNT block sizes, ~12.5% apart above 128.
-     thread heap the per-thread state (keel_heap): a direct table from small
+     thread heap the per-thread state (keel_theap): a direct table from small
                  size to page, page queues per class, owned segments.
      arena       bump allocation on a reservation (arena.h; not the heap).
 */
@@ -88,7 +88,7 @@ static inline bool keel__slot_holds_memory(uint8_t state) {
     return state == KEEL_SLOT_FRESH || state == KEEL_SLOT_DIRTY;
 }
 
-struct keel_heap;
+struct keel_theap;
 struct keel_segment;
 
 /* One page: a run of a segment serving one size class.
@@ -159,7 +159,7 @@ typedef struct keel_segment {
     _Atomic(uint32_t) a_stat_pages;   /* page_count, for keel_get_stats (relaxed)         */
     size_t reserved;                  /* bytes reserved from vmem                         */
     size_t header_size;               /* bytes of header, committed with the segment      */
-    _Atomic(struct keel_heap*) a_heap;  /* owner; NULL while abandoned or cached          */
+    _Atomic(struct keel_theap*) a_heap; /* owner; NULL while abandoned or cached          */
     struct keel_segment* heap_next;   /* owner's list of segments with free page slots,
                                          or the abandoned list, or a cache                */
     struct keel_segment* heap_prev;
@@ -196,7 +196,7 @@ typedef struct keel_segment {
 
 /* A thread heap. Only its thread touches it, except the relaxed counters
    that stats read and the registry links (under the registry lock). */
-typedef struct keel_heap {
+typedef struct keel_theap {
     keel_page* direct[KEEL_DIRECT_COUNT];        /* size/16 -> current page of its class */
     keel_page_queue queues[KEEL_CLASS_COUNT];     /* pages that may have free blocks      */
     keel_page_queue full[KEEL_CLASS_COUNT];       /* pages with no free block             */
@@ -224,12 +224,12 @@ typedef struct keel_heap {
     keel_page_queue sample_pages[KEEL_CLASS_COUNT]; /* pages serving only blocks the heap
                                                      profile sampled, small classes only
                                                      (alloc.c); never in queues/full      */
-    struct keel_heap* reg_next;                   /* registry (keel__registry_lock)       */
-    struct keel_heap* reg_prev;
-} keel_heap;
+    struct keel_theap* reg_next;                  /* registry (keel__registry_lock)       */
+    struct keel_theap* reg_prev;
+} keel_theap;
 
 /* ---- per-thread state ---- */
-extern KEEL_HIDDEN keel_heap keel__heap_empty;   /* every thread starts here: all pages empty */
+extern KEEL_HIDDEN keel_theap keel__heap_empty;  /* every thread starts here: all pages empty */
 extern KEEL_HIDDEN keel_page keel__page_empty;
 /* The calling thread's heap. libkeel.a (and the override) use the
    initial-exec TLS model: one instruction on the fast paths; libkeel.so,
@@ -239,7 +239,7 @@ extern KEEL_HIDDEN keel_page keel__page_empty;
 #else
 #define KEEL_TLS_ATTR
 #endif
-extern KEEL_HIDDEN _Thread_local keel_heap* keel__tls_heap KEEL_TLS_ATTR;
+extern KEEL_HIDDEN _Thread_local keel_theap* keel__tls_heap KEEL_TLS_ATTR;
 
 /* ---- size classes (size_class.c) ---- */
 KEEL_HIDDEN extern const uint32_t keel__class_size[KEEL_CLASS_COUNT];
@@ -255,18 +255,18 @@ static inline size_t keel__class_of(size_t size) {
 #include "os/os.h"
 
 /* ---- segments (segment.c) ---- */
-KEEL_HIDDEN keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind);
+KEEL_HIDDEN keel_segment* keel__segment_new(keel_theap* heap, keel_segment_kind kind);
 KEEL_HIDDEN void keel__segment_free(keel_segment* seg);
-KEEL_HIDDEN keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_kind kind);
-KEEL_HIDDEN bool keel__segment_page_free(keel_heap* heap, keel_page* page);   /* true: segment freed */
+KEEL_HIDDEN keel_page* keel__segment_page_alloc(keel_theap* heap, keel_segment_kind kind);
+KEEL_HIDDEN bool keel__segment_page_free(keel_theap* heap, keel_page* page);  /* true: segment freed */
 KEEL_HIDDEN size_t keel__segment_flush_caches(void);
-KEEL_HIDDEN size_t keel__segment_purge_heap(keel_heap* heap, bool all);
+KEEL_HIDDEN size_t keel__segment_purge_heap(keel_theap* heap, bool all);
 KEEL_HIDDEN keel_segment* keel__segment_cache_first(void);
 KEEL_HIDDEN bool keel__segment_cache_counts_agree(void);
-KEEL_HIDDEN void keel__heap_take_segment(keel_heap* heap, keel_segment* seg);   /* into its kind's list */
-KEEL_HIDDEN void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg);
+KEEL_HIDDEN void keel__heap_take_segment(keel_theap* heap, keel_segment* seg);  /* into its kind's list */
+KEEL_HIDDEN void keel__heap_drop_segment(keel_theap* heap, keel_segment* seg);
 KEEL_HIDDEN size_t keel__segment_empty_committed(const keel_segment* seg);
-KEEL_HIDDEN size_t keel__heap_empty_committed(const keel_heap* heap);   /* sum over its segments */
+KEEL_HIDDEN size_t keel__heap_empty_committed(const keel_theap* heap);  /* sum over its segments */
 KEEL_HIDDEN size_t keel__segment_purge_slots(keel_segment* seg);
 
 /* ---- pages (page.c) ---- */
@@ -279,7 +279,7 @@ static inline bool keel__block_in_page(const keel_page* page, const void* b) {
            (size_t)(p - page->start) % page->block_size == 0;
 }
 KEEL_HIDDEN bool keel__page_extend(keel_page* page);
-KEEL_HIDDEN size_t keel__page_collect(keel_heap* heap, keel_page* page);
+KEEL_HIDDEN size_t keel__page_collect(keel_theap* heap, keel_page* page);
 KEEL_HIDDEN void keel__page_repair_after_fork(keel_page* page);   /* a fork orphan's, before use */
 static inline keel_page* keel__page_of(keel_segment* seg, const void* p) {
     return &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];
@@ -342,8 +342,8 @@ KEEL_HIDDEN void keel__large_child_reset(void);
 KEEL_HIDDEN void keel__large_validate(void);
 
 /* ---- thread heaps (heap.c) ---- */
-KEEL_HIDDEN keel_heap* keel__heap_get(void);            /* the calling thread's, created on demand; NULL on OOM */
-KEEL_HIDDEN bool keel__heap_adopt_abandoned(keel_heap* heap);
+KEEL_HIDDEN keel_theap* keel__heap_get(void);           /* the calling thread's, created on demand; NULL on OOM */
+KEEL_HIDDEN bool keel__heap_adopt_abandoned(keel_theap* heap);
 KEEL_HIDDEN void keel__abandoned_lock(void);
 KEEL_HIDDEN void keel__abandoned_unlock(void);
 KEEL_HIDDEN keel_segment* keel__abandoned_first(void);
@@ -351,13 +351,13 @@ KEEL_HIDDEN size_t keel__abandoned_empty_bytes(void);   /* their empty committed
 KEEL_HIDDEN void keel__registry_lock(void);
 KEEL_HIDDEN void keel__registry_unlock(void);
 KEEL_HIDDEN bool keel__registry_lock_try(void);
-extern KEEL_HIDDEN keel_heap* keel__registry;
+extern KEEL_HIDDEN keel_theap* keel__registry;
 KEEL_HIDDEN void keel__process_init(void);
 
 /* ---- allocation and free (alloc.c, free.c) ---- */
 /* caller: the return address of the public entry point (the heap profile's
    first frame of the program) */
-KEEL_HIDDEN void* keel__alloc_slow(keel_heap* heap, size_t size, bool zero, void* caller);
+KEEL_HIDDEN void* keel__alloc_slow(keel_theap* heap, size_t size, bool zero, void* caller);
 KEEL_HIDDEN void keel__free_slow(keel_segment* seg, keel_page* page, void* p);
 KEEL_HIDDEN void* keel__block_start(const keel_page* page, const void* p);
 KEEL_HIDDEN size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op);
@@ -376,8 +376,8 @@ KEEL_HIDDEN void keel__stat_committed(ptrdiff_t delta);        /* held committed
 KEEL_HIDDEN bool keel__commit_charge(size_t n);                /* + n unless past the limit */
 KEEL_HIDDEN void keel__stat_reserved(ptrdiff_t delta);
 KEEL_HIDDEN void keel__stat_cached(ptrdiff_t delta);
-KEEL_HIDDEN void keel__stat_remote_free(keel_heap* heap, size_t bytes);
-KEEL_HIDDEN void keel__stat_fold_heap(keel_heap* heap);        /* at heap retirement        */
+KEEL_HIDDEN void keel__stat_remote_free(keel_theap* heap, size_t bytes);
+KEEL_HIDDEN void keel__stat_fold_heap(keel_theap* heap);       /* at heap retirement        */
 KEEL_HIDDEN void keel__stat_collected_global(size_t blocks, size_t bytes);
 KEEL_HIDDEN void keel__stat_aligned_offset_global(size_t delta);
 KEEL_HIDDEN size_t keel__stat_committed_now(void);

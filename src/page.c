@@ -55,7 +55,7 @@ bool keel__page_extend(keel_page* page) {
 
 /* Moves local_free and the blocks other threads freed into `free` when it
    is empty. Returns how many blocks came from other threads. */
-size_t keel__page_collect(keel_heap* heap, keel_page* page) {
+size_t keel__page_collect(keel_theap* heap, keel_page* page) {
     keel_block* tf;
     size_t n = 0;
     if (page->free == NULL && page->local_free != NULL) {

@@ -35,7 +35,7 @@ void keel__queue_remove(keel_page_queue* q, keel_page* page) {
     page->next = page->prev = NULL;
 }
 
-void keel__page_unfull(keel_heap* heap, keel_page* page) {
+void keel__page_unfull(keel_theap* heap, keel_page* page) {
     size_t cls = page->class_index;
     keel__assert(page->in_full);
     keel__queue_remove(&heap->full[cls], page);
@@ -45,7 +45,7 @@ void keel__page_unfull(keel_heap* heap, keel_page* page) {
 }
 
 /* An empty page leaves its queue (and the direct table) for its segment. */
-static void retire_now(keel_heap* heap, keel_page* page) {
+static void retire_now(keel_theap* heap, keel_page* page) {
     size_t cls = page->class_index;
     bool in_full = page->in_full != 0;
     if (keel__page_sample_only(page)) {   /* the heap profile's (alloc.c): no direct entry */
@@ -57,7 +57,7 @@ static void retire_now(keel_heap* heap, keel_page* page) {
     (void)keel__segment_page_free(heap, page);
 }
 
-void keel__page_retire(keel_heap* heap, keel_page* page) {
+void keel__page_retire(keel_theap* heap, keel_page* page) {
     int saved;
     keel__assert(page->in_use && keel__page_used(page) == 0);
     /* the only page of its queue stays (the heap profile's too: a class
@@ -70,7 +70,7 @@ void keel__page_retire(keel_heap* heap, keel_page* page) {
 }
 
 /* Collects every page of the heap and retires the empty ones. */
-void keel__heap_collect_all(keel_heap* heap, bool retire_all_empty) {
+void keel__heap_collect_all(keel_theap* heap, bool retire_all_empty) {
     size_t cls;
     for (cls = 1; cls < KEEL_CLASS_COUNT; cls++) {
         int k;

@@ -9,9 +9,9 @@
 KEEL_HIDDEN void keel__queue_push(keel_page_queue* q, keel_page* page);
 KEEL_HIDDEN void keel__queue_push_back(keel_page_queue* q, keel_page* page);
 KEEL_HIDDEN void keel__queue_remove(keel_page_queue* q, keel_page* page);
-KEEL_HIDDEN void keel__page_unfull(keel_heap* heap, keel_page* page);      /* a block came back */
-KEEL_HIDDEN void keel__page_retire(keel_heap* heap, keel_page* page);      /* empty: to its segment */
-KEEL_HIDDEN void keel__heap_collect_all(keel_heap* heap, bool retire_all_empty);
+KEEL_HIDDEN void keel__page_unfull(keel_theap* heap, keel_page* page);     /* a block came back */
+KEEL_HIDDEN void keel__page_retire(keel_theap* heap, keel_page* page);     /* empty: to its segment */
+KEEL_HIDDEN void keel__heap_collect_all(keel_theap* heap, bool retire_all_empty);
 /* Whether an empty page stays with its heap instead of retiring: the only
    small page of its class, so that one block allocated and freed in a loop
    does not take and give back a page every time. For a page that is not in
@@ -21,7 +21,7 @@ static inline bool keel__page_keep_when_empty(const keel_page* page) {
 }
 
 /* Points the direct-table entries of class cls at its queue's first page. */
-static inline void keel__heap_direct_update(keel_heap* heap, size_t cls) {
+static inline void keel__heap_direct_update(keel_theap* heap, size_t cls) {
     size_t lo, hi, w;
     keel_page* page;
     if (keel__class_size[cls] > KEEL_DIRECT_MAX) return;
@@ -32,7 +32,7 @@ static inline void keel__heap_direct_update(keel_heap* heap, size_t cls) {
 }
 
 /* The page has no free block left: to the back of the class's full queue. */
-static inline void keel__page_to_full(keel_heap* heap, keel_page* page) {
+static inline void keel__page_to_full(keel_theap* heap, keel_page* page) {
     size_t cls = page->class_index;
     keel__assert(!page->in_full && page->free == NULL);
     keel__queue_remove(&heap->queues[cls], page);

@@ -140,7 +140,7 @@ static uint64_t prof_mix(uint64_t z) {   /* splitmix64's finaliser */
 /* The next countdown: exponential, mean rate. Seeds are the heap's order of
    first use, so a single-threaded program samples the same allocations in
    every run (profiles compare run to run). */
-static ptrdiff_t prof_draw(keel_heap* heap, long long rate) {
+static ptrdiff_t prof_draw(keel_theap* heap, long long rate) {
     uint64_t x = heap->sample_rng;
     double v;
     if (x == 0) x = prof_mix(0x6b65656c00000000ull + atomic_fetch_add_explicit(&a_seeds, 1, memory_order_relaxed)) | 1;
@@ -239,7 +239,7 @@ static void page_tag_remove(keel_page* page, uint32_t tag) {
 
 /* Reserves the tables and loads what stack capture needs, once; false
    while another thread does it, or for good if it failed. */
-static KEEL_NOINLINE bool prof_ready(keel_heap* heap) {
+static KEEL_NOINLINE bool prof_ready(keel_theap* heap) {
     int expected = 0, state = atomic_load_explicit(&a_prof_state, memory_order_acquire);
     size_t bytes;
     uint8_t* mem;
@@ -272,7 +272,7 @@ static KEEL_NOINLINE bool prof_ready(keel_heap* heap) {
 static bool in_keel(uintptr_t pc) { return pc >= keel_code_lo && pc < keel_code_hi; }
 
 /* Captures the stack and records block under it. */
-static void prof_record(keel_heap* heap, keel_page* page, void* block, size_t size, long long rate, void* caller) {
+static void prof_record(keel_theap* heap, keel_page* page, void* block, size_t size, long long rate, void* caller) {
     void* raw[KEEL_PROFILE_DEPTH + 16];
     uintptr_t frames[KEEL_PROFILE_DEPTH];
     int n, first;
@@ -322,7 +322,7 @@ static void prof_record(keel_heap* heap, keel_page* page, void* block, size_t si
     keel__unlock(&prof_lock);
 }
 
-bool keel__profile_countdown(keel_heap* heap) {
+bool keel__profile_countdown(keel_theap* heap) {
     long long rate = keel__option(KEEL_OPT_PROFILE_SAMPLE);
     bool take = heap->sample_left < 0 && rate > 0 && rate == heap->sample_rate && !heap->sample_busy;
     heap->sample_rate = rate;
@@ -335,7 +335,7 @@ bool keel__profile_countdown(keel_heap* heap) {
     return take;
 }
 
-void keel__profile_record(keel_heap* heap, keel_page* page, void* block, size_t size, void* caller) {
+void keel__profile_record(keel_theap* heap, keel_page* page, void* block, size_t size, void* caller) {
     prof_record(heap, page, block, size, heap->sample_rate, caller);
 }
 

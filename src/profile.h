@@ -14,7 +14,7 @@ extern KEEL_HIDDEN _Atomic(int) keel__profile_was_on;
    (or profile_sample changed): draws the next countdown, and says whether
    the allocation that ran it out is to be sampled (not when the countdown
    was drawn for another rate, or inside the profiler). */
-KEEL_HIDDEN bool keel__profile_countdown(keel_heap* heap);
+KEEL_HIDDEN bool keel__profile_countdown(keel_theap* heap);
 
 /* Records `block` (its start; `size` bytes asked for) with the current
    call stack, after keel__profile_countdown said so. `page`: the block's
@@ -22,7 +22,7 @@ KEEL_HIDDEN bool keel__profile_countdown(keel_heap* heap);
    address of the public entry point that allocated (where the program's
    frames begin). Returns before the block escapes, so a free from any
    thread finds it. */
-KEEL_HIDDEN void keel__profile_record(keel_heap* heap, keel_page* page, void* block, size_t size, void* caller);
+KEEL_HIDDEN void keel__profile_record(keel_theap* heap, keel_page* page, void* block, size_t size, void* caller);
 
 /* A block of a page marked KEEL_PAGE_SAMPLED is being freed (block: its
    start; owner: the caller owns the page). Forgets the block if it was

@@ -26,7 +26,7 @@ void keel_set_out_of_memory_handler(keel_oom_handler handler, void* user_data) {
 /* Gives back what keel holds cached: the calling thread's empty committed
    page slots, the segment cache and the large cache, whose reservations are
    unmapped (decommitting does not help under ulimit -v). */
-static void give_back_cached(keel_heap* heap) {
+static void give_back_cached(keel_theap* heap) {
     if (heap != &keel__heap_empty) (void)keel__segment_purge_heap(heap, true);
     (void)keel__segment_flush_caches();
     (void)keel__large_cache_flush(true);
@@ -65,7 +65,7 @@ bool keel_set_limit(size_t max_bytes) {
 }
 
 size_t keel_trim(void) {
-    keel_heap* heap = keel__heap_get();
+    keel_theap* heap = keel__heap_get();
     size_t before = keel__stat_committed_now(), after;
     int saved = errno;
     if (heap) {

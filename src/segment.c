@@ -95,7 +95,7 @@ static keel_segment* cache_take_locked(keel_segment_kind kind) {
 
 /* A fresh or cached small/medium segment owned by heap; NULL when the OS
    refuses. */
-keel_segment* keel__segment_new(keel_heap* heap, keel_segment_kind kind) {
+keel_segment* keel__segment_new(keel_theap* heap, keel_segment_kind kind) {
     keel_segment* seg;
     size_t header = segment_header_size();
     keel__segments_lock();
@@ -276,7 +276,7 @@ bool keel__segment_cache_counts_agree(void) {
 
 /* ---- a heap's segments: lists per kind, segments with free slots first ---- */
 
-static keel_segment** heap_list(keel_heap* heap, keel_segment_kind kind) {
+static keel_segment** heap_list(keel_theap* heap, keel_segment_kind kind) {
     return kind == KEEL_SEGMENT_SMALL ? &heap->small_segments : &heap->medium_segments;
 }
 
@@ -304,7 +304,7 @@ static void heap_list_push_back(keel_segment** list, keel_segment* seg) {
 }
 
 /* Puts an adopted segment into the heap's list of its kind. */
-void keel__heap_take_segment(keel_heap* heap, keel_segment* seg) {
+void keel__heap_take_segment(keel_theap* heap, keel_segment* seg) {
     keel_segment** list = heap_list(heap, (keel_segment_kind)seg->kind);
     if (seg->used_pages < seg->page_count) heap_list_push_front(list, seg);
     else heap_list_push_back(list, seg);
@@ -336,7 +336,7 @@ static bool page_commit(keel_page* page) {
 
 /* A free page slot from the heap's segments of this kind (a new segment if
    none has one), committed; NULL when the OS refuses. */
-keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_kind kind) {
+keel_page* keel__segment_page_alloc(keel_theap* heap, keel_segment_kind kind) {
     keel_segment** list = heap_list(heap, kind);
     keel_segment* seg = *list;
     keel_page* page = NULL;
@@ -377,7 +377,7 @@ keel_page* keel__segment_page_alloc(keel_heap* heap, keel_segment_kind kind) {
 }
 
 /* Resets one empty committed slot: memory back to the OS, page stays mapped. */
-static size_t page_slot_purge(keel_heap* heap, keel_page* page) {
+static size_t page_slot_purge(keel_theap* heap, keel_page* page) {
     if (!keel__slot_holds_memory(page->slot_state) || page->in_use) return 0;
     if (!vmem_reset(page->start, page->slot_size)) return 0;
     page->slot_state = KEEL_SLOT_RESET;
@@ -390,7 +390,7 @@ static size_t page_slot_purge(keel_heap* heap, keel_page* page) {
 /* A page the heap no longer uses: keep its memory for reuse while the heap
    holds little empty memory, else give it back now; a segment left with no
    page in use goes to the segment cache (true: the segment is gone). */
-bool keel__segment_page_free(keel_heap* heap, keel_page* page) {
+bool keel__segment_page_free(keel_theap* heap, keel_page* page) {
     keel_segment* seg = keel__segment_of_page(page);
     keel_segment** list = heap_list(heap, (keel_segment_kind)seg->kind);
     bool was_full = seg->used_pages == seg->page_count;
@@ -431,7 +431,7 @@ bool keel__segment_page_free(keel_heap* heap, keel_page* page) {
 
 /* Resets every empty committed slot of the heap's segments (all), or only
    down to the cache bound. Returns bytes given back. */
-size_t keel__segment_purge_heap(keel_heap* heap, bool all) {
+size_t keel__segment_purge_heap(keel_theap* heap, bool all) {
     size_t given = 0;
     int k;
     for (k = 0; k < 2; k++) {
@@ -448,7 +448,7 @@ size_t keel__segment_purge_heap(keel_heap* heap, bool all) {
 }
 
 /* Used by heap.c when a segment changes hands. */
-void keel__heap_drop_segment(keel_heap* heap, keel_segment* seg) {
+void keel__heap_drop_segment(keel_theap* heap, keel_segment* seg) {
     heap_list_remove(heap_list(heap, (keel_segment_kind)seg->kind), seg);
 }
 
@@ -463,9 +463,9 @@ size_t keel__segment_empty_committed(const keel_segment* seg) {
     return bytes;
 }
 
-/* The invariant of keel_heap.empty_cached_bytes, recomputed from the
+/* The invariant of keel_theap.empty_cached_bytes, recomputed from the
    heap's segments (for validate and keel__assert_expensive). */
-size_t keel__heap_empty_committed(const keel_heap* heap) {
+size_t keel__heap_empty_committed(const keel_theap* heap) {
     size_t bytes = 0;
     const keel_segment* seg;
     for (seg = heap->small_segments; seg; seg = seg->heap_next) bytes += keel__segment_empty_committed(seg);

@@ -49,7 +49,7 @@ static void stats_count_class(keel_class_usage* classes, uint32_t i, uint32_t n,
 static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
     keel_stats st;
     keel_segment* seg;
-    keel_heap* h;
+    keel_theap* h;
     keel_counters c;
     size_t page_bytes = 0, page_blocks = 0, header = keel__segment_header_bytes();
     memset(&st, 0, sizeof st);

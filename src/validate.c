@@ -75,7 +75,7 @@ static void check_segment_header(const keel_segment* seg) {
 }
 
 /* sample: the heap profile's queue of the class (alloc.c), never full */
-static void check_queue(keel_heap* heap, const keel_page_queue* q, size_t cls, bool full, bool sample) {
+static void check_queue(keel_theap* heap, const keel_page_queue* q, size_t cls, bool full, bool sample) {
     const keel_page* prev = NULL;
     const keel_page* page;
     for (page = q->first; page; prev = page, page = page->next) {
@@ -106,7 +106,7 @@ static void check_slot_states(const keel_segment* seg) {
     }
 }
 
-static void check_own_heap(keel_heap* heap) {
+static void check_own_heap(keel_theap* heap) {
     size_t cls, w;
     int k;
     for (cls = 1; cls < KEEL_CLASS_COUNT; cls++) {
@@ -132,7 +132,7 @@ static void check_own_heap(keel_heap* heap) {
 }
 
 void keel_validate(void) {
-    keel_heap* me = keel__tls_heap;
+    keel_theap* me = keel__tls_heap;
     keel_segment* seg;
     expect(keel__page_empty.free == NULL && keel__page_empty.local_free == NULL, "the shared empty page was written");
     if (me != &keel__heap_empty) check_own_heap(me);
@@ -158,7 +158,7 @@ void keel_validate(void) {
 
     keel__segments_lock();
     for (seg = keel__segments; seg; seg = seg->all_next) {
-        keel_heap* owner = atomic_load_explicit(&seg->a_heap, memory_order_relaxed);
+        keel_theap* owner = atomic_load_explicit(&seg->a_heap, memory_order_relaxed);
         expect(seg->all_next == NULL || seg->all_next->all_prev == seg, "segment list links broken");
         if (owner == me && me != &keel__heap_empty) continue;   /* checked in full above */
         /* another live thread's, abandoned or cached: what cannot change under us */

@@ -1,5 +1,5 @@
 /* corrupt_empty_count.c — the heap's count of empty committed memory
-   (keel_heap.empty_cached_bytes) disagrees with its segments' slots:
+   (keel_theap.empty_cached_bytes) disagrees with its segments' slots:
    keel_validate must recompute it and abort with "keel: heap corruption:
    ...". White box: it reaches the heap through internal.h. */
 #include "death_common.h"
