@@ -83,7 +83,8 @@ static keel_page* queue_first_with_block(keel_theap* heap, keel_page_queue* q) {
 /* Phase 3: a segment of an exited thread, adopted: its pages join our
    queues; the first of the class's with a block is taken. */
 static keel_page* page_from_abandoned(keel_theap* heap, size_t cls) {
-    if (!keel__heap_adopt_abandoned(heap)) return NULL;
+    /* not into a first-class heap: their blocks are not its to destroy */
+    if (heap->first_class || !keel__heap_adopt_abandoned(heap)) return NULL;
     return queue_first_with_block(heap, &heap->queues[cls]);
 }
 
@@ -165,6 +166,7 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
                 p = alloc_from_page(heap, keel__class_of(size), size, zero);
             } else if ((p = keel__large_alloc(size, alignment, zero, growing)) != NULL) {
                 keel__counter_add(&heap->a_allocs, 1);
+                if (heap->first_class) keel__first_class_large_add(heap->first_class, p);
                 keel__stats_sample();
             }
         }
@@ -172,7 +174,7 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
             errno = saved;
             return p;
         }
-        if (!keel__oom_retry(size, attempt)) { errno = ENOMEM; return NULL; }
+        if (!keel__oom_retry(heap ? heap : &keel__heap_empty, size, attempt)) { errno = ENOMEM; return NULL; }
     }
 }
 
@@ -273,17 +275,28 @@ void* keel__alloc_slow(keel_theap* heap, size_t size, bool zero, void* caller) {
    return address of the public entry point, where the heap profile starts
    its stacks (read only on the paths that need it). */
 #define KEEL_CALLER __builtin_return_address(0)
-static inline __attribute__((always_inline)) void* heap_alloc(keel_theap* heap, size_t size, bool zero) {
+static inline __attribute__((always_inline)) void* heap_alloc_at(keel_theap* heap, size_t size, bool zero,
+                                                                 void* caller) {
     if (KEEL_LIKELY(size <= KEEL_DIRECT_MAX)) {
         keel_page* page = heap->direct[(size + 15) >> 4];
         if (KEEL_LIKELY(page->free != NULL)) {
             /* the heap profile's countdown */
             if (KEEL_UNLIKELY((heap->sample_left -= (ptrdiff_t)size) < 0))
-                return alloc_sampled_pop(heap, page, size, zero, KEEL_CALLER);
+                return alloc_sampled_pop(heap, page, size, zero, caller ? caller : KEEL_CALLER);
             return page_pop(heap, page, size, zero);
         }
     }
-    return keel__alloc_slow(heap, size, zero, KEEL_CALLER);
+    return keel__alloc_slow(heap, size, zero, caller ? caller : KEEL_CALLER);
+}
+/* caller NULL: the return address is read where heap_alloc_at is inlined,
+   and only on the paths that use it (a caller computed before the call
+   would be loaded on the fast path too: one instruction a malloc) */
+#define heap_alloc(heap, size, zero) heap_alloc_at(heap, size, zero, NULL)
+
+/* The heap an allocation on heap counts on once it is made: the thread's
+   heap may have been created by it. */
+static inline keel_theap* heap_now(keel_theap* heap) {
+    return heap == &keel__heap_empty ? keel__tls_heap : heap;
 }
 
 /* keel__ann_alloc: memcheck and ASan learn the size asked (annotate.h;
@@ -321,8 +334,13 @@ static size_t aligned_class(size_t num_bytes, size_t alignment) {
     return 0;
 }
 
-void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
-    keel_theap* heap;
+/* keel_alloc_aligned on heap: the calling thread's (perhaps still
+   keel__heap_empty), or a first-class heap's theap under its lock. A
+   first-class heap hands every block out at its start (keel_heap_visit
+   passes blocks as they were returned): an alignment no size class serves
+   takes a large block. */
+static void* alloc_aligned_in(keel_theap* heap, size_t num_bytes, size_t alignment, void* caller) {
+    bool first_class = heap->first_class != NULL;
     uint8_t* p;
     uintptr_t a;
     size_t total, cls, whole = 0;
@@ -331,50 +349,57 @@ void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
         errno = ENOMEM;
         return NULL;
     }
-    if (alignment <= KEEL_ALIGN) return keel_alloc(num_bytes);
+    if (alignment <= KEEL_ALIGN) {
+        p = (uint8_t*)heap_alloc_at(heap, num_bytes, false, caller);
+        keel__ann_alloc(p, num_bytes, false);
+        return p;
+    }
     /* at least one byte, so the aligned pointer lies inside its block */
     if (num_bytes == 0) num_bytes = 1;
-    heap = keel__tls_heap;
     /* a block aligned where it starts, handed out whole: up to the OS page
        from a size class whose blocks all are (aligned_class, so this cannot
        miss); past it, a size that is a multiple of the alignment often is */
     if (num_bytes + alignment - KEEL_ALIGN <= KEEL_MEDIUM_MAX && alignment <= vmem_get_page_size() &&
         (cls = aligned_class(num_bytes, alignment)) != 0)
         whole = keel__class_size[cls];
-    else if (num_bytes <= KEEL_MEDIUM_MAX && (num_bytes & (alignment - 1)) == 0)
+    else if (!first_class && num_bytes <= KEEL_MEDIUM_MAX && (num_bytes & (alignment - 1)) == 0)
         whole = num_bytes;
     if (whole) {
-        p = (uint8_t*)heap_alloc(heap, whole, false);
+        p = (uint8_t*)heap_alloc_at(heap, whole, false, caller);
         if (!p) return NULL;
         /* the profile's countdown counts the bytes asked for */
-        keel__tls_heap->sample_left += (ptrdiff_t)(whole - num_bytes);
+        heap_now(heap)->sample_left += (ptrdiff_t)(whole - num_bytes);
         keel__ann_alloc(p, num_bytes, false);
         if (((uintptr_t)p & (alignment - 1)) == 0) return p;
         keel_free(p);
-        heap = keel__tls_heap;
+        heap = heap_now(heap);
         heap->sample_left += (ptrdiff_t)num_bytes;   /* counted once: by the allocation below */
     }
     total = num_bytes + alignment - KEEL_ALIGN;
-    if (total > KEEL_MEDIUM_MAX) {
+    if (total > KEEL_MEDIUM_MAX || first_class) {
         p = (uint8_t*)sample_charge(heap, alloc_with_retries(heap, num_bytes, alignment, false, false), num_bytes, false,
-                                    __builtin_return_address(0));
+                                    caller);
         keel__ann_alloc(p, num_bytes, false);
         return p;
     }
-    p = (uint8_t*)heap_alloc(heap, total, false);
+    p = (uint8_t*)heap_alloc_at(heap, total, false, caller);
     if (!p) return NULL;
+    heap = heap_now(heap);
     /* the profile's countdown counts the bytes asked for, not the padding */
-    keel__tls_heap->sample_left += (ptrdiff_t)(total - num_bytes);
+    heap->sample_left += (ptrdiff_t)(total - num_bytes);
     a = ((uintptr_t)p + (alignment - 1)) & ~(uintptr_t)(alignment - 1);
     if (a != (uintptr_t)p) {
         keel_segment* seg = keel__segment_of(p);
         keel_page* page = keel__page_of(seg, p);
-        heap = keel__tls_heap;   /* the allocation may have created it */
         keel__page_has_aligned_set(page);
         keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)(a - (uintptr_t)p));
     }
     keel__ann_alloc((void*)a, num_bytes, false);   /* the padding before a stays no-access */
     return (void*)a;
+}
+
+void* keel_alloc_aligned(size_t num_bytes, size_t alignment) {
+    return alloc_aligned_in(keel__tls_heap, num_bytes, alignment, KEEL_CALLER);
 }
 
 /* ---- realloc ---- */
@@ -397,6 +422,21 @@ static inline size_t realloc_usable(keel_segment* seg, void* ptr) {
     return keel__usable_size_checked(seg, ptr, "realloc");
 }
 
+/* realloc moves a block of a first-class heap: the new block comes from
+   the same heap (growing: see below). */
+static KEEL_NOINLINE void* first_class_realloc_alloc(keel_heap* heap, size_t num_bytes, bool growing, void* caller) {
+    keel_theap* t = &heap->theap;
+    void* q;
+    keel__lock(&heap->lock);
+    if (num_bytes > KEEL_MEDIUM_MAX && growing)
+        q = sample_charge(t, alloc_with_retries(t, num_bytes, KEEL_ALIGN, false, true), num_bytes, false, caller);
+    else
+        q = heap_alloc_at(t, num_bytes, false, caller);
+    keel__unlock(&heap->lock);
+    keel__ann_alloc(q, num_bytes, false);
+    return q;
+}
+
 void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes) {
     size_t usable, visible;
     void* q;
@@ -416,13 +456,15 @@ void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes) {
         keel__ann_resize(ptr, visible, num_bytes);
         return ptr;   /* fits, and not so much smaller that a smaller class pays */
     }
-    if (num_bytes > KEEL_MEDIUM_MAX && num_bytes > usable) {
+    if (seg->first_class) {
+        q = first_class_realloc_alloc(keel__first_class_of(seg), num_bytes, num_bytes > usable, KEEL_CALLER);
+    } else if (num_bytes > KEEL_MEDIUM_MAX && num_bytes > usable) {
         /* a large block for a block that grows: likely to grow again, so
            large.c gives it the cached span with the most memory to grow
            into (the path of keel__alloc_slow, with that flag) */
         keel_theap* heap = keel__tls_heap;
         q = sample_charge(heap, alloc_with_retries(heap, num_bytes, KEEL_ALIGN, false, true), num_bytes, false,
-                          __builtin_return_address(0));
+                          KEEL_CALLER);
         keel__ann_alloc(q, num_bytes, false);
     } else {
         q = keel_alloc(num_bytes);
@@ -449,4 +491,58 @@ void* keel__create_copy(const void* init, size_t size, size_t alignment) {
     void* p = alignment > KEEL_ALIGN ? keel_alloc_aligned(size, alignment) : keel_alloc(size);
     if (p) memcpy(p, init, size);
     return p;
+}
+
+/* ---- first-class heaps (DESIGN.md section 11; heap_first.c) ----
+   The thread heap's paths on the heap's theap, under its lock. NULL: the
+   default heap, as keel_heap_of says. */
+
+void* keel_heap_alloc(keel_heap* heap, size_t num_bytes) {
+    void* p;
+    if (!heap) return keel_alloc(num_bytes);
+    keel__lock(&heap->lock);
+    p = heap_alloc(&heap->theap, num_bytes, false);
+    keel__unlock(&heap->lock);
+    keel__ann_alloc(p, num_bytes, false);
+    return p;
+}
+
+void* keel_heap_calloc(keel_heap* heap, size_t count, size_t size) {
+    size_t total;
+    void* p;
+    if (!heap) return keel_calloc(count, size);
+    if (size != 0 && count > SIZE_MAX / size) { errno = ENOMEM; return NULL; }
+    total = count * size;
+    keel__lock(&heap->lock);
+    p = heap_alloc(&heap->theap, total, true);
+    keel__unlock(&heap->lock);
+    keel__ann_alloc(p, total, true);
+    return p;
+}
+
+void* keel_heap_alloc_aligned(keel_heap* heap, size_t num_bytes, size_t alignment) {
+    void* p;
+    if (!heap) return keel_alloc_aligned(num_bytes, alignment);
+    keel__lock(&heap->lock);
+    p = alloc_aligned_in(&heap->theap, num_bytes, alignment, KEEL_CALLER);
+    keel__unlock(&heap->lock);
+    return p;
+}
+
+/* ptr must be a block of heap: one of another heap gives NULL and EINVAL,
+   and stays as it is. */
+void* keel_heap_realloc(keel_heap* heap, void* ptr, size_t num_bytes) {
+    keel_segment* seg;
+    if (!heap) return keel_realloc(ptr, num_bytes);
+    if (!ptr) return keel_heap_alloc(heap, num_bytes);
+    seg = keel__segment_of(ptr);
+    if (!seg) {
+        keel__report_invalid("realloc", ptr);
+        return NULL;
+    }
+    if (keel__first_class_of(seg) != heap) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return keel__realloc_in_segment(seg, ptr, num_bytes);
 }

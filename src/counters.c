@@ -158,3 +158,14 @@ uint64_t keel__stat_elapsed_ms(void) {
     uint64_t now = keel__os_now_ms();
     return start != 0 && now > start ? now - start : 0;
 }
+
+/* A first-class heap's committed memory and its peak (relaxed sums, as
+   above; its segments' layers move it, see keel__segment_committed_owner). */
+void keel__first_class_committed(keel_heap* heap, ptrdiff_t delta) {
+    size_t now = atomic_fetch_add_explicit(&heap->a_committed, (size_t)delta, memory_order_relaxed) + (size_t)delta;
+    size_t peak = atomic_load_explicit(&heap->a_peak_committed, memory_order_relaxed);
+    while (delta > 0 && now > peak &&
+           !atomic_compare_exchange_weak_explicit(&heap->a_peak_committed, &peak, now, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}

@@ -30,6 +30,7 @@ bool keel__registry_lock_try(void) { return keel__lock_try(&registry_lock); }
 static void heap_thread_exit(void* value);
 
 static void fork_prepare(void) {
+    keel__first_class_fork_prepare();   /* the list, then each heap's locks */
     keel__lock(&registry_lock);
     keel__lock(&abandoned_lock);
     keel__large_lock();
@@ -43,6 +44,7 @@ static void fork_parent(void) {
     keel__large_unlock();
     keel__unlock(&abandoned_lock);
     keel__unlock(&registry_lock);
+    keel__first_class_fork_parent();
 }
 
 /* Keeps the segment's empty committed slots warm for the next thread while
@@ -88,9 +90,11 @@ static void fork_child(void) {
     keel__large_child_reset();
     keel__lock_reset(&abandoned_lock);
     keel__lock_reset(&registry_lock);
+    keel__first_class_fork_child();
     for (seg = keel__segments; seg; seg = seg->all_next) {
         keel_theap* owner = atomic_load_explicit(&seg->a_heap, memory_order_relaxed);
-        if (seg->kind == KEEL_SEGMENT_LARGE || owner == NULL || owner == me) continue;
+        /* first-class heaps' stay theirs: those live on in the child */
+        if (seg->kind == KEEL_SEGMENT_LARGE || owner == NULL || owner == me || seg->first_class) continue;
         atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
         seg->fork_orphan = 1;
         abandoned_push_locked(seg);

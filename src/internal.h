@@ -186,9 +186,13 @@ typedef struct keel_segment {
                                          in the cache                                    */
     };
     uint32_t cookie;                  /* KEEL_SEGMENT_COOKIE: checked by validate         */
-    uint32_t fork_orphan;             /* abandoned in a forked child: its dead owner may
+    uint16_t fork_orphan;             /* abandoned in a forked child: its dead owner may
                                          have stopped mid-update, so its page counts are
                                          not exact (a block may stay counted as in use) */
+    uint16_t first_class;             /* owned by a first-class heap's theap (a_heap):
+                                         written by the owner before any block escapes,
+                                         cleared when the segment leaves it, so that a
+                                         thread holding a block may read it (heap_first.c) */
     keel_page pages[];                /* page_count descriptors                           */
 } keel_segment;
 
@@ -224,6 +228,9 @@ typedef struct keel_theap {
     keel_page_queue sample_pages[KEEL_CLASS_COUNT]; /* pages serving only blocks the heap
                                                      profile sampled, small classes only
                                                      (alloc.c); never in queues/full      */
+    struct keel_heap* first_class;                /* the first-class heap this is part of;
+                                                     NULL for a thread heap. Fixed for the
+                                                     struct's life                        */
     struct keel_theap* reg_next;                  /* registry (keel__registry_lock)       */
     struct keel_theap* reg_prev;
 } keel_theap;
@@ -354,6 +361,55 @@ KEEL_HIDDEN bool keel__registry_lock_try(void);
 extern KEEL_HIDDEN keel_theap* keel__registry;
 KEEL_HIDDEN void keel__process_init(void);
 
+/* A first-class heap (DESIGN.md section 11, docs/heaps.md): a thread
+   heap's machinery behind a lock. Every keel_heap_* call runs the thread
+   heap code on `theap` while holding `lock`; its segments' owner is
+   `theap`, never a thread's TLS heap, so every keel_free of its blocks,
+   from any thread, takes the other-thread path (a lock-free push that the
+   heap collects on its next slow path). */
+struct keel_heap {
+    keel_lock lock;                /* keel_heap_* calls: one thread at a time        */
+    keel_lock large_lock;          /* `large`: its large blocks are freed from any
+                                      thread, without `lock`                         */
+    keel_segment* large;           /* its live large blocks (heap_next/heap_prev)    */
+    _Atomic(size_t) a_committed;   /* what its segments and large blocks hold
+                                      committed, headers included                    */
+    _Atomic(size_t) a_peak_committed;
+    struct keel_heap* next;        /* every first-class heap (heap_first.c)          */
+    struct keel_heap* prev;
+    keel_theap theap;              /* its pages, segments and counters               */
+};
+
+/* ---- first-class heaps (heap_first.c) ---- */
+struct keel_counters;
+/* The first-class heap owning seg, NULL for a thread heap's or a free
+   segment. Any thread holding a block of seg may ask. */
+static inline keel_heap* keel__first_class_of(const keel_segment* seg) {
+    if (!seg->first_class) return NULL;
+    return atomic_load_explicit(&seg->a_heap, memory_order_relaxed)->first_class;
+}
+/* Memory committed (+) or given back (-) in a segment a first-class heap
+   owns: counted in that heap's a_committed. */
+KEEL_HIDDEN void keel__first_class_committed(keel_heap* heap, ptrdiff_t delta);   /* counters.c */
+static inline void keel__segment_committed_owner(const keel_segment* seg, ptrdiff_t delta) {
+    if (seg->first_class) keel__first_class_committed(keel__first_class_of(seg), delta);
+}
+KEEL_HIDDEN void keel__first_class_large_add(keel_heap* heap, void* block);   /* new large block, under heap->lock */
+KEEL_HIDDEN void keel__first_class_large_forget(keel_segment* seg);          /* freed, from any thread */
+KEEL_HIDDEN void keel__first_class_fork_prepare(void);
+KEEL_HIDDEN void keel__first_class_fork_parent(void);
+KEEL_HIDDEN void keel__first_class_fork_child(void);
+KEEL_HIDDEN keel_heap* keel__first_class_first(void);   /* the list's first (list lock held) */
+KEEL_HIDDEN void keel__validate_theap(keel_theap* heap);   /* validate.c: a heap its caller may walk */
+KEEL_HIDDEN void keel__first_class_trim(void);
+/* For stats.c: the list lock (taken before the registry lock), and the
+   counters of every first-class heap added to c; caller holds the lock. */
+KEEL_HIDDEN void keel__first_class_list_lock(void);
+KEEL_HIDDEN bool keel__first_class_list_lock_try(void);
+KEEL_HIDDEN void keel__first_class_list_unlock(void);
+KEEL_HIDDEN void keel__first_class_counters_locked(struct keel_counters* c);
+KEEL_HIDDEN void keel__segment_discard(keel_theap* heap, keel_segment* seg);   /* segment.c */
+
 /* ---- allocation and free (alloc.c, free.c) ---- */
 /* caller: the return address of the public entry point (the heap profile's
    first frame of the program) */
@@ -446,6 +502,7 @@ KEEL_HIDDEN void keel__line_put_hex(keel_line* b, uintptr_t v);   /* 0x... as %p
 KEEL_HIDDEN void keel__line_write(keel_line* b);                  /* adds the newline */
 
 /* ---- giving back empty memory, out of memory (reclaim.c) ---- */
-KEEL_HIDDEN bool keel__oom_retry(size_t size, unsigned attempt);  /* after a failed attempt  */
+/* heap: the allocating heap (keel__heap_empty if none), whose empty pages go back first */
+KEEL_HIDDEN bool keel__oom_retry(keel_theap* heap, size_t size, unsigned attempt);  /* after a failed attempt */
 
 #endif /* KEEL_INTERNAL_H */

@@ -106,6 +106,7 @@ static bool span_fit(keel_segment* seg, size_t size, span_fit_mode mode) {
             keel__stat_committed(-(ptrdiff_t)(want - seg->large_committed));
             return false;
         }
+        keel__segment_committed_owner(seg, (ptrdiff_t)(want - seg->large_committed));
         seg->large_committed = want;
     }
     excess = seg->large_committed - want;
@@ -118,6 +119,7 @@ static bool span_fit(keel_segment* seg, size_t size, span_fit_mode mode) {
         keel__ann_returned(block + want, excess);
         if (vmem_decommit(block + want, excess)) {
             keel__stat_committed(-(ptrdiff_t)excess);
+            keel__segment_committed_owner(seg, -(ptrdiff_t)excess);
             seg->large_committed = want;
         }
     }

@@ -49,6 +49,7 @@
    buffer: no allocation while the lock is held. */
 #include "profile.h"
 #include "options.h"
+#include "segment_map.h"
 
 #include <errno.h>
 #include <string.h>
@@ -367,6 +368,22 @@ void keel__profile_free_in_page(keel_page* page, const void* block, bool owner) 
 }
 
 void keel__profile_free_large(const void* block) { prof_forget(NULL, block); }
+
+/* Backward-shift deletion moves a later entry into the freed slot, so the
+   slot is looked at again before the walk goes on. */
+void keel__profile_forget_heap(const keel_theap* heap) {
+    size_t i = 0;
+    keel__lock(&prof_lock);
+    while (samples && i < SAMPLE_SLOTS) {
+        keel_segment* seg = samples[i].block ? keel__segment_of((const void*)samples[i].block) : NULL;
+        if (seg && atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap) {
+            sample_remove(&samples[i]);
+            continue;
+        }
+        i++;
+    }
+    keel__unlock(&prof_lock);
+}
 
 /* ---- the dump ---- */
 

@@ -32,6 +32,10 @@ KEEL_HIDDEN void keel__profile_free_in_page(keel_page* page, const void* block, 
 /* A large block is being freed (profiling was on at some time). */
 KEEL_HIDDEN void keel__profile_free_large(const void* block);
 
+/* A first-class heap is destroyed: forgets every sample of a block of a
+   segment it owns (they are still its, segment map included). */
+KEEL_HIDDEN void keel__profile_forget_heap(const keel_theap* heap);
+
 /* The profiler's lock, for the fork handlers (heap.c). */
 KEEL_HIDDEN void keel__profile_lock(void);
 KEEL_HIDDEN void keel__profile_unlock(void);

@@ -35,19 +35,21 @@ static void give_back_cached(keel_theap* heap) {
 /* Called after attempt number `attempt` (0-based) failed for lack of
    memory: true means try again. The first retry follows a flush of the
    caches; later ones are the handler's to grant, each after another flush. */
-bool keel__oom_retry(size_t size, unsigned attempt) {
+bool keel__oom_retry(keel_theap* heap, size_t size, unsigned attempt) {
     keel_oom_handler handler;
     void* user_data;
     if (attempt == 0) {
-        give_back_cached(keel__tls_heap);
+        give_back_cached(heap);
         return true;
     }
     keel__lock(&oom_lock);
     handler = oom_handler;
     user_data = oom_user_data;
     keel__unlock(&oom_lock);
-    if (!handler || !handler(size, user_data)) return false;   /* called outside any lock */
-    give_back_cached(keel__tls_heap);
+    /* called outside keel's locks, but for a first-class heap's own: the
+       handler may free anything, and must not allocate from that heap */
+    if (!handler || !handler(size, user_data)) return false;
+    give_back_cached(heap);
     return true;
 }
 
@@ -73,6 +75,7 @@ size_t keel_trim(void) {
         keel__heap_collect_all(heap, true);
     }
     give_back_cached(heap ? heap : &keel__heap_empty);
+    keel__first_class_trim();
     after = keel__stat_committed_now();
     errno = saved;
     return before > after ? before - after : 0;

@@ -149,6 +149,9 @@ keel_segment* keel__segment_new(keel_theap* heap, keel_segment_kind kind) {
     seg->fork_orphan = 0;
     /* relaxed: only this thread compares a_heap with its own heap */
     atomic_store_explicit(&seg->a_heap, heap, memory_order_relaxed);
+    seg->first_class = heap->first_class != NULL;
+    /* a first-class heap counts the header and the warm slots it took */
+    if (seg->first_class) keel__segment_committed_owner(seg, (ptrdiff_t)(header + keel__segment_empty_committed(seg)));
     return seg;
 }
 
@@ -216,6 +219,10 @@ static void cache_push(keel_segment* seg) {
 void keel__segment_free(keel_segment* seg) {
     bool room, warm;
     size_t empty = keel__segment_empty_committed(seg);
+    if (seg->first_class) {   /* no longer its heap's */
+        keel__segment_committed_owner(seg, -(ptrdiff_t)(seg->header_size + empty));
+        seg->first_class = 0;
+    }
     atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
     keel__segments_lock();
     room = segment_cache_count < keel__option_size(KEEL_OPT_SEGMENT_CACHE_COUNT);
@@ -330,7 +337,10 @@ static bool page_commit(keel_page* page) {
     } else if (page->slot_state == KEEL_SLOT_RESET) {
         if (!keel__commit_charge(page->slot_size)) return false;
         page->slot_state = KEEL_SLOT_DIRTY;   /* may read old data */
+    } else {
+        return true;
     }
+    keel__segment_committed_owner(keel__segment_of_page(page), (ptrdiff_t)page->slot_size);
     return true;
 }
 
@@ -381,10 +391,31 @@ static size_t page_slot_purge(keel_theap* heap, keel_page* page) {
     if (!keel__slot_holds_memory(page->slot_state) || page->in_use) return 0;
     if (!vmem_reset(page->start, page->slot_size)) return 0;
     page->slot_state = KEEL_SLOT_RESET;
+    keel__segment_committed_owner(keel__segment_of_page(page), -(ptrdiff_t)page->slot_size);
     if (heap) heap->empty_cached_bytes -= page->slot_size;
     keel__stat_cached(-(ptrdiff_t)page->slot_size);
     keel__stat_committed(-(ptrdiff_t)page->slot_size);
     return page->slot_size;
+}
+
+/* A page slot leaves its size class: not in use, no block, no list. Its
+   memory stays as it is (slot_state). */
+static void page_unuse(keel_page* page) {
+    page->in_use = 0;
+    page->block_size = 0;
+    atomic_store_explicit(&page->a_stat_block_size, 0, memory_order_relaxed);
+    page->class_index = 0;
+    page->free = page->local_free = NULL;
+    atomic_store_explicit(&page->a_thread_free, NULL, memory_order_relaxed);
+    keel__page_used_set(page, 0);
+    page->capacity = page->reserved = 0;
+    page->block_area = 0;
+    page->block_magic = 0;
+    page->free_flags = 0;
+    page->next = page->prev = NULL;
+    atomic_store_explicit(&page->a_sampled[0], 0, memory_order_relaxed);
+    atomic_store_explicit(&page->a_sampled[1], 0, memory_order_relaxed);
+    atomic_store_explicit(&page->a_sampled_more, 0, memory_order_relaxed);
 }
 
 /* A page the heap no longer uses: keep its memory for reuse while the heap
@@ -395,16 +426,7 @@ bool keel__segment_page_free(keel_theap* heap, keel_page* page) {
     keel_segment** list = heap_list(heap, (keel_segment_kind)seg->kind);
     bool was_full = seg->used_pages == seg->page_count;
     keel__assert(page->in_use && page->slot_size > 0 && seg->used_pages > 0);
-    page->in_use = 0;
-    page->block_size = 0;
-    atomic_store_explicit(&page->a_stat_block_size, 0, memory_order_relaxed);
-    page->class_index = 0;
-    page->free = page->local_free = NULL;
-    keel__page_used_set(page, 0);
-    page->capacity = page->reserved = 0;
-    page->block_area = 0;
-    page->block_magic = 0;
-    page->free_flags = 0;
+    page_unuse(page);
     heap->empty_cached_bytes += page->slot_size;
     keel__stat_cached((ptrdiff_t)page->slot_size);
     if (heap->empty_cached_bytes > keel__cache_budget(KEEL_OPT_HEAP_EMPTY_CACHE)) (void)page_slot_purge(heap, page);
@@ -427,6 +449,29 @@ bool keel__segment_page_free(keel_theap* heap, keel_page* page) {
         heap_list_push_front(list, seg);
     }
     return false;
+}
+
+/* A first-class heap is destroyed (heap_first.c): every page of seg, in
+   use or not, leaves it at once, no block looked at, and the segment goes
+   to the cache or back to the OS as an empty one does. The heap has been
+   unlinked from seg's list, and its profile samples forgotten. */
+void keel__segment_discard(keel_theap* heap, keel_segment* seg) {
+    uint32_t i;
+    for (i = 0; i < seg->page_count; i++) {
+        keel_page* pg = &seg->pages[i];
+        if (pg->slot_size == 0) continue;   /* eaten by the header */
+        if (!pg->in_use) {
+            if (keel__slot_holds_memory(pg->slot_state)) heap->empty_cached_bytes -= pg->slot_size;
+            continue;
+        }
+        keel__ann_unused(pg->start, pg->slot_size);
+        page_unuse(pg);
+        /* empty committed memory now: the segment's, counted as cached
+           until keel__segment_free keeps or decommits it */
+        if (keel__slot_holds_memory(pg->slot_state)) keel__stat_cached((ptrdiff_t)pg->slot_size);
+        seg->used_pages--;
+    }
+    keel__segment_free(seg);
 }
 
 /* Resets every empty committed slot of the heap's segments (all), or only

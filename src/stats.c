@@ -53,10 +53,20 @@ static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
     keel_counters c;
     size_t page_bytes = 0, page_blocks = 0, header = keel__segment_header_bytes();
     memset(&st, 0, sizeof st);
-    /* registry first, then segments: the order fork_prepare takes them in */
-    if (wait) keel__registry_lock();
-    else if (!keel__registry_lock_try()) return false;
-    keel__counters_read(&c);   /* under the registry lock: no heap folds into them meanwhile */
+    /* first-class heaps, registry, then segments: the order fork_prepare
+       takes them in */
+    if (wait) {
+        keel__first_class_list_lock();
+        keel__registry_lock();
+    } else if (!keel__first_class_list_lock_try()) {
+        return false;
+    } else if (!keel__registry_lock_try()) {
+        keel__first_class_list_unlock();
+        return false;
+    }
+    /* under both locks: no heap folds into them meanwhile */
+    keel__counters_read(&c);
+    keel__first_class_counters_locked(&c);
     for (h = keel__registry; h; h = h->reg_next) {
         c.remote_bytes += atomic_load_explicit(&h->a_remote_freed_bytes, memory_order_relaxed);
         c.remote_blocks += atomic_load_explicit(&h->a_remote_freed_blocks, memory_order_relaxed);
@@ -70,6 +80,7 @@ static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
         keel__segments_lock();
     } else if (!keel__segments_lock_try()) {
         keel__registry_unlock();
+        keel__first_class_list_unlock();
         return false;
     }
     /* only atomics of other threads' segments are read: exact when no
@@ -88,6 +99,7 @@ static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
     }
     keel__segments_unlock();
     keel__registry_unlock();
+    keel__first_class_list_unlock();
     st.num_bytes_allocated = page_bytes - c.remote_bytes + c.collected_bytes - c.aligned_offset;
     st.num_live_blocks = page_blocks - c.remote_blocks + c.collected_blocks;
     st.num_allocs = c.allocs;

@@ -106,7 +106,7 @@ static void check_slot_states(const keel_segment* seg) {
     }
 }
 
-static void check_own_heap(keel_theap* heap) {
+void keel__validate_theap(keel_theap* heap) {
     size_t cls, w;
     int k;
     for (cls = 1; cls < KEEL_CLASS_COUNT; cls++) {
@@ -131,11 +131,36 @@ static void check_own_heap(keel_theap* heap) {
     expect(heap->empty_cached_bytes == keel__heap_empty_committed(heap), "the heap's count of empty committed memory is wrong");
 }
 
+/* Every first-class heap, fully, each under its lock. */
+static void check_first_class_heaps(void) {
+    keel_heap* heap;
+    keel__first_class_list_lock();
+    for (heap = keel__first_class_first(); heap; heap = heap->next) {
+        keel_segment* seg;
+        keel__lock(&heap->lock);
+        if (heap->theap.first_class != heap) keel__corruption("a first-class heap's structure is damaged");
+        keel__validate_theap(&heap->theap);
+        keel__lock(&heap->large_lock);
+        for (seg = heap->large; seg; seg = seg->heap_next) {
+            if (seg->cookie != KEEL_SEGMENT_COOKIE || seg->kind != KEEL_SEGMENT_LARGE || !seg->pages[0].in_use)
+                keel__corruption("a first-class heap lists a damaged large block");
+            if (!seg->first_class || atomic_load_explicit(&seg->a_heap, memory_order_relaxed) != &heap->theap)
+                keel__corruption("a first-class heap lists a large block it does not own");
+            if (seg->heap_next && seg->heap_next->heap_prev != seg)
+                keel__corruption("a first-class heap's large block list is broken");
+        }
+        keel__unlock(&heap->large_lock);
+        keel__unlock(&heap->lock);
+    }
+    keel__first_class_list_unlock();
+}
+
 void keel_validate(void) {
     keel_theap* me = keel__tls_heap;
     keel_segment* seg;
     expect(keel__page_empty.free == NULL && keel__page_empty.local_free == NULL, "the shared empty page was written");
-    if (me != &keel__heap_empty) check_own_heap(me);
+    if (me != &keel__heap_empty) keel__validate_theap(me);
+    check_first_class_heaps();
 
     keel__abandoned_lock();
     {

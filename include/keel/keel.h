@@ -169,6 +169,51 @@ KEEL_API void keel_stats_print(keel_output_fn out, void* user_data);
    error). KEEL_PROFILE=path writes one at exit. */
 KEEL_API bool keel_profile_dump(const char* path);
 
+/* ---- first-class heaps (DESIGN.md section 11) ----
+   A heap the program creates and throws away whole. Any thread may use a
+   heap, several at once (each call holds the heap's lock). Its blocks follow
+   keel_alloc's rules (16-byte alignment, NULL + ENOMEM on failure or
+   overflow, a failed realloc leaves the block as it was) and are freed with
+   keel_free, resized with keel_realloc and measured with keel_usable_size,
+   from any thread; realloc keeps a block in its heap. The calls below take
+   NULL for the default heap (keel_alloc's). While a heap's allocation runs
+   out of memory the out-of-memory handler is called with that heap's lock
+   held: the handler may free anything but must not allocate from it. */
+typedef struct keel_heap keel_heap;
+
+/* A new, empty heap; NULL + ENOMEM on failure. */
+KEEL_API keel_heap* keel_heap_new(void);
+KEEL_API void* keel_heap_alloc(keel_heap* heap, size_t num_bytes);
+KEEL_API void* keel_heap_calloc(keel_heap* heap, size_t count, size_t size);
+/* Alignments as keel_alloc_aligned takes them. Every block is handed out
+   at its start: an alignment no size class serves (above the OS page, or
+   a size past the medium classes) takes a large block of its own. */
+KEEL_API void* keel_heap_alloc_aligned(keel_heap* heap, size_t num_bytes, size_t alignment);
+/* ptr: a block of this heap, or NULL (then keel_heap_alloc). A block of
+   another heap: NULL + EINVAL, the block untouched. */
+KEEL_API void* keel_heap_realloc(keel_heap* heap, void* ptr, size_t num_bytes);
+/* The heap a block belongs to; NULL for the default heap's blocks and for
+   pointers that are not keel's. */
+KEEL_API keel_heap* keel_heap_of(const void* ptr);
+/* keel_stats for this heap alone (num_heaps 1): its live blocks (frees by
+   other threads included), what its segments and large blocks hold
+   committed and reserved (and the peak of that), its empty pages kept
+   (cached_bytes). Zeroes for NULL. */
+KEEL_API keel_stats keel_heap_get_stats(const keel_heap* heap);
+/* Calls visit(block, usable size, user_data) for each live block of the
+   heap once, as the allocation returned it, until visit returns false.
+   Blocks freed before the call, by any thread, are not visited. The visitor
+   must not allocate from or free into the heap it visits. Returns false
+   when visit stopped the walk (or heap or visit is NULL: EINVAL). */
+typedef bool (*keel_block_visitor)(void* block, size_t usable_size, void* user_data);
+KEEL_API bool keel_heap_visit(keel_heap* heap, keel_block_visitor visit, void* user_data);
+/* Frees every block of the heap at once and gives its memory back (to the
+   caches and the OS as freed blocks' memory goes), in time proportional to
+   its segments, not its blocks; then the heap itself. Its blocks must no
+   longer be used, freed or reallocated; a free of one afterwards is a
+   misuse. NULL does nothing. */
+KEEL_API void keel_heap_destroy(keel_heap* heap);
+
 /* Implementation of keel_create; not for direct use. */
 KEEL_API void* keel__create_copy(const void* init, size_t size, size_t alignment);
 
