@@ -164,10 +164,12 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
         if (heap) {
             if (size <= KEEL_MEDIUM_MAX && alignment <= KEEL_ALIGN) {
                 p = alloc_from_page(heap, keel__class_of(size), size, zero);
-            } else if ((p = keel__large_alloc(size, alignment, zero, growing)) != NULL) {
+            } else if ((p = keel__large_alloc(size, alignment, zero, growing)) != NULL &&
+                       (!heap->first_class || keel__first_class_large_add(heap->first_class, p))) {
                 keel__counter_add(&heap->a_allocs, 1);
-                if (heap->first_class) keel__first_class_large_add(heap->first_class, p);
                 keel__stats_sample();
+            } else {
+                p = NULL;   /* past its heap's limit: freed */
             }
         }
         if (p) {

@@ -159,6 +159,37 @@ uint64_t keel__stat_elapsed_ms(void) {
     return start != 0 && now > start ? now - start : 0;
 }
 
+static void peak_raise(_Atomic(size_t)* peak_at, size_t now) {
+    size_t peak = atomic_load_explicit(peak_at, memory_order_relaxed);
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(peak_at, &peak, now, memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+bool keel__first_class_charge(keel_heap* heap, size_t n) {
+    size_t limit = atomic_load_explicit(&heap->a_limit, memory_order_relaxed);
+    size_t now = atomic_load_explicit(&heap->a_committed, memory_order_relaxed);
+    do {
+        if (limit != 0 && (n > limit || now > limit - n)) return false;
+    } while (!atomic_compare_exchange_weak_explicit(&heap->a_committed, &now, now + n, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    peak_raise(&heap->a_peak_committed, now + n);
+    return true;
+}
+
+bool keel__commit_charge_in(const keel_segment* seg, size_t n) {
+    keel_heap* heap = keel__first_class_of(seg);
+    if (heap && !keel__first_class_charge(heap, n)) return false;
+    if (keel__commit_charge(n)) return true;
+    if (heap) keel__first_class_committed(heap, -(ptrdiff_t)n);
+    return false;
+}
+
+void keel__commit_uncharge_in(const keel_segment* seg, size_t n) {
+    keel__stat_committed(-(ptrdiff_t)n);
+    keel__segment_committed_owner(seg, -(ptrdiff_t)n);
+}
+
 /* A first-class heap's committed memory and its peak (relaxed sums, as
    above; its segments' layers move it, see keel__segment_committed_owner). */
 void keel__first_class_committed(keel_heap* heap, ptrdiff_t delta) {

@@ -66,17 +66,21 @@ keel_heap* keel_heap_new(void) {
 
 /* ---- large blocks ---- */
 
-void keel__first_class_large_add(keel_heap* heap, void* block) {
+bool keel__first_class_large_add(keel_heap* heap, void* block) {
     keel_segment* seg = keel__segment_of(block);
+    if (!keel__first_class_charge(heap, seg->header_size + seg->large_committed)) {
+        keel__large_free_span(seg);
+        return false;
+    }
     atomic_store_explicit(&seg->a_heap, &heap->theap, memory_order_relaxed);
     seg->first_class = 1;
-    keel__first_class_committed(heap, (ptrdiff_t)(seg->header_size + seg->large_committed));
     keel__lock(&heap->large_lock);
     seg->heap_prev = NULL;
     seg->heap_next = heap->large;
     if (heap->large) heap->large->heap_prev = seg;
     heap->large = seg;
     keel__unlock(&heap->large_lock);
+    return true;
 }
 
 /* Unlinks seg from its heap's list; caller holds heap->large_lock. */

@@ -375,6 +375,7 @@ struct keel_heap {
     _Atomic(size_t) a_committed;   /* what its segments and large blocks hold
                                       committed, headers included                    */
     _Atomic(size_t) a_peak_committed;
+    _Atomic(size_t) a_limit;       /* keel_heap_set_limit's cap on a_committed; 0: none */
     struct keel_heap* next;        /* every first-class heap (heap_first.c)          */
     struct keel_heap* prev;
     keel_theap theap;              /* its pages, segments and counters               */
@@ -394,7 +395,17 @@ KEEL_HIDDEN void keel__first_class_committed(keel_heap* heap, ptrdiff_t delta); 
 static inline void keel__segment_committed_owner(const keel_segment* seg, ptrdiff_t delta) {
     if (seg->first_class) keel__first_class_committed(keel__first_class_of(seg), delta);
 }
-KEEL_HIDDEN void keel__first_class_large_add(keel_heap* heap, void* block);   /* new large block, under heap->lock */
+/* + n to the heap's committed memory unless past its limit (counters.c) */
+KEEL_HIDDEN bool keel__first_class_charge(keel_heap* heap, size_t n);
+/* Charges n bytes about to be committed in seg: against its first-class
+   heap's limit (if a heap owns it), then keel__commit_charge's; false and
+   nothing charged when either would be crossed. keel__commit_uncharge_in
+   gives a charge back (the OS refused, or the memory went back). */
+KEEL_HIDDEN bool keel__commit_charge_in(const keel_segment* seg, size_t n);
+KEEL_HIDDEN void keel__commit_uncharge_in(const keel_segment* seg, size_t n);
+/* A new large block joins heap (under heap->lock): false when the heap's
+   limit cannot take its memory (the block is then freed). */
+KEEL_HIDDEN bool keel__first_class_large_add(keel_heap* heap, void* block);
 KEEL_HIDDEN void keel__first_class_large_forget(keel_segment* seg);          /* freed, from any thread */
 KEEL_HIDDEN void keel__first_class_fork_prepare(void);
 KEEL_HIDDEN void keel__first_class_fork_parent(void);

@@ -101,12 +101,11 @@ static bool span_fit(keel_segment* seg, size_t size, span_fit_mode mode) {
     uint8_t* block = (uint8_t*)seg + seg->large_offset;
     size_t excess, keep;
     if (want > seg->large_committed) {
-        if (!keel__commit_charge(want - seg->large_committed)) return false;
+        if (!keel__commit_charge_in(seg, want - seg->large_committed)) return false;
         if (!vmem_commit(block + seg->large_committed, want - seg->large_committed)) {
-            keel__stat_committed(-(ptrdiff_t)(want - seg->large_committed));
+            keel__commit_uncharge_in(seg, want - seg->large_committed);
             return false;
         }
-        keel__segment_committed_owner(seg, (ptrdiff_t)(want - seg->large_committed));
         seg->large_committed = want;
     }
     excess = seg->large_committed - want;

@@ -4,8 +4,9 @@
    their layers (a heap's empty page slots and the segment cache: segment.c;
    spans of freed large blocks: large.c; segments of exited threads:
    heap.c); this is the one place that empties them all. Entry points:
-   keel_trim, keel__oom_retry, keel_set_out_of_memory_handler, and
-   keel_set_limit (the cap itself is charged in counters.c). */
+   keel_trim, keel__oom_retry, keel_set_out_of_memory_handler,
+   keel_set_limit and keel_heap_set_limit (the caps themselves are charged
+   in counters.c). */
 #include "internal.h"
 #include "options.h"
 #include "page_queue.h"
@@ -64,6 +65,25 @@ bool keel_set_limit(size_t max_bytes) {
         }
     }
     return keel_option_set("limit", (long long)max_bytes);
+}
+
+/* keel_heap_set_limit: a first-class heap's cap (heap_first.c charges it).
+   The cap applies from now on; what the heap holds must fit under it once
+   its empty pages are given back (a cap below that could only be met by
+   freeing live blocks). */
+bool keel_heap_set_limit(keel_heap* heap, size_t max_bytes) {
+    bool ok = true;
+    if (!heap) return keel_set_limit(max_bytes);
+    keel__lock(&heap->lock);
+    if (max_bytes != 0) {
+        keel__heap_collect_all(&heap->theap, true);
+        (void)keel__segment_purge_heap(&heap->theap, true);
+        ok = max_bytes >= atomic_load_explicit(&heap->a_committed, memory_order_relaxed);
+    }
+    if (ok) atomic_store_explicit(&heap->a_limit, max_bytes, memory_order_relaxed);
+    keel__unlock(&heap->lock);
+    if (!ok) errno = EINVAL;
+    return ok;
 }
 
 size_t keel_trim(void) {

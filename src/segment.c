@@ -137,21 +137,20 @@ keel_segment* keel__segment_new(keel_theap* heap, keel_segment_kind kind) {
         keel__ann_header_hide(seg, header);
     } else {
         segment_init_pages(seg, kind);
-        {   /* slots kept committed (warm) join the heap's budget */
-            uint32_t i;
-            for (i = 0; i < seg->page_count; i++) {
-                keel_page* pg = &seg->pages[i];
-                if (keel__slot_holds_memory(pg->slot_state)) heap->empty_cached_bytes += pg->slot_size;
-            }
-        }
     }
     seg->heap_next = seg->heap_prev = NULL;
     seg->fork_orphan = 0;
+    /* a first-class heap takes the header and the warm slots into its
+       committed memory, within its limit; else the segment goes back */
+    if (heap->first_class && !keel__first_class_charge(heap->first_class, header + keel__segment_empty_committed(seg))) {
+        keel__segment_free(seg);
+        return NULL;
+    }
+    /* slots kept committed (warm) join the heap's budget */
+    heap->empty_cached_bytes += keel__segment_empty_committed(seg);
     /* relaxed: only this thread compares a_heap with its own heap */
     atomic_store_explicit(&seg->a_heap, heap, memory_order_relaxed);
     seg->first_class = heap->first_class != NULL;
-    /* a first-class heap counts the header and the warm slots it took */
-    if (seg->first_class) keel__segment_committed_owner(seg, (ptrdiff_t)(header + keel__segment_empty_committed(seg)));
     return seg;
 }
 
@@ -327,20 +326,18 @@ static bool segment_is_empty(const keel_segment* seg) {
 
 /* Commits a page slot for use; false when the OS refuses. */
 static bool page_commit(keel_page* page) {
+    const keel_segment* seg = keel__segment_of_page(page);
     if (page->slot_state == KEEL_SLOT_DECOMMITTED) {
-        if (!keel__commit_charge(page->slot_size)) return false;
+        if (!keel__commit_charge_in(seg, page->slot_size)) return false;
         if (!vmem_commit(page->start, page->slot_size)) {
-            keel__stat_committed(-(ptrdiff_t)page->slot_size);
+            keel__commit_uncharge_in(seg, page->slot_size);
             return false;
         }
         page->slot_state = KEEL_SLOT_FRESH;
     } else if (page->slot_state == KEEL_SLOT_RESET) {
-        if (!keel__commit_charge(page->slot_size)) return false;
+        if (!keel__commit_charge_in(seg, page->slot_size)) return false;
         page->slot_state = KEEL_SLOT_DIRTY;   /* may read old data */
-    } else {
-        return true;
     }
-    keel__segment_committed_owner(keel__segment_of_page(page), (ptrdiff_t)page->slot_size);
     return true;
 }
 

@@ -183,6 +183,13 @@ typedef struct keel_heap keel_heap;
 
 /* A new, empty heap; NULL + ENOMEM on failure. */
 KEEL_API keel_heap* keel_heap_new(void);
+/* A cap on the memory the heap holds committed, its segments' and large
+   blocks' headers included (0: none). At the cap an allocation runs the
+   out-of-memory policy (the heap's empty pages and keel's caches given
+   back, the handler called), then returns NULL + ENOMEM. false + EINVAL
+   when max_bytes is below what the heap holds once its empty pages are
+   given back. NULL: keel_set_limit. keel_set_limit's cap counts every heap. */
+KEEL_API bool keel_heap_set_limit(keel_heap* heap, size_t max_bytes);
 KEEL_API void* keel_heap_alloc(keel_heap* heap, size_t num_bytes);
 KEEL_API void* keel_heap_calloc(keel_heap* heap, size_t count, size_t size);
 /* Alignments as keel_alloc_aligned takes them. Every block is handed out

@@ -440,6 +440,66 @@ static void test_threads(void) {
     free(sh);
 }
 
+/* ---- limits ---- */
+
+static int oom_calls;
+static bool count_oom(size_t num_bytes, void* user) {
+    (void)num_bytes;
+    (void)user;
+    oom_calls++;
+    return false;
+}
+
+static void test_limit(void) {
+    const size_t cap = 8 * HT_MIB;
+    keel_heap* heap = keel_heap_new();
+    void** p = (void**)malloc((cap / 64 + 1) * sizeof(void*));
+    size_t n = 0, i, again = 0;
+    keel_stats hs;
+    void* d;
+    if (!CHECK(heap && p)) return;
+    CHECK(keel_heap_set_limit(heap, cap));
+    while (n <= cap / 64 && (p[n] = keel_heap_alloc(heap, 64)) != NULL) n++;
+    CHECK(n <= cap / 64 && errno == ENOMEM);
+    hs = keel_heap_get_stats(heap);
+    CHECK(hs.virtual_memory_size <= cap && hs.peak_virtual_memory_size <= cap);
+    CHECK_NOTE(n * 64 >= cap / 10 * 9, "at least 90% of the cap in 64-byte blocks");
+    printf(NAME ": note: 64-byte blocks fill %.1f%% of an 8 MiB cap\n", 100.0 * (double)(n * 64) / (double)cap);
+    /* at the cap: the handler is asked, then NULL + ENOMEM */
+    keel_set_out_of_memory_handler(count_oom, NULL);
+    oom_calls = 0;
+    errno = 0;
+    CHECK(keel_heap_alloc(heap, 64) == NULL && errno == ENOMEM);
+    CHECK(oom_calls == 1);
+    errno = 0;
+    CHECK(keel_heap_alloc(heap, 16 * HT_MIB) == NULL && errno == ENOMEM);   /* a large block too */
+    CHECK(keel_heap_alloc_aligned(heap, 100, 1 << 16) == NULL && errno == ENOMEM);
+    keel_set_out_of_memory_handler(NULL, NULL);
+    /* the default heap is not capped by it */
+    d = keel_alloc(4 * HT_MIB);
+    CHECK(d != NULL);
+    keel_free(d);
+    /* a cap below what it holds: refused, nothing changes */
+    errno = 0;
+    CHECK(keel_heap_set_limit(heap, HT_MIB) == false && errno == EINVAL);
+    CHECK(keel_heap_alloc(heap, 64) == NULL);
+    /* frees make room again */
+    for (i = 0; i < n; i += 2) keel_free(p[i]);
+    while (again < n / 2 && keel_heap_alloc(heap, 64) != NULL) again++;
+    CHECK(again == n / 2);
+    hs = keel_heap_get_stats(heap);
+    CHECK(hs.virtual_memory_size <= cap);
+    /* no cap */
+    CHECK(keel_heap_set_limit(heap, 0));
+    d = keel_heap_alloc(heap, 16 * HT_MIB);
+    CHECK(d != NULL && keel_heap_of(d) == heap);
+    hs = keel_heap_get_stats(heap);
+    CHECK(hs.virtual_memory_size > cap);
+    keel_validate();
+    keel_heap_destroy(heap);
+    free(p);
+}
+
 /* keel_trim reaches a heap's empty pages. */
 static void test_trim(void) {
     keel_heap* heap = keel_heap_new();
@@ -538,6 +598,7 @@ int main(void) {
     test_destroy();
     test_many_heaps();
     test_threads();
+    test_limit();
     test_trim();
     test_profile();
 #if !defined(_WIN32)
