@@ -15,6 +15,9 @@
      mixed     the same with sizes 8..255 from a fixed pseudo-random sequence
      batch100  allocate 100 blocks of mixed sizes, then free the 100 in
                allocation order; counts as 100 pairs
+   keel's build also has heap32 and heapmixed: fixed32 and mixed on a
+   first-class heap (keel_heap_alloc, then keel_free), for the bar of
+   DESIGN.md section 11 (fastpath.sh compares the allocation calls).
    With -live, one block of every size 8..255 is allocated first and kept
    to the end: no page the pattern uses ever becomes empty, so an allocator
    that gives empty pages back (or keeps them by a rule) is measured
@@ -86,6 +89,30 @@ static void fastpath_batch100(size_t pairs) {
     }
 }
 
+#ifdef FASTPATH_KEEL
+static keel_heap* fastpath_heap;
+
+static void fastpath_heap32(size_t pairs) {
+    size_t i;
+    for (i = 0; i < pairs; i++) {
+        void* p = keel_heap_alloc(fastpath_heap, 32);
+        if (!p) fastpath_fail();
+        fastpath_escape(p);
+        keel_free(p);
+    }
+}
+
+static void fastpath_heapmixed(size_t pairs) {
+    size_t i;
+    for (i = 0; i < pairs; i++) {
+        void* p = keel_heap_alloc(fastpath_heap, fastpath_sizes[i & (FASTPATH_SIZES - 1)]);
+        if (!p) fastpath_fail();
+        fastpath_escape(p);
+        keel_free(p);
+    }
+}
+#endif
+
 int main(int argc, char** argv) {
     void (*run)(size_t) = NULL;
     unsigned long long pairs;
@@ -102,6 +129,14 @@ int main(int argc, char** argv) {
         if (name_len == 7 && strncmp(argv[1], "fixed32", 7) == 0) run = fastpath_fixed32;
         else if (name_len == 5 && strncmp(argv[1], "mixed", 5) == 0) run = fastpath_mixed;
         else if (name_len == 8 && strncmp(argv[1], "batch100", 8) == 0) run = fastpath_batch100;
+#ifdef FASTPATH_KEEL
+        else if (name_len == 6 && strncmp(argv[1], "heap32", 6) == 0) run = fastpath_heap32;
+        else if (name_len == 9 && strncmp(argv[1], "heapmixed", 9) == 0) run = fastpath_heapmixed;
+        if (run == fastpath_heap32 || run == fastpath_heapmixed) {
+            fastpath_heap = keel_heap_new();
+            if (!fastpath_heap) fastpath_fail();
+        }
+#endif
     }
     pairs = run ? strtoull(argv[2], &end, 10) : 0;
     if (!run || *end || pairs == 0 || (run == fastpath_batch100 && pairs % FASTPATH_BATCH)) {
@@ -110,7 +145,11 @@ int main(int argc, char** argv) {
     }
     if (live) {   /* one live block of every size the patterns use, kept to the end */
         for (i = 8; i < 256; i++) {
+#ifdef FASTPATH_KEEL
+            kept[i] = fastpath_heap ? keel_heap_alloc(fastpath_heap, i) : FASTPATH_ALLOC(i);
+#else
             kept[i] = FASTPATH_ALLOC(i);
+#endif
             if (!kept[i]) fastpath_fail();
             fastpath_escape(kept[i]);
         }

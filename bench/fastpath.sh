@@ -166,6 +166,34 @@ measure_set ""
 echo
 echo "the same with one live block of every size 8..255 kept (no page ever becomes empty):"
 measure_set -live
+
+# DESIGN.md section 11: an allocation from a first-class heap used by one
+# thread costs at most twice keel_alloc's instructions. Inclusive cost of
+# the allocation call alone (callees included), per call, by the same
+# difference of two runs.
+incl() {  # incl FUNCTION PATTERN PAIRS: instructions of FUNCTION and its callees
+    local cg=$tmp/callgrind.incl
+    valgrind --tool=callgrind --compress-strings=no --compress-pos=no --callgrind-out-file="$cg" \
+        ./build/fastpath_keel "$2" "$3" >/dev/null 2>&1 || return 1
+    awk -v f="$1" '/^fn=/ { fn = substr($0, 4); next }
+         /^calls=/ { callee = 1; next }
+         /^[0-9+*-]/ { if (fn == f) s += $2; callee = 0; next }
+         END { printf "%d\n", s }' "$cg"
+}
+if [ -z "$keel_note" ]; then
+    echo
+    echo "first-class heap, instructions per allocation call (callees included), one thread (bar: heap <= 2x keel_alloc):"
+    printf '%-16s %9s %9s %9s\n' pattern keel_alloc heap ratio
+    for pair in fixed32-live:heap32-live mixed-live:heapmixed-live; do
+        IFS=: read -r base heap <<<"$pair"
+        a1=$(incl keel_alloc "$base" "$N1") && a2=$(incl keel_alloc "$base" "$N2") &&
+            h1=$(incl keel_heap_alloc "$heap" "$N1") && h2=$(incl keel_heap_alloc "$heap" "$N2") || { status=1; continue; }
+        awk -v a1="$a1" -v a2="$a2" -v h1="$h1" -v h2="$h2" -v n=$((N2 - N1)) -v p="$heap" -v csv="$CSV" 'BEGIN {
+            a = (a2 - a1) / n; h = (h2 - h1) / n
+            printf "%-16s %9.1f %9.1f %9.2f\n", p, a, h, h / a
+            printf "keel_heap_alloc,%s,%.1f\nkeel_alloc,%s,%.1f\n", p, h, p, a >> csv }'
+    done
+fi
 [ -z "$malloc_harness" ] || echo "left out, the harness's own instructions per pair, malloc build:$malloc_harness"
 [ -z "$keel_harness" ] || echo "left out, the harness's own instructions per pair, keel build:$keel_harness"
 echo "(written to $CSV)"

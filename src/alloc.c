@@ -429,12 +429,12 @@ static inline size_t realloc_usable(keel_segment* seg, void* ptr) {
 static KEEL_NOINLINE void* first_class_realloc_alloc(keel_heap* heap, size_t num_bytes, bool growing, void* caller) {
     keel_theap* t = &heap->theap;
     void* q;
-    keel__lock(&heap->lock);
+    keel__heap_lock(heap);
     if (num_bytes > KEEL_MEDIUM_MAX && growing)
         q = sample_charge(t, alloc_with_retries(t, num_bytes, KEEL_ALIGN, false, true), num_bytes, false, caller);
     else
         q = heap_alloc_at(t, num_bytes, false, caller);
-    keel__unlock(&heap->lock);
+    keel__heap_unlock(heap);
     keel__ann_alloc(q, num_bytes, false);
     return q;
 }
@@ -502,9 +502,9 @@ void* keel__create_copy(const void* init, size_t size, size_t alignment) {
 void* keel_heap_alloc(keel_heap* heap, size_t num_bytes) {
     void* p;
     if (!heap) return keel_alloc(num_bytes);
-    keel__lock(&heap->lock);
+    keel__heap_lock(heap);
     p = heap_alloc(&heap->theap, num_bytes, false);
-    keel__unlock(&heap->lock);
+    keel__heap_unlock(heap);
     keel__ann_alloc(p, num_bytes, false);
     return p;
 }
@@ -515,9 +515,9 @@ void* keel_heap_calloc(keel_heap* heap, size_t count, size_t size) {
     if (!heap) return keel_calloc(count, size);
     if (size != 0 && count > SIZE_MAX / size) { errno = ENOMEM; return NULL; }
     total = count * size;
-    keel__lock(&heap->lock);
+    keel__heap_lock(heap);
     p = heap_alloc(&heap->theap, total, true);
-    keel__unlock(&heap->lock);
+    keel__heap_unlock(heap);
     keel__ann_alloc(p, total, true);
     return p;
 }
@@ -525,9 +525,9 @@ void* keel_heap_calloc(keel_heap* heap, size_t count, size_t size) {
 void* keel_heap_alloc_aligned(keel_heap* heap, size_t num_bytes, size_t alignment) {
     void* p;
     if (!heap) return keel_alloc_aligned(num_bytes, alignment);
-    keel__lock(&heap->lock);
+    keel__heap_lock(heap);
     p = alloc_aligned_in(&heap->theap, num_bytes, alignment, KEEL_CALLER);
-    keel__unlock(&heap->lock);
+    keel__heap_unlock(heap);
     return p;
 }
 

@@ -100,6 +100,7 @@ static void free_local(keel_theap* heap, keel_page* page, keel_block* b) {
 
 void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
     keel_theap* heap = keel__tls_heap;
+    keel_heap* first_class = NULL;
     keel_block* b;
     bool owner;
     int saved = errno;
@@ -114,6 +115,18 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
     }
     /* relaxed: only this thread can have stored its own heap here */
     owner = atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && heap != &keel__heap_empty;
+    /* a first-class heap's block: freed as its owner would while its lock
+       is free (nothing to collect later), else pushed as another thread's
+       block is. A try: this thread may hold that lock already (realloc). */
+    if (seg->first_class) {
+        first_class = keel__first_class_of(seg);
+        if (keel__lock_try(&first_class->lock)) {
+            heap = &first_class->theap;
+            owner = true;
+        } else {
+            first_class = NULL;
+        }
+    }
     b = live_block(page, p, owner, "free");
     keel__ann_free(p);
     if ((void*)b != p) {
@@ -136,6 +149,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
                                                         memory_order_release, memory_order_relaxed));
         keel__stat_remote_free(heap, bsize);
     }
+    if (first_class) keel__heap_unlock(first_class);
     errno = saved;
 }
 

@@ -383,6 +383,17 @@ struct keel_heap {
 
 /* ---- first-class heaps (heap_first.c) ---- */
 struct keel_counters;
+/* A heap's lock on its allocation paths: the uncontended take (an
+   exchange) and the release (a store) inline; a held lock waits in
+   keel__lock. */
+static inline void keel__heap_lock(keel_heap* heap) {
+    /* acquire: the critical section sees the previous holder's writes */
+    if (KEEL_UNLIKELY(atomic_flag_test_and_set_explicit(&heap->lock.a_held, memory_order_acquire)))
+        keel__lock(&heap->lock);
+}
+static inline void keel__heap_unlock(keel_heap* heap) {
+    atomic_flag_clear_explicit(&heap->lock.a_held, memory_order_release);
+}
 /* The first-class heap owning seg, NULL for a thread heap's or a free
    segment. Any thread holding a block of seg may ask. */
 static inline keel_heap* keel__first_class_of(const keel_segment* seg) {
