@@ -1,5 +1,7 @@
 // keel.hpp — C++ on the keel heap: keel::create<T>(args...) and
-// keel::destroy(p), and, opt-in, every global operator new/delete on keel.
+// keel::destroy(p); allocators for the standard containers and an owner of
+// first-class heaps (keel::allocator, keel::heap_allocator, keel::unique_heap,
+// below create/destroy); and, opt-in, every global operator new/delete on keel.
 // C++11 or later; the heap's contract is keel.h's (DESIGN.md sections 4, 6).
 //
 // USAGE
@@ -149,6 +151,125 @@ void destroy(T* p) noexcept(std::is_nothrow_destructible<T>::value) {
     detail::run_destructor(p, mem, std::integral_constant<bool, std::is_nothrow_destructible<T>::value>());
     keel_free(mem);
 }
+
+// ---- allocators for the standard containers, first-class heaps (DESIGN.md section 11) ----
+//   std::vector<int, keel::allocator<int>> v;            // blocks from keel_alloc
+//   keel::unique_heap heap;                              // keel_heap_new; keel_heap_destroy at scope exit
+//   keel::heap_allocator<int> in_heap(heap.get());
+//   std::vector<int, keel::heap_allocator<int>> w(in_heap);   // blocks from that heap
+//
+//   allocator<T>        stateless, all equal: the default heap.
+//   heap_allocator<T>   holds a keel_heap* (nullptr: the default heap); two
+//       compare equal when they name the same heap. Containers carry it on
+//       copy, move and swap (the propagate_on_* traits are true).
+//   Both allocate n * sizeof(T) aligned for T (keel_heap_alloc_aligned past
+//   16 bytes) and throw std::bad_alloc when keel returns NULL (abort() when
+//   built without exceptions); deallocate is keel_free.
+//   unique_heap         owns a heap: created by the constructor (std::bad_alloc
+//       when keel has no memory), destroyed with every block in it by the
+//       destructor, move-only. A container whose blocks live in the heap must
+//       not outlive it: declare the unique_heap first, or never destroy such
+//       containers (the heap takes their blocks with it, in time proportional
+//       to its segments).
+
+namespace detail {
+[[noreturn]] inline void allocator_out_of_memory() {
+#if KEEL_HPP_EXCEPTIONS
+    throw std::bad_alloc();
+#else
+    std::abort();
+#endif
+}
+
+inline void* heap_block(keel_heap* heap, std::size_t count, std::size_t size, std::size_t alignment) {
+    void* p = nullptr;
+    if (size == 0 || count <= static_cast<std::size_t>(-1) / size) {
+        std::size_t bytes = count * size;
+        p = alignment > heap_alignment ? keel_heap_alloc_aligned(heap, bytes ? bytes : 1, alignment)
+                                       : keel_heap_alloc(heap, bytes);
+    }
+    if (!p) allocator_out_of_memory();
+    return p;
+}
+}  // namespace detail
+
+template<class T>
+class allocator {
+public:
+    typedef T value_type;
+    typedef std::true_type is_always_equal;
+    typedef std::true_type propagate_on_container_move_assignment;
+    template<class U> struct rebind { typedef allocator<U> other; };
+
+    allocator() noexcept {}
+    template<class U> allocator(const allocator<U>&) noexcept {}
+
+    T* allocate(std::size_t n) { return static_cast<T*>(detail::heap_block(nullptr, n, sizeof(T), alignof(T))); }
+    void deallocate(T* p, std::size_t) noexcept { keel_free(p); }
+};
+template<class T, class U>
+inline bool operator==(const allocator<T>&, const allocator<U>&) noexcept { return true; }
+template<class T, class U>
+inline bool operator!=(const allocator<T>&, const allocator<U>&) noexcept { return false; }
+
+template<class T>
+class heap_allocator {
+public:
+    typedef T value_type;
+    typedef std::false_type is_always_equal;
+    typedef std::true_type propagate_on_container_copy_assignment;
+    typedef std::true_type propagate_on_container_move_assignment;
+    typedef std::true_type propagate_on_container_swap;
+    template<class U> struct rebind { typedef heap_allocator<U> other; };
+
+    explicit heap_allocator(keel_heap* heap = nullptr) noexcept : heap_(heap) {}
+    template<class U> heap_allocator(const heap_allocator<U>& other) noexcept : heap_(other.heap()) {}
+
+    T* allocate(std::size_t n) { return static_cast<T*>(detail::heap_block(heap_, n, sizeof(T), alignof(T))); }
+    void deallocate(T* p, std::size_t) noexcept { keel_free(p); }
+    keel_heap* heap() const noexcept { return heap_; }
+
+private:
+    keel_heap* heap_;
+};
+template<class T, class U>
+inline bool operator==(const heap_allocator<T>& a, const heap_allocator<U>& b) noexcept { return a.heap() == b.heap(); }
+template<class T, class U>
+inline bool operator!=(const heap_allocator<T>& a, const heap_allocator<U>& b) noexcept { return a.heap() != b.heap(); }
+
+class unique_heap {
+public:
+    unique_heap() : heap_(keel_heap_new()) {
+        if (!heap_) detail::allocator_out_of_memory();
+    }
+    explicit unique_heap(keel_heap* adopt) noexcept : heap_(adopt) {}   // takes ownership (may be nullptr)
+    unique_heap(unique_heap&& other) noexcept : heap_(other.heap_) { other.heap_ = nullptr; }
+    unique_heap& operator=(unique_heap&& other) noexcept {
+        if (this != &other) {
+            keel_heap_destroy(heap_);
+            heap_ = other.heap_;
+            other.heap_ = nullptr;
+        }
+        return *this;
+    }
+    unique_heap(const unique_heap&) = delete;
+    unique_heap& operator=(const unique_heap&) = delete;
+    ~unique_heap() { keel_heap_destroy(heap_); }
+
+    keel_heap* get() const noexcept { return heap_; }
+    keel_heap* release() noexcept {   // the caller destroys it
+        keel_heap* h = heap_;
+        heap_ = nullptr;
+        return h;
+    }
+    void reset(keel_heap* heap = nullptr) noexcept {   // destroys the one held
+        keel_heap_destroy(heap_);
+        heap_ = heap;
+    }
+
+private:
+    keel_heap* heap_;
+};
 
 }  // namespace keel
 
