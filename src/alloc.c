@@ -112,7 +112,11 @@ static keel_page* find_page(keel_theap* heap, size_t cls) {
     if (!page) page = page_from_abandoned(heap, cls);
     if (!page) {
         page = page_fresh(heap, cls, q, 0);
-        if (!page) return NULL;
+        if (!page) {
+            /* the scans may have moved the direct table's page to the full queue */
+            keel__heap_direct_update(heap, cls);
+            return NULL;
+        }
     } else if (page != q->first) {
         keel__queue_remove(q, page);
         keel__queue_push(q, page);
@@ -164,7 +168,9 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
         if (heap) {
             if (size <= KEEL_MEDIUM_MAX && alignment <= KEEL_ALIGN) {
                 p = alloc_from_page(heap, keel__class_of(size), size, zero);
-            } else if ((p = keel__large_alloc(size, alignment, zero, growing)) != NULL &&
+            } else if ((p = heap->first_class && heap->first_class->region.base
+                                ? keel__large_alloc_in(&heap->first_class->region, size, alignment, zero)
+                                : keel__large_alloc(size, alignment, zero, growing)) != NULL &&
                        (!heap->first_class || keel__first_class_large_add(heap->first_class, p))) {
                 keel__counter_add(&heap->a_allocs, 1);
                 keel__stats_sample();

@@ -24,6 +24,8 @@
 #include <errno.h>
 #include <string.h>
 
+_Static_assert(KEEL_REGION_ALIGNMENT == KEEL_SEGMENT_SIZE, "a region is cut into segment-sized chunks");
+
 static keel_lock heaps_lock = KEEL_LOCK_INIT;
 static keel_heap* heaps;   /* every live first-class heap */
 
@@ -38,8 +40,21 @@ static size_t heap_struct_bytes(void) {
     return (sizeof(keel_heap) + page - 1) & ~(page - 1);
 }
 
+/* The list of heaps gains one, set up (its memory reads as zero). */
+static keel_heap* heap_start(keel_heap* heap) {
+    size_t i;
+    for (i = 0; i < KEEL_DIRECT_COUNT; i++) heap->theap.direct[i] = &keel__page_empty;
+    heap->theap.first_class = heap;
+    keel__lock(&heaps_lock);
+    heap->next = heaps;
+    if (heaps) heaps->prev = heap;
+    heaps = heap;
+    keel__unlock(&heaps_lock);
+    return heap;
+}
+
 keel_heap* keel_heap_new(void) {
-    size_t bytes = heap_struct_bytes(), i;
+    size_t bytes = heap_struct_bytes();
     keel_heap* heap;
     keel__process_init();
     if (!keel__commit_charge(bytes)) {
@@ -53,14 +68,49 @@ keel_heap* keel_heap_new(void) {
         return NULL;
     }
     keel__stat_reserved((ptrdiff_t)bytes);
-    /* vmem_alloc's memory reads as zero: every list empty, every counter 0 */
-    for (i = 0; i < KEEL_DIRECT_COUNT; i++) heap->theap.direct[i] = &keel__page_empty;
-    heap->theap.first_class = heap;
-    keel__lock(&heaps_lock);
-    heap->next = heaps;
-    if (heaps) heaps->prev = heap;
-    heaps = heap;
-    keel__unlock(&heaps_lock);
+    return heap_start(heap);   /* vmem_alloc's memory reads as zero */
+}
+
+/* A heap inside [memory, memory + num_bytes): its first chunk is the home
+   segment, whose header holds, after the segment's own header, the heap
+   and the region's chunk bitmap; the segment map's leaves for the range
+   are made now if missing (shared, never freed: the only memory outside
+   the region keel may commit for it, 64 KiB per 32 GiB of address space,
+   and none where keel's map already covers the addresses). */
+keel_heap* keel_heap_new_in(void* memory, size_t num_bytes) {
+    uintptr_t at = (uintptr_t)memory;
+    size_t chunks, bitmap, heap_at, header, page = vmem_get_page_size();
+    keel_segment* home = (keel_segment*)memory;
+    keel_heap* heap;
+    if (!memory || num_bytes == 0 || at % KEEL_REGION_ALIGNMENT || num_bytes % KEEL_REGION_ALIGNMENT ||
+        num_bytes > UINTPTR_MAX - at) {
+        errno = EINVAL;
+        return NULL;
+    }
+    keel__process_init();
+    chunks = num_bytes / KEEL_SEGMENT_SIZE;
+    bitmap = (chunks + 63) / 64 * sizeof(uint64_t);
+    heap_at = (keel__segment_header_bytes() + 63) & ~(size_t)63;
+    header = (heap_at + sizeof(keel_heap) + bitmap + page - 1) & ~(page - 1);
+    if (header > KEEL_SEGMENT_SIZE / 4) {   /* a bitmap of a quarter chunk: a region of terabytes */
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!keel__segment_map_prepare(memory, (uint8_t*)memory + num_bytes) || !keel__segment_home_init(home, header)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    heap = (keel_heap*)((uint8_t*)home + heap_at);
+    heap->region.base = (uint8_t*)memory;
+    heap->region.chunk_count = chunks;
+    heap->region.used = (uint64_t*)(heap + 1);
+    heap->region.used[0] = 1;   /* the home chunk */
+    heap->region.used_count = 1;
+    heap_start(heap);
+    atomic_store_explicit(&home->a_heap, &heap->theap, memory_order_relaxed);
+    home->first_class = KEEL_FIRST_CLASS_HOME;
+    keel__heap_take_segment(&heap->theap, home);
+    keel__first_class_committed(heap, (ptrdiff_t)header);
     return heap;
 }
 
@@ -69,7 +119,8 @@ keel_heap* keel_heap_new(void) {
 bool keel__first_class_large_add(keel_heap* heap, void* block) {
     keel_segment* seg = keel__segment_of(block);
     if (!keel__first_class_charge(heap, seg->header_size + seg->large_committed)) {
-        keel__large_free_span(seg);
+        if (heap->region.base) keel__large_free_in(&heap->region, seg);
+        else keel__large_free_span(seg);
         return false;
     }
     atomic_store_explicit(&seg->a_heap, &heap->theap, memory_order_relaxed);
@@ -130,6 +181,7 @@ void keel__first_class_counters_locked(keel_counters* c) {
 void keel_heap_destroy(keel_heap* heap) {
     keel_theap* t;
     keel_segment* large;
+    keel_segment* home = NULL;
     int k;
     if (!heap) return;
     if (heap->theap.first_class != heap) keel__fatal("keel_heap_destroy of something that is not a heap");
@@ -152,13 +204,15 @@ void keel_heap_destroy(keel_heap* heap) {
         seg->first_class = 0;
         atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
         keel__ann_free((uint8_t*)seg + seg->large_offset);
-        keel__large_free_span(seg);
+        if (heap->region.base) keel__large_free_in(&heap->region, seg);
+        else keel__large_free_span(seg);
     }
     for (k = 0; k < 2; k++) {
         keel_segment** list = k == 0 ? &t->small_segments : &t->medium_segments;
         while (*list) {
             keel_segment* seg = *list;
             keel__heap_drop_segment(t, seg);
+            if (seg->first_class == KEEL_FIRST_CLASS_HOME) home = seg;   /* its pages go; it goes last */
             keel__segment_discard(t, seg);
         }
     }
@@ -169,6 +223,10 @@ void keel_heap_destroy(keel_heap* heap) {
     if (heap->next) heap->next->prev = heap->prev;
     keel__unlock(&heaps_lock);
     /* no keel__unlock(&heap->lock): the memory goes now */
+    if (home) {   /* in a region: the heap is inside its home segment's header */
+        keel__segment_home_release(home);
+        return;
+    }
     {
         size_t bytes = heap_struct_bytes();
         if (!vmem_free(heap, bytes)) keel__fatal("the OS refused to release a heap's structure");

@@ -367,6 +367,19 @@ KEEL_HIDDEN void keel__process_init(void);
    `theap`, never a thread's TLS heap, so every keel_free of its blocks,
    from any thread, takes the other-thread path (a lock-free push that the
    heap collects on its next slow path). */
+/* A caller's reservation that a first-class heap lives in
+   (keel_heap_new_in; region.c): cut into KEEL_SEGMENT_SIZE chunks, each
+   a segment's address space or part of a large block's. The bitmap of
+   chunks in use lives in the region itself, in its first chunk (the heap's
+   home segment, whose header also holds the heap). */
+typedef struct keel_region {
+    uint8_t* base;                 /* NULL: the heap's segments come from vmem      */
+    size_t chunk_count;
+    uint64_t* used;                /* bit i: chunk i taken                          */
+    size_t used_count;
+    keel_lock lock;                /* frees of large blocks come from any thread    */
+} keel_region;
+
 struct keel_heap {
     keel_lock lock;                /* keel_heap_* calls: one thread at a time        */
     keel_lock large_lock;          /* `large`: its large blocks are freed from any
@@ -378,8 +391,12 @@ struct keel_heap {
     _Atomic(size_t) a_limit;       /* keel_heap_set_limit's cap on a_committed; 0: none */
     struct keel_heap* next;        /* every first-class heap (heap_first.c)          */
     struct keel_heap* prev;
+    keel_region region;            /* keel_heap_new_in's memory, else base NULL      */
     keel_theap theap;              /* its pages, segments and counters               */
 };
+/* seg->first_class: 1 for a first-class heap's segment, 2 for the home
+   segment of a heap in a region (it holds the heap: freed last, at destroy). */
+#define KEEL_FIRST_CLASS_HOME 2
 
 /* ---- first-class heaps (heap_first.c) ---- */
 struct keel_counters;
@@ -431,6 +448,24 @@ KEEL_HIDDEN bool keel__first_class_list_lock_try(void);
 KEEL_HIDDEN void keel__first_class_list_unlock(void);
 KEEL_HIDDEN void keel__first_class_counters_locked(struct keel_counters* c);
 KEEL_HIDDEN void keel__segment_discard(keel_theap* heap, keel_segment* seg);   /* segment.c */
+/* The region a first-class heap's segment comes from; NULL for vmem's. */
+static inline keel_region* keel__region_of(const keel_segment* seg) {
+    keel_heap* heap = keel__first_class_of(seg);
+    return heap && heap->region.base ? &heap->region : NULL;
+}
+/* region.c: chunks of a region. take: n contiguous chunks whose start is
+   aligned to `alignment` (a multiple of the chunk size), NULL when none;
+   give: back (decommitted by the caller). */
+KEEL_HIDDEN void* keel__region_take(keel_region* region, size_t n, size_t alignment);
+KEEL_HIDDEN void keel__region_give(keel_region* region, void* at, size_t n);
+/* segment.c: the home segment of a heap in a region, at the region's
+   start, its header `header` bytes (the heap after the segment's own
+   header): committed, laid out, registered; false when the OS refuses. */
+KEEL_HIDDEN bool keel__segment_home_init(keel_segment* seg, size_t header);
+KEEL_HIDDEN void keel__segment_home_release(keel_segment* seg);   /* at destroy, last */
+/* large.c: large blocks inside a region */
+KEEL_HIDDEN void* keel__large_alloc_in(keel_region* region, size_t size, size_t alignment, bool zero);
+KEEL_HIDDEN void keel__large_free_in(keel_region* region, keel_segment* seg);
 
 /* ---- allocation and free (alloc.c, free.c) ---- */
 /* caller: the return address of the public entry point (the heap profile's
@@ -485,7 +520,7 @@ KEEL_HIDDEN keel_stats keel__stats_read(keel_class_usage* classes);
    counters.c says one is due (committed grew 1/8 since the last). */
 KEEL_HIDDEN void keel__stats_sample(void);
 KEEL_HIDDEN void keel__stats_report(keel_output_fn out, void* user_data, const char* title);   /* stats_print.c */
-KEEL_HIDDEN size_t keel__segment_header_bytes(void);           /* segment.c: small/medium header */
+KEEL_HIDDEN size_t keel__segment_header_bytes(void);           /* segment.c: a small/medium segment's header */
 
 /* ---- internal assertions (KEEL_DEBUG, config.h) ----
    keel__assert: a cheap invariant, checked from KEEL_DEBUG 1;

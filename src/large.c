@@ -236,6 +236,72 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero, bool growing) 
     return block;
 }
 
+/* ---- large blocks of a heap in a region (keel_heap_new_in) ----
+   A run of the region's chunks, exactly what the block needs (no growth
+   headroom, no cache: the memory goes back to the region at the free). */
+
+void* keel__large_alloc_in(keel_region* region, size_t size, size_t alignment, bool zero) {
+    size_t header = large_header_size(), offset, reserve;
+    keel_segment* seg;
+    (void)zero;   /* a region's chunks are decommitted while free: fresh memory reads as zero */
+    if (alignment < KEEL_ALIGN) alignment = KEEL_ALIGN;
+    if (size < KEEL_ALIGN) size = KEEL_ALIGN;
+    offset = round_up(header, alignment);
+    if (size > region->chunk_count * KEEL_SEGMENT_SIZE) return NULL;
+    reserve = round_up(offset + size, KEEL_SEGMENT_SIZE);
+    seg = (keel_segment*)keel__region_take(region, reserve / KEEL_SEGMENT_SIZE,
+                                           alignment > KEEL_SEGMENT_SIZE ? alignment : KEEL_SEGMENT_SIZE);
+    if (!seg) return NULL;
+    if (!keel__commit_charge(header)) goto give_back;
+    if (!vmem_commit(seg, header)) {
+        keel__stat_committed(-(ptrdiff_t)header);
+        goto give_back;
+    }
+    memset(seg, 0, sizeof(keel_segment) + sizeof(keel_page));
+    seg->kind = KEEL_SEGMENT_LARGE;
+    seg->page_shift = (uint32_t)(sizeof(uintptr_t) * 8 - 1);
+    seg->page_count = 1;
+    atomic_store_explicit(&seg->a_stat_pages, 1, memory_order_relaxed);
+    seg->reserved = reserve;
+    seg->header_size = header;
+    seg->large_offset = offset;
+    seg->cookie = KEEL_SEGMENT_COOKIE;
+    seg->pages[0].in_full = 1;   /* never the fast free path */
+    if (!span_fit(seg, size, FIT_EXACT)) {
+        (void)vmem_decommit(seg, header);
+        keel__stat_committed(-(ptrdiff_t)header);
+        goto give_back;
+    }
+    if (!keel__segment_register(seg)) {
+        keel__large_free_in(NULL, seg);
+        goto give_back;
+    }
+    keel__ann_header_hide(seg, header);
+    seg->pages[0].in_use = 1;
+    seg->pages[0].start = (uint8_t*)seg + offset;
+    atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_usable, memory_order_relaxed);
+    keel__page_used_set(&seg->pages[0], 1);
+    return (uint8_t*)seg + offset;
+give_back:
+    keel__region_give(region, seg, reserve / KEEL_SEGMENT_SIZE);
+    return NULL;
+}
+
+/* Decommits the span (block, then header) and gives its chunks back;
+   region NULL: a span never registered, its chunks given back by the
+   caller. */
+void keel__large_free_in(keel_region* region, keel_segment* seg) {
+    size_t header = seg->header_size, chunks = seg->reserved / KEEL_SEGMENT_SIZE;
+    atomic_fetch_sub_explicit(&a_slack, seg->large_slack, memory_order_relaxed);
+    seg->large_slack = 0;
+    if (!span_decommit_block(seg)) keel__fatal("the OS refused to decommit a large block");
+    if (region) keel__segment_unregister(seg);
+    keel__ann_header_show(seg, header);
+    if (!vmem_decommit(seg, header)) keel__fatal("the OS refused to decommit a large block");
+    keel__stat_committed(-(ptrdiff_t)header);
+    if (region) keel__region_give(region, seg, chunks);
+}
+
 size_t keel__large_usable(const keel_segment* seg) {
     return seg->large_usable;
 }

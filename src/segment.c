@@ -93,11 +93,63 @@ static keel_segment* cache_take_locked(keel_segment_kind kind) {
     return seg;
 }
 
-/* A fresh or cached small/medium segment owned by heap; NULL when the OS
-   refuses. */
+/* Commits a new segment's header at seg (its address space reserved:
+   `reserved` bytes), lays out its pages and registers it; false, nothing
+   kept committed, when the OS refuses or the limit is reached. */
+static bool segment_lay_out(keel_segment* seg, size_t header, size_t reserved, keel_segment_kind kind) {
+    if (!keel__commit_charge(header)) return false;
+    if (!vmem_commit(seg, header)) {
+        keel__stat_committed(-(ptrdiff_t)header);
+        return false;
+    }
+    seg->reserved = reserved;
+    seg->header_size = header;
+    seg->cookie = KEEL_SEGMENT_COOKIE;
+    segment_init_pages(seg, kind);
+    if (!keel__segment_register(seg)) {
+        (void)vmem_decommit(seg, header);
+        keel__stat_committed(-(ptrdiff_t)header);
+        return false;
+    }
+    keel__ann_header_hide(seg, header);
+    return true;
+}
+
+/* A region's segment goes: every slot and the header decommitted, the
+   chunk back to the region. */
+static void region_segment_release(keel_segment* seg, keel_region* region) {
+    size_t header = seg->header_size;
+    if (!segment_decommit_slots(seg)) keel__fatal("the OS refused to decommit a region's segment");
+    keel__segment_unregister(seg);
+    keel__ann_header_show(seg, header);
+    if (!vmem_decommit(seg, header)) keel__fatal("the OS refused to decommit a region's segment");
+    keel__stat_committed(-(ptrdiff_t)header);
+    if (region) keel__region_give(region, seg, 1);
+}
+
+bool keel__segment_home_init(keel_segment* seg, size_t header) {
+    return segment_lay_out(seg, header, KEEL_SEGMENT_SIZE, KEEL_SEGMENT_SMALL);
+}
+
+/* The home segment of a destroyed heap in a region, its pages discarded:
+   the heap inside its header goes with it, so this is the last step. */
+void keel__segment_home_release(keel_segment* seg) { region_segment_release(seg, NULL); }
+
+/* A fresh or cached small/medium segment owned by heap (a chunk of its
+   region for a heap in one); NULL when the OS refuses. */
 keel_segment* keel__segment_new(keel_theap* heap, keel_segment_kind kind) {
     keel_segment* seg;
     size_t header = segment_header_size();
+    keel_region* region = heap->first_class && heap->first_class->region.base ? &heap->first_class->region : NULL;
+    if (region) {
+        seg = (keel_segment*)keel__region_take(region, 1, KEEL_SEGMENT_SIZE);
+        if (!seg) return NULL;
+        if (!segment_lay_out(seg, header, KEEL_SEGMENT_SIZE, kind)) {
+            keel__region_give(region, seg, 1);
+            return NULL;
+        }
+        goto owned;
+    }
     keel__segments_lock();
     seg = cache_take_locked(kind);
     if (seg) keel__stat_cached(-(ptrdiff_t)header);
@@ -113,37 +165,22 @@ keel_segment* keel__segment_new(keel_theap* heap, keel_segment_kind kind) {
     if (!seg) {
         seg = (keel_segment*)vmem_reserve_aligned(KEEL_SEGMENT_SIZE, KEEL_SEGMENT_SIZE);
         if (!seg) return NULL;
-        if (!keel__commit_charge(header)) {
+        if (!segment_lay_out(seg, header, KEEL_SEGMENT_SIZE, kind)) {
             (void)vmem_release(seg, KEEL_SEGMENT_SIZE);
             return NULL;
         }
-        if (!vmem_commit(seg, header)) {
-            keel__stat_committed(-(ptrdiff_t)header);
-            (void)vmem_release(seg, KEEL_SEGMENT_SIZE);
-            return NULL;
-        }
-        seg->reserved = KEEL_SEGMENT_SIZE;
-        seg->header_size = header;
-        seg->cookie = KEEL_SEGMENT_COOKIE;
         keel__stat_reserved((ptrdiff_t)KEEL_SEGMENT_SIZE);
-        segment_init_pages(seg, kind);
-        if (!keel__segment_register(seg)) {
-            (void)vmem_decommit(seg, header);
-            (void)vmem_release(seg, KEEL_SEGMENT_SIZE);
-            keel__stat_reserved(-(ptrdiff_t)KEEL_SEGMENT_SIZE);
-            keel__stat_committed(-(ptrdiff_t)header);
-            return NULL;
-        }
-        keel__ann_header_hide(seg, header);
     } else {
         segment_init_pages(seg, kind);
     }
+owned:
     seg->heap_next = seg->heap_prev = NULL;
     seg->fork_orphan = 0;
     /* a first-class heap takes the header and the warm slots into its
        committed memory, within its limit; else the segment goes back */
     if (heap->first_class && !keel__first_class_charge(heap->first_class, header + keel__segment_empty_committed(seg))) {
-        keel__segment_free(seg);
+        if (region) region_segment_release(seg, region);
+        else keel__segment_free(seg);
         return NULL;
     }
     /* slots kept committed (warm) join the heap's budget */
@@ -218,11 +255,16 @@ static void cache_push(keel_segment* seg) {
 void keel__segment_free(keel_segment* seg) {
     bool room, warm;
     size_t empty = keel__segment_empty_committed(seg);
+    keel_region* region = keel__region_of(seg);
     if (seg->first_class) {   /* no longer its heap's */
         keel__segment_committed_owner(seg, -(ptrdiff_t)(seg->header_size + empty));
         seg->first_class = 0;
     }
     atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
+    if (region) {   /* back to the region, never to the cache */
+        region_segment_release(seg, region);
+        return;
+    }
     keel__segments_lock();
     room = segment_cache_count < keel__option_size(KEEL_OPT_SEGMENT_CACHE_COUNT);
     warm = room && segment_cache_committed + empty <= keel__cache_budget(KEEL_OPT_SEGMENT_CACHE_BYTES);
@@ -428,7 +470,7 @@ bool keel__segment_page_free(keel_theap* heap, keel_page* page) {
     keel__stat_cached((ptrdiff_t)page->slot_size);
     if (heap->empty_cached_bytes > keel__cache_budget(KEEL_OPT_HEAP_EMPTY_CACHE)) (void)page_slot_purge(heap, page);
     seg->used_pages--;
-    if (segment_is_empty(seg)) {
+    if (segment_is_empty(seg) && seg->first_class != KEEL_FIRST_CLASS_HOME) {
         size_t i;
         for (i = 0; i < seg->page_count; i++) {
             keel_page* pg = &seg->pages[i];
@@ -468,7 +510,7 @@ void keel__segment_discard(keel_theap* heap, keel_segment* seg) {
         if (keel__slot_holds_memory(pg->slot_state)) keel__stat_cached((ptrdiff_t)pg->slot_size);
         seg->used_pages--;
     }
-    keel__segment_free(seg);
+    if (seg->first_class != KEEL_FIRST_CLASS_HOME) keel__segment_free(seg);   /* the home one: last, by the caller */
 }
 
 /* Resets every empty committed slot of the heap's segments (all), or only

@@ -51,6 +51,32 @@ static void all_list_remove(keel_segment* seg) {
     seg->all_next = seg->all_prev = NULL;
 }
 
+/* Makes the map's leaves for [lo, hi) that do not exist yet, so that
+   registering segments there later needs no memory (keel_heap_new_in);
+   false: out of memory. */
+bool keel__segment_map_prepare(const void* lo, const void* hi) {
+    uintptr_t a = (uintptr_t)lo & ~(uintptr_t)(KEEL_SEGMENT_SIZE - 1);
+    bool ok = true;
+    keel__segments_lock();
+    for (; ok && a < (uintptr_t)hi; a += KEEL_SEGMENT_SIZE) {
+        size_t top = (size_t)(a >> KEEL_SEGMENT_SHIFT) >> KEEL_MAP_LEAF_BITS;
+        keel_map_entry* leaf = atomic_load_explicit(&keel__map_top[top], memory_order_relaxed);
+        if (leaf) continue;
+        ok = keel__commit_charge(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry));
+        leaf = ok ? (keel_map_entry*)vmem_alloc(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry)) : NULL;
+        if (!leaf) {
+            if (ok) keel__stat_committed(-(ptrdiff_t)(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry)));
+            ok = false;
+            break;
+        }
+        keel__stat_reserved((ptrdiff_t)(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry)));
+        /* release: the leaf's zero entries are visible before the leaf */
+        atomic_store_explicit(&keel__map_top[top], leaf, memory_order_release);
+    }
+    keel__segments_unlock();
+    return ok;
+}
+
 bool keel__segment_register(keel_segment* seg) {
     bool ok;
     keel__segments_lock();

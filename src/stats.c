@@ -15,8 +15,9 @@
 #include <string.h>
 
 /* Bytes of page slot i of a small/medium segment cut into n pages: what
-   segment_init_pages gives it, from constants only (the slot_size field is
-   the owner's to write). */
+   segment_init_pages gives it, from the segment's geometry only (the
+   slot_size field is the owner's to write; header_size is fixed while the
+   segment is registered). */
 static size_t stats_slot_bytes(uint32_t i, uint32_t n, size_t header) {
     size_t page = KEEL_SEGMENT_SIZE / n, lo = (size_t)i * page, hi = lo + page;
     if (lo < header) lo = header;
@@ -51,7 +52,7 @@ static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
     keel_segment* seg;
     keel_theap* h;
     keel_counters c;
-    size_t page_bytes = 0, page_blocks = 0, header = keel__segment_header_bytes();
+    size_t page_bytes = 0, page_blocks = 0;
     memset(&st, 0, sizeof st);
     /* first-class heaps, registry, then segments: the order fork_prepare
        takes them in */
@@ -94,7 +95,7 @@ static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
             size_t bsize = atomic_load_explicit(&pg->a_stat_block_size, memory_order_relaxed);
             page_blocks += used;
             page_bytes += used * bsize;
-            if (classes) stats_count_class(classes, i, n, used, bsize, header);
+            if (classes) stats_count_class(classes, i, n, used, bsize, seg->header_size);
         }
     }
     keel__segments_unlock();

@@ -183,6 +183,21 @@ typedef struct keel_heap keel_heap;
 
 /* A new, empty heap; NULL + ENOMEM on failure. */
 KEEL_API keel_heap* keel_heap_new(void);
+
+/* A heap inside [memory, memory + num_bytes), a range the caller reserved
+   (e.g. with vmem_reserve_aligned(num_bytes, KEEL_REGION_ALIGNMENT)) and
+   keeps until after keel_heap_destroy: both multiples of
+   KEEL_REGION_ALIGNMENT, else NULL + EINVAL. keel commits and decommits
+   inside it and puts the heap's own metadata there too; the one thing it
+   may add outside, once, is the segment map's table for those addresses
+   (64 KiB per 32 GiB of address space, shared, kept), made by this call
+   when keel has none there yet. A region of one KEEL_REGION_ALIGNMENT
+   serves small blocks (up to 8 KiB); larger blocks take whole chunks of
+   it. Full: NULL + ENOMEM, and frees make room again. After
+   keel_heap_destroy nothing of the region is committed: it may be
+   released or given to a new heap. */
+#define KEEL_REGION_ALIGNMENT ((size_t)4 << 20)
+KEEL_API keel_heap* keel_heap_new_in(void* memory, size_t num_bytes);
 /* A cap on the memory the heap holds committed, its segments' and large
    blocks' headers included (0: none). At the cap an allocation runs the
    out-of-memory policy (the heap's empty pages and keel's caches given
