@@ -19,15 +19,23 @@
 #define RP_NAME 64
 
 /* The five allocators in the order of every table, then the arena half of
-   bump, which is a column of bump and not an allocator, and keel with the
-   heap profile on (profile_sample 524288), which is a cost of keel's. */
-static const char* const rp_alloc[] = {"keel", "glibc", "mimalloc", "jemalloc", "tcmalloc", "keel_arena", "keel_prof"};
+   bump, which is a column of bump and not an allocator, keel with the
+   heap profile on (profile_sample 524288), which is a cost of keel's, and
+   the two heap-destroy rows that drop the structure through an API
+   (keel_heap_destroy, mimalloc's mi_heap_destroy), not through free. */
+static const char* const rp_alloc[] = {"keel",       "glibc",     "mimalloc",  "jemalloc", "tcmalloc",
+                                       "keel_arena", "keel_prof", "keel_heap", "mi_heap"};
 #define RP_ALLOCS 5
 #define RP_ARENA 5
 #define RP_PROF 6
+#define RP_KHEAP 7
+#define RP_MIHEAP 8
+#define RP_LAST 8
 #define RP_KEEL 0
 #define RP_GLIBC 1
 #define RP_MIMALLOC 2
+#define RP_JEMALLOC 3
+#define RP_TCMALLOC 4
 
 /* Keys of the runner's line: the first four are known, the others come from
    the workloads' BENCH lines, in the order they first appear. */
@@ -53,12 +61,12 @@ typedef struct rp_workload {
     char name[RP_NAME];
     char desc[256];
     int used;                  /* has runs */
-    rp_cell cell[RP_PROF + 1];
+    rp_cell cell[RP_LAST + 1];
 } rp_workload;
 
 static rp_workload rp_wl[RP_MAX_WL];
 static int rp_wls;
-static int rp_present[RP_PROF + 1];  /* allocator (or column) has at least one run */
+static int rp_present[RP_LAST + 1];  /* allocator (or column) has at least one run */
 static char rp_meta[32][2][512];
 static int rp_metas;
 /* fixed32, mixed, batch100, geomean; then the same with one live block of
@@ -90,7 +98,7 @@ static void rp_chomp(char* s) {
 
 static int rp_find_alloc(const char* name) {
     int i;
-    for (i = 0; i <= RP_PROF; i++) if (strcmp(rp_alloc[i], name) == 0) return i;
+    for (i = 0; i <= RP_LAST; i++) if (strcmp(rp_alloc[i], name) == 0) return i;
     return -1;
 }
 
@@ -225,7 +233,7 @@ static void rp_read_callgrind(void) {
         if (sscanf(line, "%63[^,],%63[^,],%lf,%lf", wl, name, &scale, &ir) != 4) continue;
         w = rp_find_wl(wl, 0);
         a = rp_find_alloc(name);
-        if (w < 0 || a < 0 || a == RP_ARENA) continue;
+        if (w < 0 || a < 0 || a == RP_ARENA || a >= RP_KHEAP) continue;
         rp_wl[w].cell[a].callgrind = ir;
         rp_cg_scale[w] = scale;
     }
@@ -242,7 +250,7 @@ static int rp_cmp(const void* x, const void* y) {
 static void rp_medians(void) {
     int w, a, k, r;
     for (w = 0; w < rp_wls; w++) {
-        for (a = 0; a <= RP_PROF; a++) {
+        for (a = 0; a <= RP_LAST; a++) {
             rp_cell* c = &rp_wl[w].cell[a];
             c->ok = c->bad = 0;
             for (r = 0; r < RP_MAX_REPS; r++) {
@@ -364,8 +372,10 @@ static void rp_write_csv(void) {
     fputc('\n', f);
     for (w = 0; w < rp_wls; w++) {
         if (!rp_wl[w].used) continue;
-        for (a = 0; a < RP_ALLOCS; a++) {
+        for (a = 0; a <= RP_LAST; a++) {
             rp_cell* c = &rp_wl[w].cell[a];
+            if (a == RP_ALLOCS) a = RP_KHEAP;   /* the heap-destroy rows: rows of their own */
+            c = &rp_wl[w].cell[a];
             if (!rp_present[a] || (c->ok + c->bad) == 0) continue;
             fprintf(f, "%s,%s,", rp_wl[w].name, rp_alloc[a]);
             rp_num(f, c->med[K_WALL], "%.4f");
@@ -479,11 +489,15 @@ static void rp_workload_table(FILE* f, int w) {
     if (have_ipp) fputs("---:|", f);
     if (have_cg) fputs("---:|", f);
     fputc('\n', f);
-    for (a = 0; a < RP_ALLOCS; a++) {
-        rp_cell* c = &x->cell[a];
-        double t = rp_val(w, a, K_WALL), m = rp_val(w, a, K_RSS);
-        if (!rp_present[a]) continue;
-        fprintf(f, "| %s |", rp_alloc[a]);
+    for (a = 0; a <= RP_LAST; a++) {
+        rp_cell* c;
+        double t, m;
+        if (a == RP_ALLOCS) a = RP_KHEAP;   /* then the heap-destroy rows, in italics */
+        c = &x->cell[a];
+        t = rp_val(w, a, K_WALL);
+        m = rp_val(w, a, K_RSS);
+        if (!rp_present[a] || (a >= RP_KHEAP && c->ok + c->bad == 0)) continue;
+        fprintf(f, a >= RP_KHEAP ? "| *%s* |" : "| %s |", rp_alloc[a]);
         if (c->ok == 0) {
             fprintf(f, " failed (%d run%s) | | | | | | | | | |", c->bad, c->bad > 1 ? "s" : "");
         } else {
@@ -699,6 +713,26 @@ static void rp_write_md(void) {
                     rp_fmt(p->med[K_WALL] / k->med[K_WALL], "%.3f"), rp_fmt(p->callgrind / k->callgrind, "%.3f"));
         }
         fputc('\n', f);
+    }
+    {   /* first-class heaps (DESIGN.md section 11): the heap-destroy tree dropped whole or block by block */
+        int hd = rp_find_wl("heap-destroy", 0), k_drop = -1;
+        for (i = K_EXTRA; i < rp_keys; i++) if (strcmp(rp_key[i], "drop_s") == 0) k_drop = i;
+        if (hd >= 0 && k_drop >= 0 && rp_wl[hd].used && rp_wl[hd].cell[RP_KHEAP].ok) {
+            static const int rows[] = {RP_KHEAP, RP_MIHEAP, RP_KEEL, RP_GLIBC, RP_MIMALLOC, RP_JEMALLOC, RP_TCMALLOC};
+            double kd = rp_wl[hd].cell[RP_KHEAP].med[k_drop];
+            fputs("## First-class heaps: a structure dropped whole (heap-destroy)\n\n"
+                  "| how the tree is dropped | drop s | keel_heap_destroy ÷ this | whole run s | peak RSS MiB |\n"
+                  "|---|---:|---:|---:|---:|\n", f);
+            for (i = 0; i < (int)(sizeof rows / sizeof rows[0]); i++) {
+                const rp_cell* c = &rp_wl[hd].cell[rows[i]];
+                if (!c->ok) continue;
+                fprintf(f, "| %s%s | %s | %s | %s | %s |\n",
+                        rows[i] == RP_KHEAP ? "keel_heap_destroy" : rows[i] == RP_MIHEAP ? "mi_heap_destroy (mimalloc)" : "free of each block, ",
+                        rows[i] >= RP_KHEAP ? "" : rp_alloc[rows[i]], rp_fmt(c->med[k_drop], "%.4f"),
+                        rp_fmt(kd / c->med[k_drop], "%.3f"), rp_time(c->med[K_WALL]), rp_mib(c->med[K_RSS]));
+            }
+            fputc('\n', f);
+        }
     }
     fputs("## Time (seconds, lower is better)\n\n", f);
     rp_overview(f, K_WALL);

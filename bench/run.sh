@@ -137,6 +137,7 @@ aligned|0.3|0.02|@BIN@/aligned @T@ @S@|posix_memalign/aligned_alloc/memalign, al
 memret|0.25|-|@BIN@/memret @T@ @S@|1 GiB of small blocks allocated and freed, RSS 1 s later (time: the allocate+free phase)
 thread-churn|0.3|-|@BIN@/churn @T@ @S@|threads created and destroyed, each allocating a little (Hoard threadtest)
 bump|0.2|0.05|@ROOT@/build/bench_arena @N@ @R@ malloc|bump-style use: many small blocks, then all freed; keel_arena_s: the same with a keel arena
+heap-destroy|0.1|-|@ROOT@/build/bench_heap @S@ malloc|a search tree of 200,000 nodes (two blocks each) built, searched and freed block by block, per round; *keel_heap*, *mi_heap*: the same in a first-class heap dropped whole (keel_heap_destroy, mimalloc's mi_heap_destroy); drop_s: the dropping alone
 gcc|0.3|-|gcc -O2 -c @WORK@/gcc_input.c -o @WORK@/gcc_input.o|gcc -O2 compiling a large generated C file
 python|0.2|-|env PYTHONMALLOC=malloc @PYTHON@ @ROOT@/bench/real/python.py @S@|python3 with PYTHONMALLOC=malloc: JSON, dicts, sorting, strings
 sqlite|0.2|-|sqlite3 :memory:|sqlite3 shell, in-memory database: inserts, indexes, updates, deletes, joins
@@ -203,6 +204,8 @@ run_one() {
         sqlite) stdin=$WORK/sqlite.sql ;;
     esac
     if [ "$alloc" = keel_arena ]; then cmd[${#cmd[@]}-1]=arena; lib=; fi
+    # heap-destroy's rows of the heap APIs: keel's linked in, mimalloc's by dlopen; no preload
+    if [ "$alloc" = keel_heap ] || [ "$alloc" = mi_heap ]; then cmd[${#cmd[@]}-1]=$alloc; lib=; fi
     log=$LOGS/$name.$alloc.$rep.log
     line=$(env "${envp[@]}" "$BIN/runner" --preload "$lib" --preload-var "$var" --stdin "$stdin" --log "$log" --timeout 600 -- "${cmd[@]}")
     rc=$?
@@ -266,6 +269,10 @@ names=()
 while IFS='|' read -r name _ _ _ desc; do wanted "$name" && names+=("$name"); done <<<"$WORKLOAD_TABLE"
 total_runs=$(( ${#names[@]} * REPS * ${#present[@]} ))
 [[ " ${names[*]} " == *" bump "* ]] && total_runs=$((total_runs + REPS))
+if [[ " ${names[*]} " == *" heap-destroy "* ]]; then   # keel_heap, and mi_heap where mimalloc is installed
+    total_runs=$((total_runs + REPS))
+    [ -n "${LIB[mimalloc]:-}" ] && total_runs=$((total_runs + REPS))
+fi
 done_runs=0
 : >"$RUNS"
 rm -f "$LOGS"/*.log
@@ -291,6 +298,10 @@ for name in "${names[@]}"; do
             run_one "$name" "${present[$(( (i + rep - 1) % n ))]}" "$rep" "$scale"
         done
         [ "$name" = bump ] && run_one bump keel_arena "$rep" "$scale"
+        if [ "$name" = heap-destroy ]; then
+            run_one heap-destroy keel_heap "$rep" "$scale"
+            [ -n "${LIB[mimalloc]:-}" ] && run_one heap-destroy mi_heap "$rep" "$scale"
+        fi
     done
 done
 
