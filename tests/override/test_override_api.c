@@ -96,6 +96,48 @@ static void test_served(void) {
     ovr.free(p);
 }
 
+/* The libc names work on blocks of keel's first-class heaps (DESIGN.md
+   section 11): malloc_usable_size, realloc keeping a block in its heap
+   through every size range, free; the heap's statistics see them. */
+static void test_first_class_heaps(void) {
+    keel_heap* (*heap_new)(void) = NULL;
+    void* (*heap_alloc)(keel_heap*, size_t) = NULL;
+    keel_heap* (*heap_of)(const void*) = NULL;
+    keel_stats (*heap_stats)(const keel_heap*) = NULL;
+    void (*heap_destroy)(keel_heap*) = NULL;
+    keel_heap* heap;
+    char* p;
+    size_t n;
+    OVR_SYM(heap_new, "keel_heap_new");
+    OVR_SYM(heap_alloc, "keel_heap_alloc");
+    OVR_SYM(heap_of, "keel_heap_of");
+    OVR_SYM(heap_stats, "keel_heap_get_stats");
+    OVR_SYM(heap_destroy, "keel_heap_destroy");
+    if (!CHECK(heap_new && heap_alloc && heap_of && heap_stats && heap_destroy)) return;
+    heap = heap_new();
+    if (!CHECK(heap != NULL)) return;
+    p = (char*)heap_alloc(heap, 100);
+    CHECK(p != NULL && heap_of(p) == heap && malloc_usable_size(p) >= 100);
+    ovr_fill(p, 100, 5);
+    for (n = 100; p && n < ((size_t)4 << 20); n *= 7) {   /* small, medium, large */
+        char* q = (char*)realloc(p, n * 7);
+        if (!CHECK(q != NULL)) break;
+        CHECK(heap_of(q) == heap && ovr_holds(q, 100, 5) && malloc_usable_size(q) >= n * 7);
+        p = q;
+    }
+    CHECK(heap_stats(heap).num_live_blocks == 1);
+    free(p);
+    CHECK(heap_stats(heap).num_live_blocks == 0);
+    p = (char*)heap_alloc(heap, 50);
+    CHECK(heap_of(realloc(p, 0)) == NULL);   /* realloc to 0 frees it */
+    CHECK(heap_stats(heap).num_live_blocks == 0);
+    p = (char*)malloc(64);
+    CHECK(p != NULL && heap_of(p) == NULL);   /* malloc: the default heap */
+    free(p);
+    heap_destroy(heap);
+    ovr.validate();
+}
+
 /* ---- semantics ---- */
 
 static void test_malloc_sizes(void) {
@@ -670,6 +712,7 @@ int main(void) {
     test_malloc_info();
     test_trim_mallopt();
     test_churn();
+    test_first_class_heaps();
     printf("ALLOCS %zu\n", ovr.get_stats().num_allocs);
     return check_done("test_override_api");
 }
