@@ -76,10 +76,10 @@ static bool span_decommit_block(keel_segment* seg) {
     return true;
 }
 
-static void span_release(keel_segment* seg, bool registered) {
+static void span_release(keel_segment* seg) {
     size_t header = seg->header_size, reserved = seg->reserved;
     if (!span_decommit_block(seg)) keel__fatal("the OS refused to decommit a large block");
-    if (registered) keel__segment_unregister(seg);
+    keel__segment_unregister(seg);
     keel__ann_header_show(seg, header);
     if (!vmem_decommit(seg, header) || !vmem_release(seg, reserved))
         keel__fatal("the OS refused to release a large block");
@@ -160,6 +160,50 @@ static keel_segment* cache_take(size_t size, bool growing) {
     return best;
 }
 
+/* A new span at seg (`reserve` bytes of address space, from vmem or a
+   region): its header committed and laid out, the block's memory
+   committed, registered. false: nothing is left committed (the caller
+   gives the address space back). */
+static bool span_lay_out(keel_segment* seg, size_t header, size_t reserve, size_t offset, size_t size) {
+    if (!keel__commit_charge(header)) return false;
+    if (!vmem_commit(seg, header)) {
+        keel__stat_committed(-(ptrdiff_t)header);
+        return false;
+    }
+    memset(seg, 0, sizeof(keel_segment) + sizeof(keel_page));
+    seg->kind = KEEL_SEGMENT_LARGE;
+    seg->page_shift = (uint32_t)(sizeof(uintptr_t) * 8 - 1);
+    seg->page_count = 1;
+    atomic_store_explicit(&seg->a_stat_pages, 1, memory_order_relaxed);
+    seg->reserved = reserve;
+    seg->header_size = header;
+    seg->large_offset = offset;
+    seg->cookie = KEEL_SEGMENT_COOKIE;
+    seg->pages[0].in_full = 1;   /* never the fast free path */
+    if (!span_fit(seg, size, FIT_EXACT)) {
+        (void)vmem_decommit(seg, header);
+        keel__stat_committed(-(ptrdiff_t)header);
+        return false;
+    }
+    if (!keel__segment_register(seg)) {
+        if (!span_decommit_block(seg) || !vmem_decommit(seg, header)) keel__fatal("the OS refused to decommit a large block");
+        keel__stat_committed(-(ptrdiff_t)header);
+        return false;
+    }
+    keel__ann_header_hide(seg, header);
+    return true;
+}
+
+/* The span's block, handed out. */
+static void* span_hand_out(keel_segment* seg) {
+    uint8_t* block = (uint8_t*)seg + seg->large_offset;
+    seg->pages[0].in_use = 1;
+    seg->pages[0].start = block;
+    atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_usable, memory_order_relaxed);
+    keel__page_used_set(&seg->pages[0], 1);
+    return block;
+}
+
 void* keel__large_alloc(size_t size, size_t alignment, bool zero, bool growing) {
     size_t header = large_header_size(), offset, reserve, seg_align;
     size_t prev_committed = 0;
@@ -191,49 +235,18 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero, bool growing) 
             seg = (keel_segment*)vmem_reserve_aligned(reserve, seg_align);
             if (!seg) return NULL;
         }
-        if (!keel__commit_charge(header)) {
+        if (!span_lay_out(seg, header, reserve, offset, size)) {
             (void)vmem_release(seg, reserve);
             return NULL;
         }
-        if (!vmem_commit(seg, header)) {
-            keel__stat_committed(-(ptrdiff_t)header);
-            (void)vmem_release(seg, reserve);
-            return NULL;
-        }
-        memset(seg, 0, sizeof(keel_segment) + sizeof(keel_page));
-        seg->kind = KEEL_SEGMENT_LARGE;
-        seg->page_shift = (uint32_t)(sizeof(uintptr_t) * 8 - 1);
-        seg->page_count = 1;
-        atomic_store_explicit(&seg->a_stat_pages, 1, memory_order_relaxed);
-        seg->reserved = reserve;
-        seg->header_size = header;
-        seg->large_offset = offset;
-        seg->cookie = KEEL_SEGMENT_COOKIE;
-        seg->pages[0].in_full = 1;   /* never the fast free path */
         keel__stat_reserved((ptrdiff_t)reserve);
-        if (!span_fit(seg, size, FIT_EXACT)) {
-            (void)vmem_decommit(seg, header);
-            (void)vmem_release(seg, reserve);
-            keel__stat_reserved(-(ptrdiff_t)reserve);
-            keel__stat_committed(-(ptrdiff_t)header);
-            return NULL;
-        }
-        if (!keel__segment_register(seg)) {
-            span_release(seg, false);
-            return NULL;
-        }
-        keel__ann_header_hide(seg, header);
     }
     block = (uint8_t*)seg + seg->large_offset;
     if (zero && prev_committed) {
         keel__ann_writable(block, prev_committed < size ? prev_committed : size);
         memset(block, 0, prev_committed < size ? prev_committed : size);
     }
-    seg->pages[0].in_use = 1;
-    seg->pages[0].start = block;
-    atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_usable, memory_order_relaxed);
-    keel__page_used_set(&seg->pages[0], 1);
-    return block;
+    return span_hand_out(seg);
 }
 
 /* ---- large blocks of a heap in a region (keel_heap_new_in) ----
@@ -252,54 +265,24 @@ void* keel__large_alloc_in(keel_region* region, size_t size, size_t alignment, b
     seg = (keel_segment*)keel__region_take(region, reserve / KEEL_SEGMENT_SIZE,
                                            alignment > KEEL_SEGMENT_SIZE ? alignment : KEEL_SEGMENT_SIZE);
     if (!seg) return NULL;
-    if (!keel__commit_charge(header)) goto give_back;
-    if (!vmem_commit(seg, header)) {
-        keel__stat_committed(-(ptrdiff_t)header);
-        goto give_back;
+    if (!span_lay_out(seg, header, reserve, offset, size)) {
+        keel__region_give(region, seg, reserve / KEEL_SEGMENT_SIZE);
+        return NULL;
     }
-    memset(seg, 0, sizeof(keel_segment) + sizeof(keel_page));
-    seg->kind = KEEL_SEGMENT_LARGE;
-    seg->page_shift = (uint32_t)(sizeof(uintptr_t) * 8 - 1);
-    seg->page_count = 1;
-    atomic_store_explicit(&seg->a_stat_pages, 1, memory_order_relaxed);
-    seg->reserved = reserve;
-    seg->header_size = header;
-    seg->large_offset = offset;
-    seg->cookie = KEEL_SEGMENT_COOKIE;
-    seg->pages[0].in_full = 1;   /* never the fast free path */
-    if (!span_fit(seg, size, FIT_EXACT)) {
-        (void)vmem_decommit(seg, header);
-        keel__stat_committed(-(ptrdiff_t)header);
-        goto give_back;
-    }
-    if (!keel__segment_register(seg)) {
-        keel__large_free_in(NULL, seg);
-        goto give_back;
-    }
-    keel__ann_header_hide(seg, header);
-    seg->pages[0].in_use = 1;
-    seg->pages[0].start = (uint8_t*)seg + offset;
-    atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_usable, memory_order_relaxed);
-    keel__page_used_set(&seg->pages[0], 1);
-    return (uint8_t*)seg + offset;
-give_back:
-    keel__region_give(region, seg, reserve / KEEL_SEGMENT_SIZE);
-    return NULL;
+    return span_hand_out(seg);
 }
 
-/* Decommits the span (block, then header) and gives its chunks back;
-   region NULL: a span never registered, its chunks given back by the
-   caller. */
+/* Decommits the span (block, then header) and gives its chunks back. */
 void keel__large_free_in(keel_region* region, keel_segment* seg) {
     size_t header = seg->header_size, chunks = seg->reserved / KEEL_SEGMENT_SIZE;
     atomic_fetch_sub_explicit(&a_slack, seg->large_slack, memory_order_relaxed);
     seg->large_slack = 0;
     if (!span_decommit_block(seg)) keel__fatal("the OS refused to decommit a large block");
-    if (region) keel__segment_unregister(seg);
+    keel__segment_unregister(seg);
     keel__ann_header_show(seg, header);
     if (!vmem_decommit(seg, header)) keel__fatal("the OS refused to decommit a large block");
     keel__stat_committed(-(ptrdiff_t)header);
-    if (region) keel__region_give(region, seg, chunks);
+    keel__region_give(region, seg, chunks);
 }
 
 size_t keel__large_usable(const keel_segment* seg) {
@@ -346,7 +329,7 @@ static void cache_trim_locked(size_t limit, keel_segment** to_release) {
 static void release_list(keel_segment* list) {
     while (list) {
         keel_segment* next = list->heap_next;
-        span_release(list, true);
+        span_release(list);
         list = next;
     }
 }
@@ -361,7 +344,7 @@ void keel__large_free_span(keel_segment* seg) {
     keel__page_used_set(&seg->pages[0], 0);
     atomic_store_explicit(&seg->pages[0].a_stat_block_size, 0, memory_order_relaxed);
     if (seg->large_offset != large_header_size()) {   /* over-aligned: not reusable */
-        span_release(seg, true);
+        span_release(seg);
         return;
     }
     keel__large_lock();
