@@ -19,6 +19,7 @@
 #include <stdint.h>
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 #define NAME "test_heap_region"
@@ -183,8 +184,10 @@ static void test_region(void) {
     CHECK(after_keel.num_live_blocks == start_keel.num_live_blocks);
     CHECK(after_vm.reserved_bytes <= start_vm.reserved_bytes + ((size_t)64 << 10));
 #if defined(__linux__)
-    {   /* and the pages themselves: none resident */
-        size_t pages = REGION / 4096, resident = 0;
+    if (ht_under_qemu()) {   /* qemu-user does not pass mincore through for such ranges */
+        printf(NAME ": note: under qemu, the region's residency after destroy is not read\n");
+    } else {   /* and the pages themselves: none resident */
+        size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = REGION / page, resident = 0;
         unsigned char* vec = (unsigned char*)malloc(pages);
         if (CHECK(vec && mincore(r, REGION, vec) == 0))
             for (i = 0; i < pages; i++) resident += vec[i] & 1;
