@@ -8,7 +8,7 @@
 #   report.png   time and peak RSS normalised to glibc (gnuplot)
 #   runs.csv     every run (long format), logs/ every run's output
 #
-#   make bench                  the full suite (16 minutes on 2 cores)
+#   make bench                  the full suite (about 22 minutes on 2 cores)
 #   make bench QUICK=1          one run each, small sizes (about a minute)
 #   THREADS=N                   threads of the multi-threaded workloads (nproc)
 #   REPS=N                      runs per allocator and workload (5; QUICK: 1)

@@ -500,6 +500,26 @@ static void test_limit(void) {
     free(p);
 }
 
+/* keel_set_limit's cap counts first-class heaps: a heap without a cap of
+   its own stops at the process's. */
+static void test_process_limit(void) {
+    keel_heap* heap = keel_heap_new();
+    keel_stats st;
+    size_t cap, n = 0;
+    if (!CHECK(heap != NULL)) return;
+    keel_trim();
+    cap = keel_get_stats().virtual_memory_size + 24 * HT_MIB;
+    if (!CHECK(keel_set_limit(cap))) return;
+    while (n < 100000 && keel_heap_alloc(heap, 1000) != NULL) n++;
+    CHECK(n < 100000 && errno == ENOMEM);
+    st = keel_get_stats();
+    CHECK(st.virtual_memory_size <= cap && st.peak_virtual_memory_size >= st.virtual_memory_size);
+    CHECK(n * 1000 >= 16 * HT_MIB);   /* most of the room went to the heap */
+    CHECK(keel_set_limit(0));
+    CHECK(keel_heap_alloc(heap, 1000) != NULL);
+    keel_heap_destroy(heap);
+}
+
 /* keel_trim reaches a heap's empty pages. */
 static void test_trim(void) {
     keel_heap* heap = keel_heap_new();
@@ -599,6 +619,7 @@ int main(void) {
     test_many_heaps();
     test_threads();
     test_limit();
+    test_process_limit();
     test_trim();
     test_profile();
 #if !defined(_WIN32)
