@@ -96,7 +96,7 @@ keel_heap* keel_heap_new_in(void* memory, size_t num_bytes) {
         errno = EINVAL;
         return NULL;
     }
-    if (!keel__segment_map_prepare(memory, (uint8_t*)memory + num_bytes) || !keel__segment_home_init(home, header)) {
+    if (!keel__segment_map_prepare(memory, num_bytes) || !keel__segment_home_init(home, header)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -349,12 +349,14 @@ void keel__first_class_fork_prepare(void) {
     for (heap = heaps; heap; heap = heap->next) {
         keel__lock(&heap->lock);
         keel__lock(&heap->large_lock);
+        keel__lock(&heap->region.lock);   /* a large block's free gives chunks back under it alone */
     }
 }
 
 void keel__first_class_fork_parent(void) {
     keel_heap* heap;
     for (heap = heaps; heap; heap = heap->next) {
+        keel__unlock(&heap->region.lock);
         keel__unlock(&heap->large_lock);
         keel__unlock(&heap->lock);
     }
@@ -366,6 +368,7 @@ void keel__first_class_fork_parent(void) {
 void keel__first_class_fork_child(void) {
     keel_heap* heap;
     for (heap = heaps; heap; heap = heap->next) {
+        keel__lock_reset(&heap->region.lock);
         keel__lock_reset(&heap->large_lock);
         keel__lock_reset(&heap->lock);
     }

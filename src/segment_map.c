@@ -13,11 +13,16 @@ bool keel__segments_lock_try(void) { return keel__lock_try(&segments_lock); }
 void keel__segments_unlock(void) { keel__unlock(&segments_lock); }
 void keel__segments_child_reset(void) { keel__lock_reset(&segments_lock); }
 
+/* The chunks of [lo, lo + bytes) by index: a span may end at the top of
+   the address space (32-bit), where lo + bytes wraps to 0, so addresses are
+   never stepped past its last byte. */
+static size_t chunk_first(uintptr_t lo) { return (size_t)(lo >> KEEL_SEGMENT_SHIFT); }
+static size_t chunk_last(uintptr_t lo, size_t bytes) { return (size_t)((lo + (bytes - 1)) >> KEEL_SEGMENT_SHIFT); }
+
 /* Caller holds segments_lock. false: no memory for a leaf. */
 static bool map_set_locked(keel_segment* seg, bool present) {
-    uintptr_t a = (uintptr_t)seg, end = a + seg->reserved;
-    for (; a < end; a += KEEL_SEGMENT_SIZE) {
-        size_t chunk = (size_t)(a >> KEEL_SEGMENT_SHIFT);
+    size_t chunk, last = chunk_last((uintptr_t)seg, seg->reserved);
+    for (chunk = chunk_first((uintptr_t)seg); chunk <= last; chunk++) {
         keel_map_entry* leaf = atomic_load_explicit(&keel__map_top[chunk >> KEEL_MAP_LEAF_BITS], memory_order_relaxed);
         if (!leaf) {
             if (!present) continue;
@@ -54,12 +59,12 @@ static void all_list_remove(keel_segment* seg) {
 /* Makes the map's leaves for [lo, hi) that do not exist yet, so that
    registering segments there later needs no memory (keel_heap_new_in);
    false: out of memory. */
-bool keel__segment_map_prepare(const void* lo, const void* hi) {
-    uintptr_t a = (uintptr_t)lo & ~(uintptr_t)(KEEL_SEGMENT_SIZE - 1);
+bool keel__segment_map_prepare(const void* lo, size_t bytes) {
+    size_t chunk, last = chunk_last((uintptr_t)lo, bytes);
     bool ok = true;
     keel__segments_lock();
-    for (; ok && a < (uintptr_t)hi; a += KEEL_SEGMENT_SIZE) {
-        size_t top = (size_t)(a >> KEEL_SEGMENT_SHIFT) >> KEEL_MAP_LEAF_BITS;
+    for (chunk = chunk_first((uintptr_t)lo); ok && chunk <= last; chunk++) {
+        size_t top = chunk >> KEEL_MAP_LEAF_BITS;
         keel_map_entry* leaf = atomic_load_explicit(&keel__map_top[top], memory_order_relaxed);
         if (leaf) continue;
         ok = keel__commit_charge(KEEL_MAP_LEAF_COUNT * sizeof(keel_map_entry));

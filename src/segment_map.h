@@ -43,7 +43,7 @@ static inline keel_segment* keel__segment_of(const void* p) {
 /* Registers a new segment (map + list); false: out of memory, nothing kept. */
 KEEL_HIDDEN bool keel__segment_register(keel_segment* seg);
 KEEL_HIDDEN void keel__segment_unregister(keel_segment* seg);
-KEEL_HIDDEN bool keel__segment_map_prepare(const void* lo, const void* hi);   /* leaves for [lo, hi) */
+KEEL_HIDDEN bool keel__segment_map_prepare(const void* lo, size_t bytes);   /* leaves for [lo, lo + bytes) */
 /* Every registered segment, through all_next (hold keel__segments_lock). */
 extern KEEL_HIDDEN keel_segment* keel__segments;
 KEEL_HIDDEN void keel__segments_lock(void);

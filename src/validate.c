@@ -51,11 +51,12 @@ static void check_page_full(const keel_page* page) {
 /* Fields of any segment that no thread changes while it is registered:
    written before registration, which took the segments lock. */
 static void check_segment_fixed(const keel_segment* seg) {
-    uintptr_t a;
+    size_t off;
     expect(seg->cookie == KEEL_SEGMENT_COOKIE, "segment header damaged (cookie)");
     expect(((uintptr_t)seg & (KEEL_SEGMENT_SIZE - 1)) == 0, "segment not aligned");
-    for (a = (uintptr_t)seg; a < (uintptr_t)seg + seg->reserved; a += KEEL_SEGMENT_SIZE)
-        expect(keel__segment_of((const void*)a) == seg, "segment map does not lead to its segment");
+    /* by offset: a span may end at the top of the address space (32-bit) */
+    for (off = 0; off < seg->reserved; off += KEEL_SEGMENT_SIZE)
+        expect(keel__segment_of((const uint8_t*)seg + off) == seg, "segment map does not lead to its segment");
 }
 
 /* All of a segment's header: for segments this thread owns, abandoned
