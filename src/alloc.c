@@ -156,6 +156,16 @@ static void* alloc_from_page(keel_theap* heap, size_t cls, size_t size, bool zer
     return page ? page_pop(heap, page, size, zero) : NULL;
 }
 
+/* A large block for heap: from its region, or large.c's spans; a
+   first-class heap's block joins it (NULL, the span given back, when its
+   limit cannot take the memory). */
+static void* large_alloc_for(keel_theap* heap, size_t size, size_t alignment, bool zero, bool growing) {
+    keel_region* region = keel__theap_region(heap);
+    void* p = region ? keel__large_alloc_in(region, size, alignment) : keel__large_alloc(size, alignment, zero, growing);
+    if (p && heap->first_class && !keel__first_class_large_add(heap->first_class, p)) return NULL;
+    return p;
+}
+
 /* Allocates from pages (or a large segment when the size or the alignment
    asks for one), creating the thread's heap if need be; on failure applies
    the out-of-memory policy (flush, retry, handler) until it gives up. */
@@ -168,14 +178,9 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
         if (heap) {
             if (size <= KEEL_MEDIUM_MAX && alignment <= KEEL_ALIGN) {
                 p = alloc_from_page(heap, keel__class_of(size), size, zero);
-            } else if ((p = heap->first_class && heap->first_class->region.base
-                                ? keel__large_alloc_in(&heap->first_class->region, size, alignment, zero)
-                                : keel__large_alloc(size, alignment, zero, growing)) != NULL &&
-                       (!heap->first_class || keel__first_class_large_add(heap->first_class, p))) {
+            } else if ((p = large_alloc_for(heap, size, alignment, zero, growing)) != NULL) {
                 keel__counter_add(&heap->a_allocs, 1);
                 keel__stats_sample();
-            } else {
-                p = NULL;   /* past its heap's limit: freed */
             }
         }
         if (p) {
@@ -430,19 +435,16 @@ static inline size_t realloc_usable(keel_segment* seg, void* ptr) {
     return keel__usable_size_checked(seg, ptr, "realloc");
 }
 
-/* realloc moves a block of a first-class heap: the new block comes from
-   the same heap (growing: see below). */
-static KEEL_NOINLINE void* first_class_realloc_alloc(keel_heap* heap, size_t num_bytes, bool growing, void* caller) {
-    keel_theap* t = &heap->theap;
-    void* q;
-    keel__heap_lock(heap);
+/* The new block of a realloc that moves, on heap (the thread's, or a
+   first-class heap's theap under its lock). A large block for a block that
+   grows is likely to grow again, so large.c gives it the cached span with
+   the most memory to grow into (the path of keel__alloc_slow, with that
+   flag). */
+static inline void* realloc_new_block(keel_theap* heap, size_t num_bytes, bool growing, void* caller) {
     if (num_bytes > KEEL_MEDIUM_MAX && growing)
-        q = sample_charge(t, alloc_with_retries(t, num_bytes, KEEL_ALIGN, false, true), num_bytes, false, caller);
-    else
-        q = heap_alloc_at(t, num_bytes, false, caller);
-    keel__heap_unlock(heap);
-    keel__ann_alloc(q, num_bytes, false);
-    return q;
+        return sample_charge(heap, alloc_with_retries(heap, num_bytes, KEEL_ALIGN, false, true), num_bytes, false,
+                             caller);
+    return heap_alloc_at(heap, num_bytes, false, caller);
 }
 
 void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes) {
@@ -464,19 +466,15 @@ void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes) {
         keel__ann_resize(ptr, visible, num_bytes);
         return ptr;   /* fits, and not so much smaller that a smaller class pays */
     }
-    if (seg->first_class) {
-        q = first_class_realloc_alloc(keel__first_class_of(seg), num_bytes, num_bytes > usable, KEEL_CALLER);
-    } else if (num_bytes > KEEL_MEDIUM_MAX && num_bytes > usable) {
-        /* a large block for a block that grows: likely to grow again, so
-           large.c gives it the cached span with the most memory to grow
-           into (the path of keel__alloc_slow, with that flag) */
-        keel_theap* heap = keel__tls_heap;
-        q = sample_charge(heap, alloc_with_retries(heap, num_bytes, KEEL_ALIGN, false, true), num_bytes, false,
-                          KEEL_CALLER);
-        keel__ann_alloc(q, num_bytes, false);
+    if (seg->first_class) {   /* realloc keeps a block in its heap */
+        keel_heap* first_class = keel__first_class_of(seg);
+        keel__heap_lock(first_class);
+        q = realloc_new_block(&first_class->theap, num_bytes, num_bytes > usable, KEEL_CALLER);
+        keel__heap_unlock(first_class);
     } else {
-        q = keel_alloc(num_bytes);
+        q = realloc_new_block(keel__tls_heap, num_bytes, num_bytes > usable, KEEL_CALLER);
     }
+    keel__ann_alloc(q, num_bytes, false);
     if (!q) return NULL;   /* ptr untouched */
     memcpy(q, ptr, visible < num_bytes ? visible : num_bytes);
     keel__free_in_segment(seg, ptr);
@@ -505,27 +503,25 @@ void* keel__create_copy(const void* init, size_t size, size_t alignment) {
    The thread heap's paths on the heap's theap, under its lock. NULL: the
    default heap, as keel_heap_of says. */
 
-void* keel_heap_alloc(keel_heap* heap, size_t num_bytes) {
+/* Inlined into each entry point, so that the fast path's caller is the
+   entry point's return address. */
+static inline __attribute__((always_inline)) void* first_class_alloc(keel_heap* heap, size_t size, bool zero) {
     void* p;
-    if (!heap) return keel_alloc(num_bytes);
     keel__heap_lock(heap);
-    p = heap_alloc(&heap->theap, num_bytes, false);
+    p = heap_alloc(&heap->theap, size, zero);
     keel__heap_unlock(heap);
-    keel__ann_alloc(p, num_bytes, false);
+    keel__ann_alloc(p, size, zero);
     return p;
 }
 
+void* keel_heap_alloc(keel_heap* heap, size_t num_bytes) {
+    return heap ? first_class_alloc(heap, num_bytes, false) : keel_alloc(num_bytes);
+}
+
 void* keel_heap_calloc(keel_heap* heap, size_t count, size_t size) {
-    size_t total;
-    void* p;
     if (!heap) return keel_calloc(count, size);
     if (size != 0 && count > SIZE_MAX / size) { errno = ENOMEM; return NULL; }
-    total = count * size;
-    keel__heap_lock(heap);
-    p = heap_alloc(&heap->theap, total, true);
-    keel__heap_unlock(heap);
-    keel__ann_alloc(p, total, true);
-    return p;
+    return first_class_alloc(heap, count * size, true);
 }
 
 void* keel_heap_alloc_aligned(keel_heap* heap, size_t num_bytes, size_t alignment) {

@@ -32,16 +32,22 @@ static void sample_check(size_t now) {
     if (now > base + base / 8) atomic_store_explicit(&a_sample_due, 1, memory_order_relaxed);
 }
 
+/* Raises a peak to now if now is above it. */
+static void peak_raise(_Atomic(size_t)* peak_at, size_t now) {
+    size_t peak = atomic_load_explicit(peak_at, memory_order_relaxed);
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(peak_at, &peak, now, memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
 /* Relaxed read-modify-writes: sums, ordering nothing; these run on slow
    paths only (commit, decommit, reset, release). */
 void keel__stat_committed(ptrdiff_t delta) {
     size_t now = atomic_fetch_add_explicit(&a_committed, (size_t)delta, memory_order_relaxed) + (size_t)delta;
-    size_t peak = atomic_load_explicit(&a_peak_committed, memory_order_relaxed);
-    while (delta > 0 && now > peak &&
-           !atomic_compare_exchange_weak_explicit(&a_peak_committed, &peak, now, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
+    if (delta > 0) {
+        peak_raise(&a_peak_committed, now);
+        sample_check(now);
     }
-    if (delta > 0) sample_check(now);
 }
 
 /* Charges n bytes about to be committed, against the limit (option limit,
@@ -50,7 +56,7 @@ void keel__stat_committed(ptrdiff_t delta) {
    after a successful charge and gives the charge back if the OS refuses. */
 bool keel__commit_charge(size_t n) {
     size_t limit = keel__option_size(KEEL_OPT_LIMIT);
-    size_t now, peak;
+    size_t now;
     if (limit == 0) {
         keel__stat_committed((ptrdiff_t)n);
         return true;
@@ -61,10 +67,7 @@ bool keel__commit_charge(size_t n) {
     } while (!atomic_compare_exchange_weak_explicit(&a_committed, &now, now + n, memory_order_relaxed,
                                                     memory_order_relaxed));
     now += n;
-    peak = atomic_load_explicit(&a_peak_committed, memory_order_relaxed);
-    while (now > peak && !atomic_compare_exchange_weak_explicit(&a_peak_committed, &peak, now, memory_order_relaxed,
-                                                                memory_order_relaxed)) {
-    }
+    peak_raise(&a_peak_committed, now);
     sample_check(now);
     return true;
 }
@@ -159,13 +162,6 @@ uint64_t keel__stat_elapsed_ms(void) {
     return start != 0 && now > start ? now - start : 0;
 }
 
-static void peak_raise(_Atomic(size_t)* peak_at, size_t now) {
-    size_t peak = atomic_load_explicit(peak_at, memory_order_relaxed);
-    while (now > peak &&
-           !atomic_compare_exchange_weak_explicit(peak_at, &peak, now, memory_order_relaxed, memory_order_relaxed)) {
-    }
-}
-
 bool keel__first_class_charge(keel_heap* heap, size_t n) {
     size_t limit = atomic_load_explicit(&heap->a_limit, memory_order_relaxed);
     size_t now = atomic_load_explicit(&heap->a_committed, memory_order_relaxed);
@@ -194,9 +190,5 @@ void keel__commit_uncharge_in(const keel_segment* seg, size_t n) {
    above; its segments' layers move it, see keel__segment_committed_owner). */
 void keel__first_class_committed(keel_heap* heap, ptrdiff_t delta) {
     size_t now = atomic_fetch_add_explicit(&heap->a_committed, (size_t)delta, memory_order_relaxed) + (size_t)delta;
-    size_t peak = atomic_load_explicit(&heap->a_peak_committed, memory_order_relaxed);
-    while (delta > 0 && now > peak &&
-           !atomic_compare_exchange_weak_explicit(&heap->a_peak_committed, &peak, now, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
-    }
+    if (delta > 0) peak_raise(&heap->a_peak_committed, now);
 }

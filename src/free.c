@@ -108,16 +108,8 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
         large_live(seg, p, "free");
         keel__ann_free(p);
         if (keel__profile_ever_on()) keel__profile_free_large(p);
-        if (seg->first_class) {
-            keel_region* region = keel__region_of(seg);
-            keel__first_class_large_forget(seg);
-            if (region) {   /* its chunks back to the heap's region */
-                keel__large_free_in(region, seg);
-                errno = saved;
-                return;
-            }
-        }
-        keel__large_free_span(seg);
+        if (seg->first_class) keel__first_class_large_free(seg);   /* to its region or the cache */
+        else keel__large_free_span(seg);
         errno = saved;
         return;
     }

@@ -116,11 +116,17 @@ keel_heap* keel_heap_new_in(void* memory, size_t num_bytes) {
 
 /* ---- large blocks ---- */
 
+/* A large span that is no longer a heap's block goes where its memory
+   came from: the heap's region, or large.c's cache. */
+static void large_release(keel_heap* heap, keel_segment* seg) {
+    if (heap->region.base) keel__large_free_in(&heap->region, seg);
+    else keel__large_free_span(seg);
+}
+
 bool keel__first_class_large_add(keel_heap* heap, void* block) {
     keel_segment* seg = keel__segment_of(block);
     if (!keel__first_class_charge(heap, seg->header_size + seg->large_committed)) {
-        if (heap->region.base) keel__large_free_in(&heap->region, seg);
-        else keel__large_free_span(seg);
+        large_release(heap, seg);
         return false;
     }
     atomic_store_explicit(&seg->a_heap, &heap->theap, memory_order_relaxed);
@@ -146,12 +152,13 @@ static void large_unlink_locked(keel_heap* heap, keel_segment* seg) {
 }
 
 /* A large block of a first-class heap is being freed (any thread): it
-   leaves the heap before its span goes to the large cache. */
-void keel__first_class_large_forget(keel_segment* seg) {
+   leaves the heap, then its span goes back. */
+void keel__first_class_large_free(keel_segment* seg) {
     keel_heap* heap = keel__first_class_of(seg);
     keel__lock(&heap->large_lock);
     large_unlink_locked(heap, seg);
     keel__unlock(&heap->large_lock);
+    large_release(heap, seg);
 }
 
 /* ---- counters ---- */
@@ -180,7 +187,6 @@ void keel__first_class_counters_locked(keel_counters* c) {
    go with the blocks. */
 void keel_heap_destroy(keel_heap* heap) {
     keel_theap* t;
-    keel_segment* large;
     keel_segment* home = NULL;
     int k;
     if (!heap) return;
@@ -193,20 +199,13 @@ void keel_heap_destroy(keel_heap* heap) {
     keel__heap_collect_all(t, false);
     if (keel__profile_ever_on()) keel__profile_forget_heap(t);
     keel__lock(&heap->large_lock);
-    large = heap->large;
-    heap->large = NULL;
-    keel__unlock(&heap->large_lock);
-    while (large) {
-        keel_segment* seg = large;
-        large = seg->heap_next;
-        keel__first_class_committed(heap, -(ptrdiff_t)(seg->header_size + seg->large_committed));
-        seg->heap_next = seg->heap_prev = NULL;
-        seg->first_class = 0;
-        atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
+    while (heap->large) {
+        keel_segment* seg = heap->large;
+        large_unlink_locked(heap, seg);
         keel__ann_free((uint8_t*)seg + seg->large_offset);
-        if (heap->region.base) keel__large_free_in(&heap->region, seg);
-        else keel__large_free_span(seg);
+        large_release(heap, seg);
     }
+    keel__unlock(&heap->large_lock);
     for (k = 0; k < 2; k++) {
         keel_segment** list = k == 0 ? &t->small_segments : &t->medium_segments;
         while (*list) {

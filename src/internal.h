@@ -434,7 +434,7 @@ KEEL_HIDDEN void keel__commit_uncharge_in(const keel_segment* seg, size_t n);
 /* A new large block joins heap (under heap->lock): false when the heap's
    limit cannot take its memory (the block is then freed). */
 KEEL_HIDDEN bool keel__first_class_large_add(keel_heap* heap, void* block);
-KEEL_HIDDEN void keel__first_class_large_forget(keel_segment* seg);          /* freed, from any thread */
+KEEL_HIDDEN void keel__first_class_large_free(keel_segment* seg);            /* freed, from any thread */
 KEEL_HIDDEN void keel__first_class_fork_prepare(void);
 KEEL_HIDDEN void keel__first_class_fork_parent(void);
 KEEL_HIDDEN void keel__first_class_fork_child(void);
@@ -448,10 +448,15 @@ KEEL_HIDDEN bool keel__first_class_list_lock_try(void);
 KEEL_HIDDEN void keel__first_class_list_unlock(void);
 KEEL_HIDDEN void keel__first_class_counters_locked(struct keel_counters* c);
 KEEL_HIDDEN void keel__segment_discard(keel_theap* heap, keel_segment* seg);   /* segment.c */
-/* The region a first-class heap's segment comes from; NULL for vmem's. */
+/* The region a heap's memory comes from; NULL for vmem's (a thread heap,
+   or a first-class heap made by keel_heap_new). */
+static inline keel_region* keel__theap_region(const keel_theap* heap) {
+    return heap->first_class && heap->first_class->region.base ? &heap->first_class->region : NULL;
+}
+/* The same for the heap owning seg. */
 static inline keel_region* keel__region_of(const keel_segment* seg) {
     keel_heap* heap = keel__first_class_of(seg);
-    return heap && heap->region.base ? &heap->region : NULL;
+    return heap ? keel__theap_region(&heap->theap) : NULL;
 }
 /* region.c: chunks of a region. take: n contiguous chunks whose start is
    aligned to `alignment` (a multiple of the chunk size), NULL when none;
@@ -464,7 +469,8 @@ KEEL_HIDDEN void keel__region_give(keel_region* region, void* at, size_t n);
 KEEL_HIDDEN bool keel__segment_home_init(keel_segment* seg, size_t header);
 KEEL_HIDDEN void keel__segment_home_release(keel_segment* seg);   /* at destroy, last */
 /* large.c: large blocks inside a region */
-KEEL_HIDDEN void* keel__large_alloc_in(keel_region* region, size_t size, size_t alignment, bool zero);
+/* (memory fresh from a region reads as zero: no zeroing to ask for) */
+KEEL_HIDDEN void* keel__large_alloc_in(keel_region* region, size_t size, size_t alignment);
 KEEL_HIDDEN void keel__large_free_in(keel_region* region, keel_segment* seg);
 
 /* ---- allocation and free (alloc.c, free.c) ---- */

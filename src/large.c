@@ -253,10 +253,11 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero, bool growing) 
    A run of the region's chunks, exactly what the block needs (no growth
    headroom, no cache: the memory goes back to the region at the free). */
 
-void* keel__large_alloc_in(keel_region* region, size_t size, size_t alignment, bool zero) {
+void* keel__large_alloc_in(keel_region* region, size_t size, size_t alignment) {
     size_t header = large_header_size(), offset, reserve;
     keel_segment* seg;
-    (void)zero;   /* a region's chunks are decommitted while free: fresh memory reads as zero */
+    /* a region's chunks are decommitted while free: their memory reads as
+       zero, so a calloc has nothing to clear */
     if (alignment < KEEL_ALIGN) alignment = KEEL_ALIGN;
     if (size < KEEL_ALIGN) size = KEEL_ALIGN;
     offset = round_up(header, alignment);

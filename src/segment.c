@@ -140,7 +140,8 @@ void keel__segment_home_release(keel_segment* seg) { region_segment_release(seg,
 keel_segment* keel__segment_new(keel_theap* heap, keel_segment_kind kind) {
     keel_segment* seg;
     size_t header = segment_header_size();
-    keel_region* region = heap->first_class && heap->first_class->region.base ? &heap->first_class->region : NULL;
+    keel_region* region = keel__theap_region(heap);
+    size_t warm;
     if (region) {
         seg = (keel_segment*)keel__region_take(region, 1, KEEL_SEGMENT_SIZE);
         if (!seg) return NULL;
@@ -176,15 +177,16 @@ keel_segment* keel__segment_new(keel_theap* heap, keel_segment_kind kind) {
 owned:
     seg->heap_next = seg->heap_prev = NULL;
     seg->fork_orphan = 0;
-    /* a first-class heap takes the header and the warm slots into its
-       committed memory, within its limit; else the segment goes back */
-    if (heap->first_class && !keel__first_class_charge(heap->first_class, header + keel__segment_empty_committed(seg))) {
+    /* slots kept committed (warm): a first-class heap takes them and the
+       header into its committed memory, within its limit (else the segment
+       goes back); they join the heap's budget of empty memory */
+    warm = keel__segment_empty_committed(seg);
+    if (heap->first_class && !keel__first_class_charge(heap->first_class, header + warm)) {
         if (region) region_segment_release(seg, region);
         else keel__segment_free(seg);
         return NULL;
     }
-    /* slots kept committed (warm) join the heap's budget */
-    heap->empty_cached_bytes += keel__segment_empty_committed(seg);
+    heap->empty_cached_bytes += warm;
     /* relaxed: only this thread compares a_heap with its own heap */
     atomic_store_explicit(&seg->a_heap, heap, memory_order_relaxed);
     seg->first_class = heap->first_class != NULL;
