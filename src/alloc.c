@@ -4,6 +4,7 @@
    is keel__alloc_slow. */
 #include "annotate.h"
 #include "free.h"
+#include "harden.h"
 #include "internal.h"
 #include "options.h"
 #include "page_queue.h"
@@ -137,11 +138,14 @@ static inline void* page_pop(keel_theap* heap, keel_page* page, size_t size, boo
     keel__assert(page->in_use && keel__block_in_page(page, b));
     /* never through a damaged link (block_check.h) */
     if (KEEL_UNLIKELY(!keel__link_take(b, &next))) return keel__free_block_damaged(b);
+#if KEEL_HARDENED
+    keel__harden_check_zero(b, page->block_size);   /* zero since its free (harden.h) */
+#endif
     page->free = next;
     keel__page_used_set(page, keel__page_used(page) + 1);
     keel__counter_add(&heap->a_allocs, 1);
     if (zero) {
-        if (page->free_is_zero) {
+        if (KEEL_HARDENED || page->free_is_zero) {
             keel__link_zero(b);
         } else {
             keel__ann_writable(b, size);
@@ -187,7 +191,10 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
             errno = saved;
             return p;
         }
-        if (!keel__oom_retry(heap ? heap : &keel__heap_empty, size, attempt)) { errno = ENOMEM; return NULL; }
+        if (!keel__oom_retry(heap ? heap : &keel__heap_empty, keel__harden_asked(size), attempt)) {
+            errno = ENOMEM;
+            return NULL;
+        }
     }
 }
 
@@ -315,7 +322,8 @@ static inline keel_theap* heap_now(keel_theap* heap) {
 /* keel__ann_alloc: memcheck and ASan learn the size asked (annotate.h;
    nothing in the normal build). */
 void* keel_alloc(size_t num_bytes) {
-    void* p = heap_alloc(keel__tls_heap, num_bytes, false);
+    void* p = heap_alloc(keel__tls_heap, keel__harden_size(num_bytes), false);
+    keel__harden_out(p, num_bytes);   /* the hardened build's canary (harden.h); else nothing */
     keel__ann_alloc(p, num_bytes, false);
     return p;
 }
@@ -325,7 +333,8 @@ void* keel_calloc(size_t count, size_t size) {
     void* p;
     if (size != 0 && count > SIZE_MAX / size) { errno = ENOMEM; return NULL; }
     total = count * size;
-    p = heap_alloc(keel__tls_heap, total, true);
+    p = heap_alloc(keel__tls_heap, keel__harden_size(total), true);
+    keel__harden_out(p, total);
     keel__ann_alloc(p, total, true);
     return p;
 }
@@ -356,19 +365,26 @@ static void* alloc_aligned_in(keel_theap* heap, size_t num_bytes, size_t alignme
     bool first_class = heap->first_class != NULL;
     uint8_t* p;
     uintptr_t a;
-    size_t total, cls, whole = 0;
+    size_t total, cls, whole = 0, asked = num_bytes;
     if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > KEEL_MAX_ALIGNMENT ||
         num_bytes > KEEL_MAX_REQUEST) {
         errno = ENOMEM;
         return NULL;
     }
     if (alignment <= KEEL_ALIGN) {
-        p = (uint8_t*)heap_alloc_at(heap, num_bytes, false, caller);
+        p = (uint8_t*)heap_alloc_at(heap, keel__harden_size(num_bytes), false, caller);
+        keel__harden_out(p, num_bytes);
         keel__ann_alloc(p, num_bytes, false);
         return p;
     }
     /* at least one byte, so the aligned pointer lies inside its block */
     if (num_bytes == 0) num_bytes = 1;
+    asked = num_bytes;
+#if KEEL_HARDENED
+    /* the canary's room is part of the block asked for; the program's
+       bytes end at `asked` */
+    num_bytes = keel__harden_size(num_bytes);
+#endif
     /* a block aligned where it starts, handed out whole: up to the OS page
        from a size class whose blocks all are (aligned_class, so this cannot
        miss); past it, a size that is a multiple of the alignment often is */
@@ -382,7 +398,8 @@ static void* alloc_aligned_in(keel_theap* heap, size_t num_bytes, size_t alignme
         if (!p) return NULL;
         /* the profile's countdown counts the bytes asked for */
         heap_now(heap)->sample_left += (ptrdiff_t)(whole - num_bytes);
-        keel__ann_alloc(p, num_bytes, false);
+        keel__harden_out(p, asked);
+        keel__ann_alloc(p, asked, false);
         if (((uintptr_t)p & (alignment - 1)) == 0) return p;
         keel_free(p);
         heap = heap_now(heap);
@@ -392,7 +409,8 @@ static void* alloc_aligned_in(keel_theap* heap, size_t num_bytes, size_t alignme
     if (total > KEEL_MEDIUM_MAX || first_class) {
         p = (uint8_t*)sample_charge(heap, alloc_with_retries(heap, num_bytes, alignment, false, false), num_bytes, false,
                                     caller);
-        keel__ann_alloc(p, num_bytes, false);
+        keel__harden_out(p, asked);
+        keel__ann_alloc(p, asked, false);
         return p;
     }
     p = (uint8_t*)heap_alloc_at(heap, total, false, caller);
@@ -407,7 +425,8 @@ static void* alloc_aligned_in(keel_theap* heap, size_t num_bytes, size_t alignme
         keel__page_has_aligned_set(page);
         keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)(a - (uintptr_t)p));
     }
-    keel__ann_alloc((void*)a, num_bytes, false);   /* the padding before a stays no-access */
+    keel__harden_out((void*)a, asked);
+    keel__ann_alloc((void*)a, asked, false);   /* the padding before a stays no-access */
     return (void*)a;
 }
 
@@ -441,16 +460,36 @@ static inline size_t realloc_usable(keel_segment* seg, void* ptr) {
    the most memory to grow into (the path of keel__alloc_slow, with that
    flag). */
 static inline void* realloc_new_block(keel_theap* heap, size_t num_bytes, bool growing, void* caller) {
-    if (num_bytes > KEEL_MEDIUM_MAX && growing)
-        return sample_charge(heap, alloc_with_retries(heap, num_bytes, KEEL_ALIGN, false, true), num_bytes, false,
-                             caller);
-    return heap_alloc_at(heap, num_bytes, false, caller);
+    size_t need = keel__harden_size(num_bytes);
+    void* p;
+    if (need > KEEL_MEDIUM_MAX && growing)
+        p = sample_charge(heap, alloc_with_retries(heap, need, KEEL_ALIGN, false, true), need, false, caller);
+    else
+        p = heap_alloc_at(heap, need, false, caller);
+    keel__harden_out(p, num_bytes);
+    return p;
 }
 
 void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes) {
     size_t usable, visible;
     void* q;
     if (num_bytes == 0) { keel__free_in_segment(seg, ptr); return NULL; }
+#if KEEL_HARDENED
+    if (seg->kind != KEEL_SEGMENT_LARGE) {
+        /* the checks of a free; the canary says what the program has, and
+           stays behind the bytes it now asks when the block stays */
+        size_t room;
+        usable = keel__harden_live(seg, ptr, "realloc", &room);
+        if (num_bytes > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
+        if (num_bytes <= room &&
+            room - num_bytes <= (room / 2 > KEEL_REALLOC_SHRINK_SLACK ? room / 2 : KEEL_REALLOC_SHRINK_SLACK)) {
+            keel__harden_resize(seg, ptr, usable, num_bytes);
+            return ptr;
+        }
+        visible = usable;
+        goto move;
+    }
+#endif
     usable = realloc_usable(seg, ptr);
     if (usable == 0) return NULL;
     if (num_bytes > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
@@ -466,6 +505,9 @@ void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes) {
         keel__ann_resize(ptr, visible, num_bytes);
         return ptr;   /* fits, and not so much smaller that a smaller class pays */
     }
+#if KEEL_HARDENED
+move:
+#endif
     if (seg->first_class) {   /* realloc keeps a block in its heap */
         keel_heap* first_class = keel__first_class_of(seg);
         keel__heap_lock(first_class);
@@ -508,8 +550,9 @@ void* keel__create_copy(const void* init, size_t size, size_t alignment) {
 static inline __attribute__((always_inline)) void* first_class_alloc(keel_heap* heap, size_t size, bool zero) {
     void* p;
     keel__heap_lock(heap);
-    p = heap_alloc(&heap->theap, size, zero);
+    p = heap_alloc(&heap->theap, keel__harden_size(size), zero);
     keel__heap_unlock(heap);
+    keel__harden_out(p, size);
     keel__ann_alloc(p, size, zero);
     return p;
 }

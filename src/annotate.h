@@ -48,9 +48,31 @@
 #define KEEL_LINK_ATTR
 #endif
 
-/* The check word that goes with link next in block b (block_check.h). */
+/* The secret of the page holding free block b: the hardened build stores
+   every link xor its page's link_key and ties the check word to it too
+   (harden.h), so a link cannot be forged or redirected without it. 0, and
+   no load, in the other builds. */
+static inline uintptr_t keel__link_key(const keel_block* b) {
+#if KEEL_HARDENED
+    const keel_segment* seg = (const keel_segment*)((uintptr_t)b & ~(uintptr_t)(KEEL_SEGMENT_SIZE - 1));
+    return seg->pages[((uintptr_t)b - (uintptr_t)seg) >> seg->page_shift].link_key;
+#else
+    (void)b;
+    return 0;
+#endif
+}
+#define KEEL_LINK_KEY_MIX ((uintptr_t)0x9E3779B97F4A7C15ull)
+/* The check word that goes with link next in block b, whose page's key is
+   key (block_check.h). */
+static inline uintptr_t keel__link_check_with(const keel_block* b, const keel_block* next, uintptr_t key) {
+    return (uintptr_t)next ^ (uintptr_t)b ^ KEEL_LINK_SALT ^ key * KEEL_LINK_KEY_MIX;
+}
 static inline uintptr_t keel__link_check_of(const keel_block* b, const keel_block* next) {
-    return (uintptr_t)next ^ (uintptr_t)b ^ KEEL_LINK_SALT;
+    return keel__link_check_with(b, next, keel__link_key(b));
+}
+/* A link as stored in a block of a page with secret key, and back. */
+static inline keel_block* keel__link_code(const keel_block* next, uintptr_t key) {
+    return (keel_block*)((uintptr_t)next ^ key);
 }
 
 /* The link, unchecked: walks that check on their own (keel_validate,
@@ -59,37 +81,38 @@ static inline KEEL_LINK_ATTR keel_block* keel__link_get(const keel_block* b) {
 #if KEEL_VALGRIND
     keel_block* next;
     VALGRIND_MAKE_MEM_DEFINED(b, sizeof *b);
-    next = b->next;
+    next = keel__link_code(b->next, keel__link_key(b));
     VALGRIND_MAKE_MEM_NOACCESS(b, sizeof *b);
     return next;
 #else
-    return b->next;
+    return keel__link_code(b->next, keel__link_key(b));
 #endif
 }
 
 /* Whether b's two words are a link and its check word (a free block's). */
 static inline KEEL_LINK_ATTR bool keel__link_intact(const keel_block* b) {
+    uintptr_t key = keel__link_key(b);
 #if KEEL_VALGRIND
     bool ok;
     VALGRIND_MAKE_MEM_DEFINED(b, sizeof *b);
-    ok = b->check == keel__link_check_of(b, b->next);
+    ok = b->check == keel__link_check_with(b, keel__link_code(b->next, key), key);
     VALGRIND_MAKE_MEM_NOACCESS(b, sizeof *b);
     return ok;
 #else
-    return b->check == keel__link_check_of(b, b->next);
+    return b->check == keel__link_check_with(b, keel__link_code(b->next, key), key);
 #endif
 }
 
 /* Writes the link and its check word. */
 static inline KEEL_LINK_ATTR void keel__link_set(keel_block* b, keel_block* next) {
+    uintptr_t key = keel__link_key(b);
 #if KEEL_VALGRIND
     VALGRIND_MAKE_MEM_UNDEFINED(b, sizeof *b);
-    b->next = next;
-    b->check = keel__link_check_of(b, next);
+#endif
+    b->next = keel__link_code(next, key);
+    b->check = keel__link_check_with(b, next, key);
+#if KEEL_VALGRIND
     VALGRIND_MAKE_MEM_NOACCESS(b, sizeof *b);
-#else
-    b->next = next;
-    b->check = keel__link_check_of(b, next);
 #endif
 }
 
@@ -100,11 +123,12 @@ static inline KEEL_LINK_ATTR void keel__link_set(keel_block* b, keel_block* next
    as a tail call, so the fast path keeps no stack frame. */
 static inline KEEL_LINK_ATTR bool keel__link_take(keel_block* b, keel_block** next) {
     bool ok;
+    uintptr_t key = keel__link_key(b);
 #if KEEL_VALGRIND
     VALGRIND_MAKE_MEM_DEFINED(b, sizeof *b);
 #endif
-    *next = b->next;
-    ok = b->check == keel__link_check_of(b, *next);
+    *next = keel__link_code(b->next, key);
+    ok = b->check == keel__link_check_with(b, *next, key);
     if (KEEL_LIKELY(ok)) b->check = 0;
 #if KEEL_VALGRIND
     VALGRIND_MAKE_MEM_NOACCESS(b, sizeof *b);
@@ -129,10 +153,11 @@ static inline KEEL_LINK_ATTR void keel__link_zero(keel_block* b) {
    are made readable and defined first; the free marks them again. */
 static inline KEEL_LINK_ATTR bool keel__link_maybe_free(void* p) {
     const keel_block* b = (const keel_block*)p;
+    uintptr_t key = keel__link_key(b);
 #if KEEL_VALGRIND
     VALGRIND_MAKE_MEM_DEFINED(b, sizeof *b);
 #endif
-    return KEEL_UNLIKELY(b->check == keel__link_check_of(b, b->next));
+    return KEEL_UNLIKELY(b->check == keel__link_check_with(b, keel__link_code(b->next, key), key));
 }
 
 #if KEEL_VALGRIND || KEEL_ASAN

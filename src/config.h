@@ -119,6 +119,18 @@
 #define KEEL_LARGE_RESERVE_ROUND ((size_t)64 << 10)
 #endif
 
+/* COMPILE-TIME: the hardened build (CMake: KEEL_HARDENED builds its
+   libraries beside the others; src/harden.h). 0 in the plain libraries. */
+#ifndef KEEL_HARDENED
+#define KEEL_HARDENED 0
+#endif
+/* COMPILE-TIME (hardened build): slots of each of the quarantine's two
+   stages (a random array, then a FIFO): a freed small or medium block is
+   reused only after about this many frees, and twice as many at most. */
+#ifndef KEEL_QUARANTINE_SLOTS
+#define KEEL_QUARANTINE_SLOTS 64
+#endif
+
 /* Internal assertions (CMake option KEEL_DEBUG): 0 none (release); 1 cheap
    invariants, keel__assert; 2 also expensive ones (walks of lists and
    recomputed counters), keel__assert_expensive. A failed one writes

@@ -14,6 +14,7 @@ static _Atomic(size_t) a_cached;
 /* counters of retired heaps and of threads that have no heap */
 static _Atomic(size_t) a_allocs;
 static _Atomic(size_t) a_remote_bytes, a_remote_blocks, a_collected_bytes, a_collected_blocks, a_aligned_offset;
+static _Atomic(size_t) a_hidden;   /* hardened build: retired heaps' and heapless threads' hidden bytes */
 /* The peak of live bytes is sampled, not tracked: live bytes are not
    counted on the fast paths (stats.c). Every reading of them raises
    a_peak_live; between readings, a_sample_due asks the allocation slow path
@@ -101,6 +102,8 @@ void keel__stat_aligned_offset_global(size_t delta) {
     atomic_fetch_add_explicit(&a_aligned_offset, delta, memory_order_relaxed);
 }
 
+void keel__stat_hidden_global(size_t delta) { atomic_fetch_add_explicit(&a_hidden, delta, memory_order_relaxed); }
+
 /* Caller holds the registry lock; the heap is leaving it. */
 void keel__stat_fold_heap(keel_theap* heap) {
     atomic_fetch_add_explicit(&a_allocs, atomic_load_explicit(&heap->a_allocs, memory_order_relaxed), memory_order_relaxed);
@@ -109,6 +112,12 @@ void keel__stat_fold_heap(keel_theap* heap) {
     atomic_fetch_add_explicit(&a_collected_bytes, atomic_load_explicit(&heap->a_collected_bytes, memory_order_relaxed), memory_order_relaxed);
     atomic_fetch_add_explicit(&a_collected_blocks, atomic_load_explicit(&heap->a_collected_blocks, memory_order_relaxed), memory_order_relaxed);
     atomic_fetch_add_explicit(&a_aligned_offset, atomic_load_explicit(&heap->a_aligned_offset_bytes, memory_order_relaxed), memory_order_relaxed);
+#if KEEL_HARDENED
+    /* its quarantine is empty (a thread heap's was emptied at its exit; a
+       first-class heap's blocks went with it, and keel_heap_destroy zeroed
+       its hidden bytes) */
+    atomic_fetch_add_explicit(&a_hidden, atomic_load_explicit(&heap->a_hidden_bytes, memory_order_relaxed), memory_order_relaxed);
+#endif
 }
 
 void keel__counters_read(keel_counters* c) {
@@ -122,6 +131,21 @@ void keel__counters_read(keel_counters* c) {
     c->collected_bytes = atomic_load_explicit(&a_collected_bytes, memory_order_relaxed);
     c->collected_blocks = atomic_load_explicit(&a_collected_blocks, memory_order_relaxed);
     c->aligned_offset = atomic_load_explicit(&a_aligned_offset, memory_order_relaxed);
+    c->hidden_bytes = atomic_load_explicit(&a_hidden, memory_order_relaxed);
+    c->quarantined_blocks = 0;   /* a retired heap's quarantine was emptied */
+}
+
+void keel__theap_counters_add(const keel_theap* t, keel_counters* c) {
+    c->remote_bytes += atomic_load_explicit(&t->a_remote_freed_bytes, memory_order_relaxed);
+    c->remote_blocks += atomic_load_explicit(&t->a_remote_freed_blocks, memory_order_relaxed);
+    c->collected_bytes += atomic_load_explicit(&t->a_collected_bytes, memory_order_relaxed);
+    c->collected_blocks += atomic_load_explicit(&t->a_collected_blocks, memory_order_relaxed);
+    c->aligned_offset += atomic_load_explicit(&t->a_aligned_offset_bytes, memory_order_relaxed);
+    c->allocs += atomic_load_explicit(&t->a_allocs, memory_order_relaxed);
+#if KEEL_HARDENED
+    c->hidden_bytes += atomic_load_explicit(&t->a_hidden_bytes, memory_order_relaxed);
+    c->quarantined_blocks += atomic_load_explicit(&t->a_quarantined_blocks, memory_order_relaxed);
+#endif
 }
 
 /* ---- for keel_stats_print: the sampled peak of live bytes, heaps, time ---- */

@@ -98,10 +98,48 @@ static void free_local(keel_theap* heap, keel_page* page, keel_block* b) {
     if (used == 0) keel__page_retire(heap, page);
 }
 
+/* The free of small/medium block p of page, by heap (the freeing thread's,
+   or a first-class heap's theap whose lock the caller holds) as its owner
+   or as another thread. */
+static void free_block(keel_page* page, void* p, keel_theap* heap, bool owner) {
+    keel_block* b = live_block(page, p, owner, "free");
+    keel__ann_free(p);
+    if ((void*)b != p) {
+        size_t off = (size_t)((uint8_t*)p - (uint8_t*)b);
+        if (heap != &keel__heap_empty) keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)0 - off);
+        else keel__stat_aligned_offset_global((size_t)0 - off);
+    }
+    /* a sampled block leaves the heap profile before it can be reused */
+    if (keel__page_has_sampled(page)) keel__profile_free_in_page(page, b, owner);
+    if (owner) {
+        free_local(heap, page, b);
+    } else {
+        /* release: the link is written before the block becomes visible to
+           the owner, which exchanges the list with acquire */
+        keel_block* head = atomic_load_explicit(&page->a_thread_free, memory_order_relaxed);
+        size_t bsize = page->block_size;
+        do {
+            keel__link_set(b, head);   /* closed again before the push publishes it */
+        } while (!atomic_compare_exchange_weak_explicit(&page->a_thread_free, &head, b,
+                                                        memory_order_release, memory_order_relaxed));
+        keel__stat_remote_free(heap, bsize);
+    }
+}
+
+void keel__free_first_class_locked(keel_segment* seg, void* p) {
+    keel_heap* first_class = keel__first_class_of(seg);
+    int saved = errno;
+    if (seg->kind == KEEL_SEGMENT_LARGE) {
+        keel__free_slow(seg, &seg->pages[0], p);   /* under its large_lock, not its lock */
+        return;
+    }
+    free_block(keel__page_of(seg, p), p, &first_class->theap, true);
+    errno = saved;
+}
+
 void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
     keel_theap* heap = keel__tls_heap;
     keel_heap* first_class = NULL;
-    keel_block* b;
     bool owner;
     int saved = errno;
     if (seg->kind == KEEL_SEGMENT_LARGE) {
@@ -127,28 +165,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
             first_class = NULL;
         }
     }
-    b = live_block(page, p, owner, "free");
-    keel__ann_free(p);
-    if ((void*)b != p) {
-        size_t off = (size_t)((uint8_t*)p - (uint8_t*)b);
-        if (heap != &keel__heap_empty) keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)0 - off);
-        else keel__stat_aligned_offset_global((size_t)0 - off);
-    }
-    /* a sampled block leaves the heap profile before it can be reused */
-    if (keel__page_has_sampled(page)) keel__profile_free_in_page(page, b, owner);
-    if (owner) {
-        free_local(heap, page, b);
-    } else {
-        /* release: the link is written before the block becomes visible to
-           the owner, which exchanges the list with acquire */
-        keel_block* head = atomic_load_explicit(&page->a_thread_free, memory_order_relaxed);
-        size_t bsize = page->block_size;
-        do {
-            keel__link_set(b, head);   /* closed again before the push publishes it */
-        } while (!atomic_compare_exchange_weak_explicit(&page->a_thread_free, &head, b,
-                                                        memory_order_release, memory_order_relaxed));
-        keel__stat_remote_free(heap, bsize);
-    }
+    free_block(page, p, heap, owner);
     if (first_class) keel__heap_unlock(first_class);
     errno = saved;
 }
@@ -198,6 +215,12 @@ size_t keel_usable_size(const void* ptr) {
         keel__report_invalid("usable_size", ptr);
         return 0;
     }
+#if KEEL_HARDENED
+    if (seg->kind != KEEL_SEGMENT_LARGE) {   /* it ends where the canary begins (harden.h) */
+        size_t room;
+        return keel__harden_live(seg, ptr, "usable_size", &room);
+    }
+#endif
     /* under memcheck or ASan the whole usable size becomes the program's (annotate.h) */
     return keel__ann_usable((void*)(uintptr_t)ptr, keel__usable_size_checked(seg, ptr, "usable_size"));
 }

@@ -5,6 +5,7 @@
 
 #include "annotate.h"
 #include "block_check.h"
+#include "harden.h"
 #include "internal.h"
 #include "page_queue.h"
 #include "profile.h"
@@ -48,10 +49,10 @@ static inline bool keel__free_plain_ok(const keel_page* page, void* p) {
    keel__free_slow. A function of its own, so the fast path stays as it is. */
 KEEL_HIDDEN void keel__free_flagged(keel_segment* seg, keel_page* page, keel_theap* heap, void* p);
 
-/* The body of keel_free for a pointer whose segment is known: a page
+/* The free of a pointer whose segment is known, for reuse at once: a page
    index, an owner check, the block-start and may-be-free tests
    (block_check.h), a push on local_free. */
-static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
+static inline void keel__free_now(keel_segment* seg, void* ptr) {
     keel_page* page = keel__page_of(seg, ptr);
     keel_theap* heap = keel__tls_heap;
     /* relaxed: only this thread can have stored its own heap here */
@@ -61,6 +62,16 @@ static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
         return;
     }
     keel__free_flagged(seg, page, heap, ptr);
+}
+
+/* The body of keel_free for a pointer whose segment is known: freed now,
+   or in the hardened build checked, zeroed and quarantined (harden.h). */
+static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
+#if KEEL_HARDENED
+    keel__harden_free(seg, ptr);
+#else
+    keel__free_now(seg, ptr);
+#endif
 }
 
 #endif /* KEEL_FREE_H */

@@ -2,6 +2,7 @@
    over when the thread exits (its segments become "abandoned" and the next
    thread that needs a page adopts them), fixed up in a forked child.
    Entry points: keel__heap_get, keel__heap_adopt_abandoned. */
+#include "harden.h"
 #include "internal.h"
 #include "options.h"
 #include "page_queue.h"
@@ -207,6 +208,9 @@ static void heap_thread_exit(void* value) {
     keel_theap* heap = (keel_theap*)value;
     int saved = errno;
     if (heap != keel__tls_heap || heap == &keel__heap_empty) return;
+#if KEEL_HARDENED
+    keel__harden_quarantine_flush(heap);   /* while the blocks can still be freed as their owner's */
+#endif
     keel__tls_heap = &keel__heap_empty;   /* later frees and allocations still work */
     heap_retire(heap);
     errno = saved;

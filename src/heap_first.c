@@ -16,6 +16,7 @@
    (registry, abandoned, large cache, segments, profile). fork_prepare
    takes them all in that order. */
 #include "annotate.h"
+#include "harden.h"
 #include "internal.h"
 #include "page_queue.h"
 #include "profile.h"
@@ -163,20 +164,9 @@ void keel__first_class_large_free(keel_segment* seg) {
 
 /* ---- counters ---- */
 
-/* A heap's thread-heap counters, added to c (keel_get_stats's totals).
-   Relaxed reads, as stats.c reads those of thread heaps. */
-static void counters_add(const keel_theap* t, keel_counters* c) {
-    c->remote_bytes += atomic_load_explicit(&t->a_remote_freed_bytes, memory_order_relaxed);
-    c->remote_blocks += atomic_load_explicit(&t->a_remote_freed_blocks, memory_order_relaxed);
-    c->collected_bytes += atomic_load_explicit(&t->a_collected_bytes, memory_order_relaxed);
-    c->collected_blocks += atomic_load_explicit(&t->a_collected_blocks, memory_order_relaxed);
-    c->aligned_offset += atomic_load_explicit(&t->a_aligned_offset_bytes, memory_order_relaxed);
-    c->allocs += atomic_load_explicit(&t->a_allocs, memory_order_relaxed);
-}
-
 void keel__first_class_counters_locked(keel_counters* c) {
     keel_heap* heap;
-    for (heap = heaps; heap; heap = heap->next) counters_add(&heap->theap, c);
+    for (heap = heaps; heap; heap = heap->next) keel__theap_counters_add(&heap->theap, c);
 }
 
 /* ---- destroy ---- */
@@ -216,6 +206,10 @@ void keel_heap_destroy(keel_heap* heap) {
         }
     }
     atomic_store_explicit(&t->a_aligned_offset_bytes, 0, memory_order_relaxed);
+#if KEEL_HARDENED
+    atomic_store_explicit(&t->a_hidden_bytes, 0, memory_order_relaxed);   /* canaries and quarantine, gone too */
+    atomic_store_explicit(&t->a_quarantined_blocks, 0, memory_order_relaxed);
+#endif
     keel__stat_fold_heap(t);
     if (heap->prev) heap->prev->next = heap->next;
     else heaps = heap->next;
@@ -279,6 +273,11 @@ keel_stats keel_heap_get_stats(const keel_heap* cheap) {
         bytes += keel__large_usable(seg);
     }
     keel__unlock(&heap->large_lock);
+#if KEEL_HARDENED
+    /* canaries and the quarantine are not the program's (harden.h) */
+    bytes -= atomic_load_explicit(&t->a_hidden_bytes, memory_order_relaxed);
+    blocks -= atomic_load_explicit(&t->a_quarantined_blocks, memory_order_relaxed);
+#endif
     st.num_bytes_allocated = bytes - atomic_load_explicit(&t->a_aligned_offset_bytes, memory_order_relaxed);
     st.num_live_blocks = blocks;
     st.num_allocs = atomic_load_explicit(&t->a_allocs, memory_order_relaxed);
@@ -324,9 +323,16 @@ bool keel_heap_visit(keel_heap* heap, keel_block_visitor visit, void* user_data)
             memset(bits, 0, sizeof bits);
             mark_list(pg, pg->free, bits);
             mark_list(pg, pg->local_free, bits);
-            for (b = 0; go && b < pg->capacity; b++)
-                if (!(bits[b / 64] & ((uint64_t)1 << (b % 64))))
-                    go = visit(pg->start + (size_t)b * pg->block_size, pg->block_size, user_data);
+            for (b = 0; go && b < pg->capacity; b++) {
+                uint8_t* block = pg->start + (size_t)b * pg->block_size;
+                size_t bytes = pg->block_size;
+                if (bits[b / 64] & ((uint64_t)1 << (b % 64))) continue;
+#if KEEL_HARDENED
+                /* the program's bytes; a block in the quarantine is free */
+                if ((bytes = keel__harden_block_bytes(block, bytes)) == 0) continue;
+#endif
+                go = visit(block, bytes, user_data);
+            }
         }
         if (!go) break;
     }
@@ -383,6 +389,9 @@ void keel__first_class_trim(void) {
     keel__lock(&heaps_lock);
     for (heap = heaps; heap; heap = heap->next) {
         keel__lock(&heap->lock);
+#if KEEL_HARDENED
+        keel__harden_quarantine_flush(&heap->theap);
+#endif
         keel__heap_collect_all(&heap->theap, true);
         (void)keel__segment_purge_heap(&heap->theap, true);
         keel__unlock(&heap->lock);

@@ -141,6 +141,10 @@ typedef struct keel_page {
                ceil(2^64 / block_size); both 0 while the page is not in use */
             uint64_t block_area;
             uint64_t block_magic;
+            /* the hardened build's per-page secret (harden.h): its free
+               lists' links are stored xor this; drawn at keel__page_init.
+               Unused (0) in the other builds */
+            uintptr_t link_key;
         };
         /* a power-of-two size: keel_free finds a page descriptor with a shift */
         uint8_t size_is_a_power_of_two[128];
@@ -228,6 +232,20 @@ typedef struct keel_theap {
     keel_page_queue sample_pages[KEEL_CLASS_COUNT]; /* pages serving only blocks the heap
                                                      profile sampled, small classes only
                                                      (alloc.c); never in queues/full      */
+#if KEEL_HARDENED
+    /* the hardened build's quarantine (harden.c): blocks freed through this
+       heap wait in a random slot of `quarantine`, then in the FIFO
+       quarantine_fifo, before they are freed for reuse */
+    void* quarantine[KEEL_QUARANTINE_SLOTS];
+    void* quarantine_fifo[KEEL_QUARANTINE_SLOTS];
+    uint32_t quarantine_fifo_at;
+    uint64_t quarantine_rng;
+    _Atomic(size_t) a_quarantined_blocks;         /* blocks in the quarantine (its owner's) */
+    _Atomic(size_t) a_hidden_bytes;               /* bytes of live blocks that are not the
+                                                     program's (canaries) and of quarantined
+                                                     blocks, for keel_get_stats (harden.c
+                                                     says who writes it)                  */
+#endif
     struct keel_heap* first_class;                /* the first-class heap this is part of;
                                                      NULL for a thread heap. Fixed for the
                                                      struct's life                        */
@@ -478,6 +496,9 @@ KEEL_HIDDEN void keel__large_free_in(keel_region* region, keel_segment* seg);
    first frame of the program) */
 KEEL_HIDDEN void* keel__alloc_slow(keel_theap* heap, size_t size, bool zero, void* caller);
 KEEL_HIDDEN void keel__free_slow(keel_segment* seg, keel_page* page, void* p);
+/* The free of block p of a first-class heap whose lock the caller holds:
+   as its owner (the hardened build's quarantine, harden.c). */
+KEEL_HIDDEN void keel__free_first_class_locked(keel_segment* seg, void* p);
 KEEL_HIDDEN void* keel__block_start(const keel_page* page, const void* p);
 KEEL_HIDDEN size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* op);
 /* keel_realloc of ptr (not NULL) once its segment is known (the override
@@ -489,8 +510,12 @@ typedef struct keel_counters {
     size_t committed, peak_committed, reserved, cached;
     /* retired heaps and threads with no heap */
     size_t allocs, remote_bytes, remote_blocks, collected_bytes, collected_blocks, aligned_offset;
+    size_t hidden_bytes, quarantined_blocks;   /* hardened build: canaries and quarantines */
 } keel_counters;
 KEEL_HIDDEN void keel__counters_read(keel_counters* c);
+/* A live heap's own counters, added to c (relaxed reads: exact when no
+   thread is allocating) */
+KEEL_HIDDEN void keel__theap_counters_add(const keel_theap* t, keel_counters* c);
 KEEL_HIDDEN void keel__stat_committed(ptrdiff_t delta);        /* held committed memory     */
 KEEL_HIDDEN bool keel__commit_charge(size_t n);                /* + n unless past the limit */
 KEEL_HIDDEN void keel__stat_reserved(ptrdiff_t delta);
@@ -499,6 +524,7 @@ KEEL_HIDDEN void keel__stat_remote_free(keel_theap* heap, size_t bytes);
 KEEL_HIDDEN void keel__stat_fold_heap(keel_theap* heap);       /* at heap retirement        */
 KEEL_HIDDEN void keel__stat_collected_global(size_t blocks, size_t bytes);
 KEEL_HIDDEN void keel__stat_aligned_offset_global(size_t delta);
+KEEL_HIDDEN void keel__stat_hidden_global(size_t delta);       /* hardened build (harden.c) */
 KEEL_HIDDEN size_t keel__stat_committed_now(void);
 /* for keel_stats_print: the sampled peak of live bytes (counters.c says how
    it is sampled), heaps ever created, time since start-up */
@@ -543,6 +569,11 @@ KEEL_HIDDEN _Noreturn void keel__assert_fail(const char* what, const char* file,
 #else
 #define keel__assert_expensive(cond) ((void)0)
 #endif
+
+/* ---- the process's secret (secret.c; the hardened build's) ---- */
+KEEL_HIDDEN uint64_t keel__secret(void);          /* drawn from the OS on first use, never 0 */
+KEEL_HIDDEN uint64_t keel__random(void);          /* 64 fresh bits: a counter mixed with it */
+KEEL_HIDDEN uint64_t keel__mix64(uint64_t z);     /* splitmix64's finaliser */
 
 /* ---- errors (errors.c) ---- */
 KEEL_HIDDEN void keel__fatal(const char* what);                 /* "keel: <what>", abort     */

@@ -62,6 +62,11 @@ static size_t reserve_round(bool limited) {
     return limited || UINTPTR_MAX <= 0xFFFFFFFFu ? vmem_get_page_info().alloc_alignment : KEEL_LARGE_RESERVE_ROUND;
 }
 
+/* The hardened build's guard (harden.h): address space after a block's
+   last OS page that stays reserved and never committed, so a write past
+   the block faults. None in the other builds. */
+static size_t guard_bytes(void) { return KEEL_HARDENED ? os_page() : 0; }
+
 static size_t large_header_size(void) {
     return round_up(sizeof(keel_segment) + sizeof(keel_page), os_page());
 }
@@ -110,7 +115,8 @@ static bool span_fit(keel_segment* seg, size_t size, span_fit_mode mode) {
     }
     excess = seg->large_committed - want;
     keep = mode == FIT_EXACT ? want / 4 + os_page() : 3 * want + ((size_t)1 << 20);
-    if (mode == FIT_GROW &&
+    if (KEEL_HARDENED) keep = 0;   /* the guard follows the usable size at once */
+    if (mode == FIT_GROW && !KEEL_HARDENED &&
         atomic_load_explicit(&a_slack, memory_order_relaxed) - seg->large_slack + excess <=
             keel__cache_budget(KEEL_OPT_LARGE_CACHE_BYTES))
         keep = excess;
@@ -141,7 +147,8 @@ static keel_segment* cache_take(size_t size, bool growing) {
     cache_trim_locked(keel__cache_budget(KEEL_OPT_LARGE_CACHE_BYTES), &to_release);
     for (seg = large_cache; seg; seg = seg->heap_next) {
         size_t gap;
-        if (seg->large_offset != header || seg->reserved - seg->large_offset < size) continue;
+        if (seg->large_offset != header || seg->reserved - seg->large_offset < round_up(size, os_page()) + guard_bytes())
+            continue;
         gap = growing ? SIZE_MAX - seg->large_committed
                       : seg->large_committed > size ? seg->large_committed - size : size - seg->large_committed;
         if (gap < best_gap) { best = seg; best_gap = gap; }
@@ -228,10 +235,10 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero, bool growing) 
            instead of copying (what mremap gives glibc). Address space is
            cheap on 64-bit, so generous there; without it if the OS says no
            (ulimit -v). */
-        reserve = round_up(offset + size + large_headroom(size, limited), round);
-        seg = reserve > offset + size ? (keel_segment*)vmem_reserve_aligned(reserve, seg_align) : NULL;
+        reserve = round_up(offset + size + guard_bytes() + large_headroom(size, limited), round);
+        seg = reserve > offset + size + guard_bytes() ? (keel_segment*)vmem_reserve_aligned(reserve, seg_align) : NULL;
         if (!seg) {
-            reserve = round_up(offset + size, round);
+            reserve = round_up(offset + size + guard_bytes(), round);
             seg = (keel_segment*)vmem_reserve_aligned(reserve, seg_align);
             if (!seg) return NULL;
         }
@@ -262,7 +269,7 @@ void* keel__large_alloc_in(keel_region* region, size_t size, size_t alignment) {
     if (size < KEEL_ALIGN) size = KEEL_ALIGN;
     offset = round_up(header, alignment);
     if (size > region->chunk_count * KEEL_SEGMENT_SIZE) return NULL;
-    reserve = round_up(offset + size, KEEL_SEGMENT_SIZE);
+    reserve = round_up(offset + size + guard_bytes(), KEEL_SEGMENT_SIZE);
     seg = (keel_segment*)keel__region_take(region, reserve / KEEL_SEGMENT_SIZE,
                                            alignment > KEEL_SEGMENT_SIZE ? alignment : KEEL_SEGMENT_SIZE);
     if (!seg) return NULL;
@@ -292,7 +299,8 @@ size_t keel__large_usable(const keel_segment* seg) {
 
 /* Growing keeps the slack (FIT_GROW), shrinking gives back (FIT_EXACT). */
 bool keel__large_resize_in_place(keel_segment* seg, size_t new_size) {
-    if (new_size > seg->reserved - seg->large_offset) return false;
+    if (new_size > seg->reserved - seg->large_offset || round_up(new_size, os_page()) + guard_bytes() > seg->reserved - seg->large_offset)
+        return false;
     if (!span_fit(seg, new_size, new_size > seg->large_usable ? FIT_GROW : FIT_EXACT)) return false;
     atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_usable, memory_order_relaxed);
     return true;

@@ -54,6 +54,50 @@ OVERRIDE_API void free(void* ptr) {
     else if (ptr) foreign("free", ptr, " ignored");
 }
 
+#if KEEL_HARDENED
+/* ---- sized frees (the hardened override only; DESIGN.md section 10) ----
+   C23's free_sized and free_aligned_sized, and C++'s sized and aligned
+   operator delete (exported here, so that LD_PRELOAD sees the sizes that
+   libstdc++'s own forms would drop): the size is checked against the block
+   (harden.h), then the block is freed. The aligned forms without a size
+   free as free does. */
+static void sized_free(void* ptr, size_t size, size_t alignment) {
+    keel_segment* seg = keel__segment_of(ptr);
+    if (KEEL_UNLIKELY(seg == NULL)) {
+        if (ptr) foreign("free", ptr, " ignored");
+        return;
+    }
+    keel__harden_sized_check(seg, ptr, size, alignment);
+    keel__free_in_segment(seg, ptr);
+}
+OVERRIDE_API void free_sized(void* ptr, size_t size);
+OVERRIDE_API void free_aligned_sized(void* ptr, size_t alignment, size_t size);
+OVERRIDE_API void free_sized(void* ptr, size_t size) { sized_free(ptr, size, 1); }
+OVERRIDE_API void free_aligned_sized(void* ptr, size_t alignment, size_t size) { sized_free(ptr, size, alignment); }
+/* the Itanium C++ ABI's names: operator delete(void*, size_t) is _ZdlPvm
+   where size_t is unsigned long, _ZdlPvj where it is unsigned int; the
+   alignment is std::align_val_t (St11align_val_t), of size_t's width */
+#if SIZE_MAX == 0xFFFFFFFFu
+#define KEEL_CXX_SIZE(name) name##j
+#define KEEL_CXX_SIZE_ALIGN(a, b) a##j##b
+#else
+#define KEEL_CXX_SIZE(name) name##m
+#define KEEL_CXX_SIZE_ALIGN(a, b) a##m##b
+#endif
+#define KEEL_CXX_DELETES(X)                                                                                       \
+    X(void KEEL_CXX_SIZE(_ZdlPv)(void* p, size_t n), sized_free(p, n, 1))                                         \
+    X(void KEEL_CXX_SIZE(_ZdaPv)(void* p, size_t n), sized_free(p, n, 1))                                         \
+    X(void KEEL_CXX_SIZE_ALIGN(_ZdlPv, St11align_val_t)(void* p, size_t n, size_t a), sized_free(p, n, a))        \
+    X(void KEEL_CXX_SIZE_ALIGN(_ZdaPv, St11align_val_t)(void* p, size_t n, size_t a), sized_free(p, n, a))        \
+    X(void _ZdlPvSt11align_val_t(void* p, size_t a), ((void)a, free(p)))                                          \
+    X(void _ZdaPvSt11align_val_t(void* p, size_t a), ((void)a, free(p)))
+#define KEEL_DECLARE(sig, body) OVERRIDE_API sig;
+#define KEEL_DEFINE(sig, body) \
+    OVERRIDE_API sig { body; }
+KEEL_CXX_DELETES(KEEL_DECLARE)
+KEEL_CXX_DELETES(KEEL_DEFINE)
+#endif
+
 OVERRIDE_API void* realloc(void* ptr, size_t size) {
     void* q;
     size_t readable;

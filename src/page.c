@@ -4,6 +4,9 @@
    keel__page_extend, keel__page_collect. */
 #include "annotate.h"
 #include "block_check.h"
+#include "harden.h"
+
+#include <string.h>
 
 void keel__page_init(keel_page* page, size_t class_index) {
     uint32_t bsize = keel__class_size[class_index];
@@ -15,6 +18,9 @@ void keel__page_init(keel_page* page, size_t class_index) {
     page->capacity = 0;
     page->block_area = 0;
     page->block_magic = keel__block_magic(bsize);
+#if KEEL_HARDENED
+    page->link_key = (uintptr_t)keel__random();   /* its links' secret (harden.h) */
+#endif
     page->free = NULL;
     page->local_free = NULL;
     keel__page_used_set(page, 0);
@@ -42,12 +48,39 @@ bool keel__page_extend(keel_page* page) {
     if (want < 1) want = 1;
     if (n > want) n = want;
     p = page->start + (size_t)page->capacity * page->block_size;
+#if KEEL_HARDENED
+    /* zero (free blocks are, harden.h), and linked in a random order */
+    {
+        uint16_t order[256];
+        uint64_t x = keel__random() | 1;
+        if (n > 256) n = 256;
+        memset(p, 0, (size_t)n * page->block_size);
+        for (i = 0; i < n; i++) order[i] = (uint16_t)i;
+        for (i = n - 1; i > 0; i--) {   /* Fisher-Yates, xorshift64 */
+            uint32_t j;
+            uint16_t t;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            j = (uint32_t)((x >> 32) % (i + 1));
+            t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        for (i = 0; i + 1 < n; i++)
+            keel__link_set((keel_block*)(void*)(p + (size_t)order[i] * page->block_size),
+                           (keel_block*)(void*)(p + (size_t)order[i + 1] * page->block_size));
+        keel__link_set((keel_block*)(void*)(p + (size_t)order[n - 1] * page->block_size), NULL);
+        page->free = (keel_block*)(void*)(p + (size_t)order[0] * page->block_size);
+    }
+#else
     for (i = 0; i + 1 < n; i++) {
         keel__link_set((keel_block*)(void*)p, (keel_block*)(void*)(p + page->block_size));
         p += page->block_size;
     }
     keel__link_set((keel_block*)(void*)p, NULL);
     page->free = (keel_block*)(void*)(page->start + (size_t)page->capacity * page->block_size);
+#endif
     page->capacity += n;
     page->block_area = (uint64_t)page->capacity * page->block_size;
     return true;

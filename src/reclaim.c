@@ -7,6 +7,7 @@
    keel_trim, keel__oom_retry, keel_set_out_of_memory_handler,
    keel_set_limit and keel_heap_set_limit (the caps themselves are charged
    in counters.c). */
+#include "harden.h"
 #include "internal.h"
 #include "options.h"
 #include "page_queue.h"
@@ -28,6 +29,9 @@ void keel_set_out_of_memory_handler(keel_oom_handler handler, void* user_data) {
    page slots, the segment cache and the large cache, whose reservations are
    unmapped (decommitting does not help under ulimit -v). */
 static void give_back_cached(keel_theap* heap) {
+#if KEEL_HARDENED
+    if (heap != &keel__heap_empty) keel__harden_quarantine_flush(heap);   /* its blocks first */
+#endif
     if (heap != &keel__heap_empty) (void)keel__segment_purge_heap(heap, true);
     (void)keel__segment_flush_caches();
     (void)keel__large_cache_flush(true);
@@ -76,6 +80,9 @@ bool keel_heap_set_limit(keel_heap* heap, size_t max_bytes) {
     if (!heap) return keel_set_limit(max_bytes);
     keel__lock(&heap->lock);
     if (max_bytes != 0) {
+#if KEEL_HARDENED
+        keel__harden_quarantine_flush(&heap->theap);
+#endif
         keel__heap_collect_all(&heap->theap, true);
         (void)keel__segment_purge_heap(&heap->theap, true);
         ok = max_bytes >= atomic_load_explicit(&heap->a_committed, memory_order_relaxed);
@@ -91,6 +98,9 @@ size_t keel_trim(void) {
     size_t before = keel__stat_committed_now(), after;
     int saved = errno;
     if (heap) {
+#if KEEL_HARDENED
+        keel__harden_quarantine_flush(heap);
+#endif
         while (keel__heap_adopt_abandoned(heap)) {}
         keel__heap_collect_all(heap, true);
     }

@@ -5,6 +5,8 @@
           - bytes freed into other threads' pages        (counted by the freer)
           + bytes collected from thread_free lists       (counted by the owner)
           - interior offsets of live aligned blocks
+          - bytes that are not the program's in the hardened build: canaries,
+            and blocks in quarantines (freed for the program)
    Each term is exact at any moment no thread is allocating, so the sum is
    what DESIGN.md asks: exact whenever no other thread is allocating.
    Every reading also feeds the sampled peak of live bytes (counters.c). */
@@ -69,12 +71,7 @@ static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
     keel__counters_read(&c);
     keel__first_class_counters_locked(&c);
     for (h = keel__registry; h; h = h->reg_next) {
-        c.remote_bytes += atomic_load_explicit(&h->a_remote_freed_bytes, memory_order_relaxed);
-        c.remote_blocks += atomic_load_explicit(&h->a_remote_freed_blocks, memory_order_relaxed);
-        c.collected_bytes += atomic_load_explicit(&h->a_collected_bytes, memory_order_relaxed);
-        c.collected_blocks += atomic_load_explicit(&h->a_collected_blocks, memory_order_relaxed);
-        c.aligned_offset += atomic_load_explicit(&h->a_aligned_offset_bytes, memory_order_relaxed);
-        c.allocs += atomic_load_explicit(&h->a_allocs, memory_order_relaxed);
+        keel__theap_counters_add(h, &c);
         st.num_heaps++;
     }
     if (wait) {
@@ -101,8 +98,8 @@ static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
     keel__segments_unlock();
     keel__registry_unlock();
     keel__first_class_list_unlock();
-    st.num_bytes_allocated = page_bytes - c.remote_bytes + c.collected_bytes - c.aligned_offset;
-    st.num_live_blocks = page_blocks - c.remote_blocks + c.collected_blocks;
+    st.num_bytes_allocated = page_bytes - c.remote_bytes + c.collected_bytes - c.aligned_offset - c.hidden_bytes;
+    st.num_live_blocks = page_blocks - c.remote_blocks + c.collected_blocks - c.quarantined_blocks;
     st.num_allocs = c.allocs;
     st.num_frees = c.allocs - st.num_live_blocks;
     st.virtual_memory_size = c.committed;

@@ -3,6 +3,7 @@
    change under them (segment and page headers). Any broken invariant ends
    in keel__corruption ("keel: heap corruption: <what>", abort). */
 #include "annotate.h"
+#include "harden.h"
 #include "internal.h"
 #include "segment_map.h"
 
@@ -130,6 +131,9 @@ void keel__validate_theap(keel_theap* heap) {
         }
     }
     expect(heap->empty_cached_bytes == keel__heap_empty_committed(heap), "the heap's count of empty committed memory is wrong");
+#if KEEL_HARDENED
+    keel__harden_quarantine_validate(heap);
+#endif
 }
 
 /* Every first-class heap, fully, each under its lock. */

@@ -44,6 +44,10 @@ int keel__os_address_space_limited(void);
 char* const* keel__os_environ(void);
 
 unsigned long long keel__os_pid(void);
+/* 64 bits from the OS's random source (getrandom on Linux), mixed with the
+   clock, the process id and an address where the OS has none: the hardened
+   build's secrets (harden.c). Does not allocate. */
+uint64_t keel__os_random_seed(void);
 void keel__os_yield(void);
 uint64_t keel__os_now_ms(void);
 void keel__os_write_stderr(const char* text, size_t len);

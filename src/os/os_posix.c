@@ -14,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
+#include <sys/syscall.h>
+#endif
+#if defined(__linux__)
 #include <sys/sysinfo.h>
 #endif
 #include <errno.h>
@@ -137,6 +140,19 @@ extern char** environ;
 char* const* keel__os_environ(void) { return environ; }
 
 unsigned long long keel__os_pid(void) { return (unsigned long long)getpid(); }
+
+uint64_t keel__os_random_seed(void) {
+    uint64_t v = 0;
+    struct timespec ts;
+#if defined(__linux__) && defined(SYS_getrandom)
+    /* GRND_NONBLOCK (1): never wait for the pool at early boot */
+    if (syscall(SYS_getrandom, &v, sizeof v, 1) == (long)sizeof v && v != 0) return v;
+#endif
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    v ^= (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15u ^ (uint64_t)ts.tv_sec << 32;
+    v ^= (uint64_t)getpid() << 17 ^ (uint64_t)(uintptr_t)&v;
+    return v ? v : 0x6b65656c68617264u;
+}
 
 void keel__os_yield(void) { sched_yield(); }
 

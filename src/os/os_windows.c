@@ -73,6 +73,18 @@ char* const* keel__os_environ(void) { return _environ; }
 
 unsigned long long keel__os_pid(void) { return (unsigned long long)GetCurrentProcessId(); }
 
+/* No random source without a library beyond kernel32: the performance
+   counter, the process and thread ids, and addresses (ASLR). */
+uint64_t keel__os_random_seed(void) {
+    LARGE_INTEGER t;
+    uint64_t v;
+    QueryPerformanceCounter(&t);
+    v = (uint64_t)t.QuadPart * 0x9E3779B97F4A7C15u;
+    v ^= (uint64_t)GetCurrentProcessId() << 32 ^ (uint64_t)GetCurrentThreadId() << 16;
+    v ^= (uint64_t)(uintptr_t)&v ^ (uint64_t)(uintptr_t)&keel__os_random_seed << 7;
+    return v ? v : 0x6b65656c68617264u;
+}
+
 void keel__os_yield(void) { (void)SwitchToThread(); }
 
 uint64_t keel__os_now_ms(void) { return (uint64_t)GetTickCount64(); }

@@ -10,6 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 1 when the library under test is built hardened (CMake
+   KEEL_HARDENED_EVERYWHERE, or linked with libkeel-hardened: src/harden.h) */
+#ifndef KEEL_HARDENED
+#define KEEL_HARDENED 0
+#endif
+/* The block a 64-byte request takes: 64 bytes, or in the hardened build 80
+   (its canary's 8 bytes take the next class). Bounds on how much of a
+   budget small blocks fill are on blocks. */
+#define HT_BLOCK64 (KEEL_HARDENED ? 80 : 64)
+
 #include "keel/keel.h"
 
 #if defined(_WIN32)

@@ -463,8 +463,8 @@ static void test_limit(void) {
     CHECK(n <= cap / 64 && errno == ENOMEM);
     hs = keel_heap_get_stats(heap);
     CHECK(hs.virtual_memory_size <= cap && hs.peak_virtual_memory_size <= cap);
-    CHECK_NOTE(n * 64 >= cap / 10 * 9, "at least 90% of the cap in 64-byte blocks");
-    printf(NAME ": note: 64-byte blocks fill %.1f%% of an 8 MiB cap\n", 100.0 * (double)(n * 64) / (double)cap);
+    CHECK_NOTE(n * HT_BLOCK64 >= cap / 10 * 9, "at least 90% of the cap in 64-byte blocks");
+    printf(NAME ": note: 64-byte blocks fill %.1f%% of an 8 MiB cap\n", 100.0 * (double)(n * HT_BLOCK64) / (double)cap);
     /* at the cap: the handler is asked, then NULL + ENOMEM */
     keel_set_out_of_memory_handler(count_oom, NULL);
     oom_calls = 0;

@@ -126,8 +126,8 @@ static void test_region(void) {
         n++;
     }
     CHECK(n < cap && p[n] == NULL && errno == ENOMEM);
-    CHECK_NOTE(n * 64 >= REGION / 10 * 9, "at least 90% of the region in 64-byte blocks");
-    printf(NAME ": note: 64-byte blocks fill %.1f%% of a 64 MiB region\n", 100.0 * (double)(n * 64) / (double)REGION);
+    CHECK_NOTE(n * HT_BLOCK64 >= REGION / 10 * 9, "at least 90% of the region in 64-byte blocks");
+    printf(NAME ": note: 64-byte blocks fill %.1f%% of a 64 MiB region\n", 100.0 * (double)(n * HT_BLOCK64) / (double)REGION);
     for (i = 0; i < n; i += 997) CHECK(ht_all_bytes(p[i], 64, (unsigned char)(i & 0x7f)));
     keel_validate();
     during_vm = vmem_get_usage_summary();

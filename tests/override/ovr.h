@@ -12,6 +12,12 @@
 
 #include "keel/keel.h"   /* the keel_stats type only: nothing here calls keel directly */
 
+/* 1 when the override under test is built hardened (CMake
+   KEEL_HARDENED_EVERYWHERE: src/harden.h) */
+#ifndef KEEL_HARDENED
+#define KEEL_HARDENED 0
+#endif
+
 typedef struct ovr_api {
     keel_stats (*get_stats)(void);
     size_t (*usable_size)(const void*);

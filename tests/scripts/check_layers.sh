@@ -5,18 +5,20 @@
 # built library with nm, so it sees what the code really calls (inline
 # functions of headers count for the file that includes them). Every file of
 # src/ must be in the table, and every file of the table must exist; every
-# function the internal headers declare (KEEL_HIDDEN) must be defined.
-# Usage: check_layers.sh LIBRARY.a DESIGN.md SOURCE_DIR   (NM: the nm to use)
+# function the internal headers declare (KEEL_HIDDEN) must be defined, by
+# one of the libraries (the hardened build defines what harden.h declares).
+# Usage: check_layers.sh LIBRARY.a DESIGN.md SOURCE_DIR [LIBRARY.a ...]
+#   (NM: the nm to use); the layering is checked in every library given.
 set -u
 name=check_layers passed=0 failed=0
 pass() { passed=$((passed + 1)); }
 fail() { failed=$((failed + 1)); printf '%s: FAIL: %s\n' "$name" "$1" >&2; }
 finish() { printf '%s: %d passed, %d failed\n' "$name" "$passed" "$failed"; [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]; exit $?; }
 
-if [ $# -ne 3 ] || [ ! -f "$1" ] || [ ! -f "$2" ] || [ ! -d "$3/src" ]; then
-  fail "usage: check_layers.sh LIBRARY.a DESIGN.md SOURCE_DIR"; finish
+if [ $# -lt 3 ] || [ ! -f "$1" ] || [ ! -f "$2" ] || [ ! -d "$3/src" ]; then
+  fail "usage: check_layers.sh LIBRARY.a DESIGN.md SOURCE_DIR [LIBRARY.a ...]"; finish
 fi
-lib=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+libs=("$1" "${@:4}")
 design=$2 src=$3/src nm=${NM:-nm}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/keel-layers.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -39,35 +41,39 @@ while read -r f; do
 done < <(find "$src" -name '*.c' | sort)
 
 # object -> layer, by the source file's name (alloc.c.o, alloc.c.obj, alloc.o)
-(cd "$tmp" && mkdir objs && cd objs && ar x "$lib") || { fail "cannot unpack $lib"; finish; }
 layer_of_object() {
   local base=${1%.o}; base=${base%.obj}; base=${base%.c}
   awk -v b="$base" '{ n = $1; sub(/.*\//, "", n); sub(/\.c$/, "", n); if (n == b) { print $2; exit } }' "$tmp/layers"
 }
-: >"$tmp/defs"; : >"$tmp/uses"
-for o in "$tmp"/objs/*; do
-  ob=$(basename "$o")
-  l=$(layer_of_object "$ob")
-  if [ -z "$l" ]; then fail "object $ob of $lib has no source file in the layer table"; continue; fi
-  "$nm" -g --defined-only "$o" 2>/dev/null | awk -v o="$ob" -v l="$l" 'NF >= 3 { print $3, o, l }' >>"$tmp/defs"
-  "$nm" -u "$o" 2>/dev/null | awk -v o="$ob" -v l="$l" '{ print $NF, o, l }' >>"$tmp/uses"
+: >"$tmp/alldefs"
+for k in "${!libs[@]}"; do
+  lib=$(cd "$(dirname "${libs[$k]}")" && pwd)/$(basename "${libs[$k]}")
+  (cd "$tmp" && mkdir "objs$k" && cd "objs$k" && ar x "$lib") || { fail "cannot unpack $lib"; finish; }
+  : >"$tmp/defs"; : >"$tmp/uses"
+  for o in "$tmp/objs$k"/*; do
+    ob=$(basename "$o")
+    l=$(layer_of_object "$ob")
+    if [ -z "$l" ]; then fail "object $ob of $lib has no source file in the layer table"; continue; fi
+    "$nm" -g --defined-only "$o" 2>/dev/null | awk -v o="$ob" -v l="$l" 'NF >= 3 { print $3, o, l }' >>"$tmp/defs"
+    "$nm" -u "$o" 2>/dev/null | awk -v o="$ob" -v l="$l" '{ print $NF, o, l }' >>"$tmp/uses"
+  done
+  [ -s "$tmp/defs" ] || { fail "nm found no symbols in $lib"; finish; }
+  cat "$tmp/defs" >>"$tmp/alldefs"
+  # every use of another object's symbol goes to the same layer or below
+  awk 'NR == FNR { def[$1] = $2; lay[$1] = $3; next }
+       ($1 in def) && def[$1] != $2 { n++
+         if (lay[$1] > $3) printf "UP %s (layer %d) uses %s of %s (layer %d)\n", $2, $3, $1, def[$1], lay[$1]
+       }
+       END { printf "EDGES %d\n", n }' "$tmp/defs" "$tmp/uses" >"$tmp/result"
+  edges=$(sed -n 's/^EDGES //p' "$tmp/result")
+  if [ "${edges:-0}" -lt 20 ]; then fail "only ${edges:-0} calls between files found in $lib: nm did not read it"; else pass; fi
+  while read -r _ line; do fail "$line"; done < <(grep '^UP ' "$tmp/result")
+  grep -q '^UP ' "$tmp/result" || { pass; echo "$name: $(basename "$lib"): $edges uses of another file's symbols, none upward"; }
 done
-[ -s "$tmp/defs" ] || { fail "nm found no symbols in $lib"; finish; }
 
 # every function the internal headers declare is defined somewhere
 while read -r fn; do
-  if awk -v f="$fn" '$1 == f { found = 1 } END { exit !found }' "$tmp/defs"; then pass
-  else fail "src/ declares $fn, which no object of the library defines"; fi
+  if awk -v f="$fn" '$1 == f { found = 1 } END { exit !found }' "$tmp/alldefs"; then pass
+  else fail "src/ declares $fn, which no object of the libraries defines"; fi
 done < <(grep -ho '^KEEL_HIDDEN [^;=]*[ *]keel__[a-z0-9_]*(' "$src"/*.h | sed 's/.*[ *]\(keel__[a-z0-9_]*\)(/\1/' | sort -u)
-
-# every use of another object's symbol goes to the same layer or below
-awk 'NR == FNR { def[$1] = $2; lay[$1] = $3; next }
-     ($1 in def) && def[$1] != $2 { n++
-       if (lay[$1] > $3) printf "UP %s (layer %d) uses %s of %s (layer %d)\n", $2, $3, $1, def[$1], lay[$1]
-     }
-     END { printf "EDGES %d\n", n }' "$tmp/defs" "$tmp/uses" >"$tmp/result"
-edges=$(sed -n 's/^EDGES //p' "$tmp/result")
-if [ "${edges:-0}" -lt 20 ]; then fail "only ${edges:-0} calls between files found: nm did not read the library"; else pass; fi
-while read -r _ line; do fail "$line"; done < <(grep '^UP ' "$tmp/result")
-grep -q '^UP ' "$tmp/result" || { pass; echo "$name: $edges uses of another file's symbols, none upward"; }
 finish

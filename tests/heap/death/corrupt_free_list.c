@@ -19,6 +19,9 @@ int main(void) {
     keel_free(b[5]);
     keel_free(b[7]);
     keel_free(b[9]);
+#if KEEL_HARDENED
+    (void)keel_trim();   /* out of the hardened build's quarantine, onto the free lists */
+#endif
     death_scribble(b[5], 0x41, sizeof(void*));   /* 0x4141414141414141 or 0x41414141 */
     fflush(stdout);
     keel_validate();

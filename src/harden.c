@@ -1,0 +1,288 @@
+/* harden.c — the hardened build's canary, zeroing, quarantine and sized
+   free checks (harden.h says how they fit together). Empty in the other
+   builds. */
+#include "harden.h"
+
+#if KEEL_HARDENED
+
+#include "annotate.h"
+#include "free.h"
+#include "segment_map.h"
+
+#include <string.h>
+
+/* The secret word of the block the program knows as p. */
+static uint64_t block_word(const void* p) { return keel__mix64(keel__secret() ^ (uint64_t)(uintptr_t)p); }
+
+/* ---- the messages (DESIGN.md section 10): one line, raw write, abort ---- */
+
+static KEEL_NORETURN void die_at(const char* what, const void* p, const char* tail, size_t n, bool with_n) {
+    keel_line b = {.len = 0};
+    keel__line_put(&b, "keel: ");
+    keel__line_put(&b, what);
+    keel__line_put_hex(&b, (uintptr_t)p);
+    if (with_n) {
+        keel__line_put(&b, " (block of ");
+        keel__line_put_uint(&b, n);
+        keel__line_put(&b, " bytes)");
+    }
+    keel__line_put(&b, tail);
+    keel__line_write(&b);
+    keel__os_abort();
+}
+static KEEL_NORETURN void overflow_at(const void* p, size_t n) { die_at("heap overflow detected at ", p, "", n, true); }
+static KEEL_NORETURN void written_after_free(const void* p) { die_at("write after free detected at ", p, "", 0, false); }
+
+/* ---- canary ---- */
+
+/* A canary byte at address q: a byte of the block's word, never zero (a
+   string's terminator written one past its end is the commonest overflow). */
+static inline uint8_t canary_byte(uint64_t w, const uint8_t* q) {
+    return (uint8_t)((w >> (((uintptr_t)q & 7) * 8)) | 1);
+}
+
+static void canary_set(void* p, size_t n, uint8_t* end) {
+    uint64_t w = block_word(p), last;
+    uint8_t* q = (uint8_t*)p + n;
+    uint8_t* tail = end - KEEL_CANARY;
+    keel__assert(q <= tail);
+    last = w + (uint64_t)(size_t)(end - q);
+    for (; q < tail; q++) *q = canary_byte(w, q);
+    memcpy(tail, &last, sizeof last);
+}
+
+/* A canary found damaged at p (block end `end`, n the size asked if
+   known): an overflow, unless the whole block is zero. Such a block never
+   had a canary: a slot another thread frees that was never handed out
+   (only the owner can tell carved slots, block_check.h), which every build
+   calls an invalid pointer. */
+static KEEL_NORETURN void canary_damaged(const void* p, const uint8_t* end, size_t n, const char* op) {
+    const uint8_t* q = (const uint8_t*)p;
+    while (q < end && *q == 0) q++;
+    if (q == end) keel__misuse_invalid(op, p);
+    overflow_at(p, n);
+}
+
+/* The bytes the program asked for at p, whose block ends at end; an
+   overflow ends the program. op: the call, for canary_damaged. */
+static size_t canary_check(const void* p, const uint8_t* end, const char* op) {
+    uint64_t w = block_word(p), last, gap;
+    size_t span = (size_t)(end - (const uint8_t*)p);
+    const uint8_t* q;
+    memcpy(&last, end - KEEL_CANARY, sizeof last);
+    gap = last - w;   /* end minus the end of the program's bytes */
+    /* the last word overwritten: the size asked is lost, say the most it was */
+    if (gap < KEEL_CANARY || gap > span) canary_damaged(p, end, span - KEEL_CANARY, op);
+    for (q = end - gap; q < end - KEEL_CANARY; q++)
+        if (*q != canary_byte(w, q)) canary_damaged(p, end, span - (size_t)gap, op);
+    return span - (size_t)gap;
+}
+
+/* The bytes keel_get_stats must not count as the program's (stats.c):
+   canaries, and blocks in quarantines. A first-class heap's go to its own
+   theap (atomically: its blocks are freed from any thread), which
+   keel_heap_destroy drops with its blocks; the rest to the calling
+   thread's heap (its thread alone writes it), folded into the process's
+   when the thread exits, or for a thread with no heap to the process's. */
+static void hidden_add(const keel_segment* seg, size_t delta) {
+    keel_theap* heap;
+    if (seg->first_class) {
+        /* relaxed: a total read by keel_get_stats, exact once threads are done */
+        atomic_fetch_add_explicit(&keel__first_class_of(seg)->theap.a_hidden_bytes, delta, memory_order_relaxed);
+        return;
+    }
+    heap = keel__tls_heap;
+    if (heap != &keel__heap_empty) keel__counter_add(&heap->a_hidden_bytes, delta);
+    else keel__stat_hidden_global(delta);
+}
+
+/* The block p lies in: where it ends (small and medium pages). */
+static uint8_t* block_end(keel_segment* seg, const void* p, uint8_t** start) {
+    keel_page* page = keel__page_of(seg, p);
+    uint8_t* b = (uint8_t*)keel__block_start(page, p);
+    if (start) *start = b;
+    return b + page->block_size;
+}
+
+void keel__harden_out(void* p, size_t n) {
+    keel_segment* seg;
+    uint8_t* end;
+    if (!p) return;
+    if (n == 0) n = 1;   /* a block of 0 bytes still has one: its usable size is never 0 */
+    seg = keel__segment_of(p);
+    if (seg->kind == KEEL_SEGMENT_LARGE) return;
+    end = block_end(seg, p, NULL);
+    canary_set(p, n, end);
+    hidden_add(seg, (size_t)(end - (uint8_t*)p) - n);
+}
+
+void keel__harden_resize(keel_segment* seg, void* p, size_t old_n, size_t n) {
+    uint8_t* end = block_end(seg, p, NULL);
+    canary_set(p, n, end);
+    hidden_add(seg, old_n - n);
+}
+
+/* ---- the quarantine's mark: a freed block's first two words ---- */
+
+static uintptr_t mark_word(const void* p) { return (uintptr_t)keel__mix64(block_word(p) ^ 0x71756172u); }
+
+static bool marked(const void* p) {
+    uintptr_t w[2];
+    memcpy(w, p, sizeof w);
+    return w[0] == mark_word(p) && w[1] == ~w[0];
+}
+
+static void mark(void* p) {
+    uintptr_t w[2];
+    w[0] = mark_word(p);
+    w[1] = ~w[0];
+    memcpy(p, w, sizeof w);
+}
+
+size_t keel__harden_live(keel_segment* seg, const void* p, const char* op, size_t* room) {
+    size_t usable = keel__usable_size_checked(seg, p, op);   /* not a live block: ends here */
+    if (seg->kind == KEEL_SEGMENT_LARGE) {
+        *room = usable;
+        return usable;
+    }
+    /* a block in a quarantine is free for the program */
+    if (marked(p)) {
+        if (op[0] == 'f') keel__misuse_double_free(p);
+        keel__misuse_invalid(op, p);
+    }
+    *room = usable - KEEL_CANARY;
+    return canary_check(p, (const uint8_t*)p + usable, op);
+}
+
+size_t keel__harden_block_bytes(const void* b, size_t block_size) {
+    if (marked(b)) return 0;
+    return canary_check(b, (const uint8_t*)b + block_size, "visit");
+}
+
+void keel__harden_check_zero(const void* b, size_t size) {
+    const uint8_t* q = (const uint8_t*)b + sizeof(keel_block);
+    const uint8_t* end = (const uint8_t*)b + size;
+    /* word by word: blocks are 16-byte multiples */
+    for (; q < end; q += sizeof(uintptr_t)) {
+        uintptr_t w;
+        memcpy(&w, q, sizeof w);
+        if (KEEL_UNLIKELY(w != 0)) written_after_free(b);
+    }
+}
+
+/* ---- the quarantine ---- */
+
+/* Block p leaves heap's quarantine: still marked (else it was written
+   after it was freed), unmarked, and freed for reuse. */
+static void release(keel_theap* heap, void* p) {
+    keel_segment* seg = keel__segment_of(p);
+    if (!marked(p)) written_after_free(p);
+    memset(p, 0, sizeof(keel_block));
+    hidden_add(seg, (size_t)0 - (size_t)(block_end(seg, p, NULL) - (uint8_t*)p));
+    keel__counter_add(&heap->a_quarantined_blocks, (size_t)0 - 1);
+    /* a first-class heap's quarantine is touched under its lock: freed as its owner */
+    if (heap->first_class) keel__free_first_class_locked(seg, p);
+    else keel__free_now(seg, p);
+}
+
+/* Puts p in heap's quarantine; returns the block that leaves it, or NULL. */
+static void* quarantine_put(keel_theap* heap, void* p) {
+    uint64_t x = heap->quarantine_rng;
+    void* old;
+    void* out;
+    if (KEEL_UNLIKELY(x == 0)) x = keel__random() | 1;
+    x ^= x << 13;   /* xorshift64 */
+    x ^= x >> 7;
+    x ^= x << 17;
+    heap->quarantine_rng = x;
+    old = heap->quarantine[(x >> 32) & (KEEL_QUARANTINE_SLOTS - 1)];
+    heap->quarantine[(x >> 32) & (KEEL_QUARANTINE_SLOTS - 1)] = p;
+    if (!old) return NULL;
+    out = heap->quarantine_fifo[heap->quarantine_fifo_at];
+    heap->quarantine_fifo[heap->quarantine_fifo_at] = old;
+    heap->quarantine_fifo_at = (heap->quarantine_fifo_at + 1) & (KEEL_QUARANTINE_SLOTS - 1);
+    return out;
+}
+_Static_assert((KEEL_QUARANTINE_SLOTS & (KEEL_QUARANTINE_SLOTS - 1)) == 0, "KEEL_QUARANTINE_SLOTS: a power of two");
+
+void keel__harden_free(keel_segment* seg, void* p) {
+    keel_heap* first_class;
+    keel_theap* heap;
+    uint8_t* start;
+    uint8_t* end;
+    size_t room, n;
+    void* out;
+    if (seg->kind == KEEL_SEGMENT_LARGE) {   /* its checks are free.c's; a guard page follows it */
+        keel__free_now(seg, p);
+        return;
+    }
+    n = keel__harden_live(seg, p, "free", &room);
+    end = block_end(seg, p, &start);
+    memset(start, 0, (size_t)(end - start));
+    first_class = keel__first_class_of(seg);
+    if (first_class) {
+        /* its own quarantine, which destroy drops; a try: this thread may
+           hold the lock (a callback of keel_heap_visit) */
+        if (!keel__lock_try(&first_class->lock)) {
+            hidden_add(seg, (size_t)0 - (size_t)(end - (uint8_t*)p - n));
+            keel__free_now(seg, p);
+            return;
+        }
+        heap = &first_class->theap;
+    } else {
+        heap = keel__tls_heap;
+        if (heap == &keel__heap_empty) {   /* a thread with no heap: no quarantine */
+            hidden_add(seg, (size_t)0 - (size_t)(end - (uint8_t*)p - n));
+            keel__free_now(seg, p);
+            return;
+        }
+    }
+    mark(p);
+    hidden_add(seg, n);   /* the program's bytes are no longer its */
+    keel__counter_add(&heap->a_quarantined_blocks, 1);
+    out = quarantine_put(heap, p);
+    if (out) release(heap, out);   /* a first-class heap's: under its lock */
+    if (first_class) keel__heap_unlock(first_class);
+}
+
+void keel__harden_quarantine_flush(keel_theap* heap) {
+    size_t i;
+    for (i = 0; i < KEEL_QUARANTINE_SLOTS; i++) {
+        void* a = heap->quarantine[i];
+        void* b = heap->quarantine_fifo[i];
+        heap->quarantine[i] = heap->quarantine_fifo[i] = NULL;
+        if (a) release(heap, a);
+        if (b) release(heap, b);
+    }
+}
+
+void keel__harden_quarantine_validate(const keel_theap* heap) {
+    size_t i;
+    for (i = 0; i < 2 * KEEL_QUARANTINE_SLOTS; i++) {
+        const void* p = i < KEEL_QUARANTINE_SLOTS ? heap->quarantine[i] : heap->quarantine_fifo[i - KEEL_QUARANTINE_SLOTS];
+        if (p && !marked(p)) written_after_free(p);
+    }
+}
+
+/* ---- sized free ---- */
+
+void keel__harden_sized_check(keel_segment* seg, const void* p, size_t size, size_t alignment) {
+    size_t room, n = keel__harden_live(seg, p, "free", &room);
+    bool ok;
+    if (alignment == 0) alignment = 1;
+    if (seg->kind == KEEL_SEGMENT_LARGE) {
+        /* the usable size is the size asked (or the first past the medium
+           classes, for one that left no room for a canary), rounded up to
+           OS pages, and an aligned size rounded up to its alignment */
+        ok = size <= n && n - size < alignment + vmem_get_page_size() + KEEL_CANARY;
+    } else {
+        /* exactly the size asked; an aligned one may have been rounded up
+           to the alignment (libstdc++'s aligned new); new(0) asks for 1 */
+        ok = (size <= n && n - size < alignment) || (size == 0 && n <= 1);
+    }
+    if (!ok) die_at("sized free mismatch at ", p, "", 0, false);
+}
+
+#else
+typedef int keel__harden_unused; /* ISO C: a translation unit declares something */
+#endif /* KEEL_HARDENED */
