@@ -32,4 +32,4 @@ install: all
 	fi
 
 clean:
-	rm -rf build build-debug build-asan build-tsan build-i386 build-aarch64 build-win64 build-*.log
+	rm -rf build build-debug build-asan build-tsan build-i386 build-aarch64 build-win64 build-hardened build-hardened-* build-*.log

@@ -7,15 +7,26 @@
 #   deps.sh --list [TARGET...]     print the packages, one per line
 #   deps.sh --no-probe [TARGET...] install as above, probe nothing (run_targets.sh probes each)
 #   deps.sh --probe TARGET         probe one target only; exit 0 when it works
-# TARGET: native debug asan tsan i386 aarch64 win64 programs (default: $KEELTEST_TARGETS,
-# else all). "native" includes "programs": the real programs its tests run.
+# TARGET: native debug asan tsan i386 aarch64 win64 hardened hardened-i386 hardened-aarch64
+# hardened-win64 programs (default: $KEELTEST_TARGETS, else all). "native" (and "hardened")
+# includes "programs": the real programs its tests run.
 # Exit status: 0 when every probe passed, 1 when one failed (its message names
 # the packages), 2 when packages are missing and we are not root.
 set -u
 
+# toolchain_of TARGET: the target whose toolchain it uses (the hardened
+# targets build the same code with KEEL_HARDENED_EVERYWHERE).
+toolchain_of() {
+  case $1 in
+    debug|hardened) echo native ;;
+    hardened-*) echo "${1#hardened-}" ;;
+    *) echo "$1" ;;
+  esac
+}
+
 # pkgs_of TARGET: the packages, in install order (see install_target).
 pkgs_of() {
-  case $1 in
+  case $(toolchain_of "$1") in
     native|debug) echo cmake make gcc g++ binutils pkg-config valgrind google-perftools libunwind8 ;;
     asan)    echo gcc libasan8 libubsan1 ;;
     tsan)    echo gcc libtsan2 ;;
@@ -36,7 +47,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 # "programs", every command the real-program tests start is on PATH.
 probe() {
   local t=$1 d rc out c p miss=()
-  [ "$t" = debug ] && t=native   # the same toolchain
+  t=$(toolchain_of "$t")
   if [ "$t" = programs ]; then
     for c in python3 sqlite3 gcc nm as lua5.4 perl git redis-server redis-cli redis-benchmark; do
       command -v "$c" >/dev/null 2>&1 || miss+=("$c")
@@ -78,13 +89,13 @@ case "${1:-}" in
   --probe) probe "$2"; exit $? ;;
 esac
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"${KEELTEST_TARGETS:-native debug asan tsan i386 aarch64 win64}"
+[ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"${KEELTEST_TARGETS:-native debug asan tsan i386 aarch64 win64 hardened hardened-i386 hardened-aarch64 hardened-win64}"
 # the native and debug tests run real programs on keel
-for t in "${targets[@]}"; do case $t in native|debug) targets+=(programs); break ;; esac; done
+for t in "${targets[@]}"; do case $t in native|debug|hardened) targets+=(programs); break ;; esac; done
 
 all=()
 for t in "${targets[@]}"; do
-  p=$(pkgs_of "$t") || { echo "deps: unknown target '$t' (native debug asan tsan i386 aarch64 win64 programs)" >&2; exit 1; }
+  p=$(pkgs_of "$t") || { echo "deps: unknown target '$t' (native debug asan tsan i386 aarch64 win64 hardened hardened-i386 hardened-aarch64 hardened-win64 programs)" >&2; exit 1; }
   for x in $p; do case " ${all[*]} " in *" $x "*) ;; *) all+=("$x") ;; esac; done
 done
 if [ $mode = list ]; then printf '%s\n' "${all[@]}"; exit 0; fi

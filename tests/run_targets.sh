@@ -8,6 +8,9 @@
 #   i386     i686-linux-gnu-gcc, runs natively (libc6-i386)   build-i386/
 #   aarch64  aarch64-linux-gnu-gcc under qemu-aarch64          build-aarch64/
 #   win64    x86_64-w64-mingw32-gcc under wine                 build-win64/
+#   hardened, hardened-i386, hardened-aarch64, hardened-win64: the same four
+#            with every library hardened (KEEL_HARDENED_EVERYWHERE, src/harden.h)
+#            in build-hardened/, build-hardened-i386/, ...
 # tests/deps.sh first installs what the chosen targets need (as root) and each
 # toolchain is probed with a one-line program. A toolchain that fails its probe
 # is a failure naming the missing packages; when we are not root and could not
@@ -19,7 +22,7 @@ set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
-targets=${KEELTEST_TARGETS:-"native debug asan tsan i386 aarch64 win64"}
+targets=${KEELTEST_TARGETS:-"native debug asan tsan i386 aarch64 win64 hardened hardened-i386 hardened-aarch64 hardened-win64"}
 require_all=${KEELTEST_REQUIRE_ALL_TARGETS:-0}
 total_pass=0 total_fail=0 failed_targets=() lines=()
 
@@ -56,21 +59,22 @@ run_target() {  # name, build dir, cmake args...
 
 # one wine prefix for the probe and the tests (its first start takes a while)
 export WINEPREFIX=${WINEPREFIX:-$root/build-win64/wineprefix} WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-[[ " $targets " == *" win64 "* ]] && mkdir -p build-win64
+[[ " $targets " == *" win64 "* || " $targets " == *" hardened-win64 "* ]] && mkdir -p build-win64
 # install what the targets lack (as root), then probe each toolchain: one that
 # cannot build and run a one-line program is a failure naming the packages, or
 # SKIPPED when we could not install them (not root).
 # shellcheck disable=SC2086
 bash tests/deps.sh --no-probe $targets
 deps_rc=$?
-toolchain_ok() {   # target
+toolchain_ok() {   # target (its toolchain's: tests/deps.sh maps the hardened targets)
   bash tests/deps.sh --probe "$1" 2>"$root/build-$1.probe.log" && return 0
   cat "$root/build-$1.probe.log"
   if [ $deps_rc = 2 ]; then skip "$1" "$(tail -n 1 "$root/build-$1.probe.log" | sed 's/^deps: //'); as root: bash tests/deps.sh $1"
   else failed_targets+=("$1 (toolchain)"); lines+=("$1: toolchain FAILED: $(tail -n 1 "$root/build-$1.probe.log" | sed 's/^deps: //')"); fi
   return 1
 }
-if [[ " $targets " == *" native "* || " $targets " == *" debug "* ]] && ! bash tests/deps.sh --probe programs; then
+if [[ " $targets " == *" native "* || " $targets " == *" debug "* || " $targets " == *" hardened "* ]] &&
+   ! bash tests/deps.sh --probe programs; then
   echo "the real-program tests of the native target will fail: as root, bash tests/deps.sh programs"
 fi
 
@@ -93,6 +97,14 @@ for target in $targets; do
     win64)
       toolchain_ok win64 &&
         run_target win64 build-win64 -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/x86_64-w64-mingw32.cmake" ;;
+    hardened)
+      toolchain_ok hardened && run_target hardened build-hardened -DCMAKE_BUILD_TYPE=Release -DKEEL_HARDENED_EVERYWHERE=ON ;;
+    hardened-i386 | hardened-aarch64 | hardened-win64)
+      toolchain_ok "$target" &&
+        run_target "$target" "build-$target" -DCMAKE_BUILD_TYPE=Release -DKEEL_HARDENED_EVERYWHERE=ON \
+          -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/$(case $target in
+            hardened-i386) echo i686-linux-gnu ;; hardened-aarch64) echo aarch64-linux-gnu ;;
+            *) echo x86_64-w64-mingw32 ;; esac).cmake" ;;
     *) echo "unknown target $target"; failed_targets+=("$target (unknown)") ;;
   esac
 done
