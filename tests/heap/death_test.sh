@@ -17,6 +17,10 @@
 # KEELTEST_DEATH_SET=override: only the misuse programs, named
 # ovr_death_misuse_<case> and built against malloc/free; the emulator
 # arguments then carry the preload (env LD_PRELOAD=...).
+# KEELTEST_DEATH_SET=hardened: the hardened build's misuse programs
+# (hardened_*.c) linked with the hardened library, named hd_death_<case>;
+# override-hardened: the same and the sized frees, ovr_hd_death_<case>,
+# under the hardened override's preload.
 set -u
 if [ $# -lt 1 ]; then
   echo "usage: $0 DIR [EMULATOR ARGS...]" >&2
@@ -33,7 +37,11 @@ trap 'rm -rf "$tmp"' EXIT
 # run CASE: leaves the exit status in rc, output in $tmp/out and $tmp/err;
 # fails (and counts the failure) when the program is missing
 prefix=heap_death_
-[ "${KEELTEST_DEATH_SET:-heap}" = override ] && prefix=ovr_death_
+case ${KEELTEST_DEATH_SET:-heap} in
+  override) prefix=ovr_death_ ;;
+  hardened) prefix=hd_death_ ;;
+  override-hardened) prefix=ovr_hd_death_ ;;
+esac
 run() {
   local prog="$dir/$prefix$1"
   : >"$tmp/out"
@@ -132,6 +140,21 @@ expect_misuse() {  # case variant
   if [ -n "$why" ]; then failed "$c ($v)" "$why"
   else pass=$((pass + 1)); echo "heap_death: $c ($v): ok ($(grep -m1 '^keel: ' "$tmp/err"))"; fi
 }
+
+# the hardened build's own misuse (tests/heap/death/hardened_*.c, src/harden.h):
+# through the keel API (hd_death_*) or under the hardened override's
+# preload (ovr_hd_death_*, with the sized frees only it exports)
+if [ "$prefix" = hd_death_ ] || [ "$prefix" = ovr_hd_death_ ]; then
+  hardened_cases="overflow_canary overflow_realloc overflow_usable_size write_after_free_reuse double_free_quarantined"
+  [ "$prefix" = ovr_hd_death_ ] && hardened_cases="$hardened_cases sized_mismatch sized_delete_mismatch"
+  for c in $hardened_cases; do
+    expect_misuse "$c" owner
+    expect_misuse "$c" thread
+  done
+  echo "heap_death: $pass passed, $fail failed"
+  [ "$fail" -eq 0 ]
+  exit
+fi
 
 misuse_cases="double_free_small double_free_delayed double_free_medium double_free_large double_free_remote
   free_interior free_unaligned free_header free_unused_page free_uncarved
