@@ -294,6 +294,24 @@ KEEL_HIDDEN size_t keel__segment_empty_committed(const keel_segment* seg);
 KEEL_HIDDEN size_t keel__heap_empty_committed(const keel_theap* heap);  /* sum over its segments */
 KEEL_HIDDEN size_t keel__segment_purge_slots(keel_segment* seg);
 
+/* The bytes of page slot i of a small/medium segment whose pages are
+   page_size bytes and whose header is header bytes: [*lo, *hi) from the
+   segment's start, empty when the header eats it. The hardened build
+   (harden.h) leaves one OS page at the end of every slot, and one after
+   the header, reserved and never committed: a guard after every page, and
+   between the page descriptors and the first page's blocks (where an OS
+   page is at least an eighth of a page: with 64 KiB OS pages, small pages
+   have none). segment.c lays slots out by it; stats.c reads their sizes
+   from it. */
+static inline void keel__slot_bounds(size_t i, size_t page_size, size_t header, size_t* lo, size_t* hi) {
+    size_t os_page = vmem_get_page_size();
+    size_t guard = KEEL_HARDENED && page_size >= 8 * os_page ? os_page : 0;
+    *lo = i * page_size;
+    *hi = *lo + page_size - guard;
+    if (*lo < header) *lo = header + guard;
+    if (*hi < *lo) *hi = *lo;
+}
+
 /* ---- pages (page.c) ---- */
 KEEL_HIDDEN void keel__page_init(keel_page* page, size_t class_index);
 KEEL_HIDDEN bool keel__page_counts_add_up(const keel_page* page);   /* for keel__assert_expensive */

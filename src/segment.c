@@ -56,13 +56,13 @@ static void segment_init_pages(keel_segment* seg, keel_segment_kind kind) {
     for (i = 0; i < seg->page_count; i++) {
         keel_page* pg = &seg->pages[i];
         uint8_t state = pg->slot_state;
-        size_t lo = i * page_size, hi = lo + page_size;
+        size_t lo, hi;
         page_clear(pg);
         /* a cached slot may have been written before its segment was cached */
         pg->slot_state = state == KEEL_SLOT_FRESH ? KEEL_SLOT_DIRTY : state;
-        if (lo < seg->header_size) lo = seg->header_size;
+        keel__slot_bounds(i, page_size, seg->header_size, &lo, &hi);
         pg->start = (uint8_t*)seg + lo;
-        pg->slot_size = hi > lo ? hi - lo : 0;
+        pg->slot_size = hi - lo;
         if (pg->slot_size < KEEL_SMALL_MAX) {   /* eaten by the header (64 KiB OS pages) */
             pg->slot_size = 0;
             pg->in_use = 1;
@@ -199,13 +199,13 @@ static bool segment_decommit_slots(keel_segment* seg) {
     size_t i = 0;
     bool all = true;
     while (i < seg->page_count) {
-        size_t j = i, bytes = 0;
+        size_t j = i, bytes;
         keel_page* first = &seg->pages[i];
-        while (j < seg->page_count && seg->pages[j].slot_state != KEEL_SLOT_DECOMMITTED && !seg->pages[j].in_use) {
-            bytes += seg->pages[j].slot_size;
-            j++;
-        }
+        while (j < seg->page_count && seg->pages[j].slot_state != KEEL_SLOT_DECOMMITTED && !seg->pages[j].in_use) j++;
         if (j == i) { i++; continue; }
+        /* one call for the run, from its first slot to its last one's end
+           (the hardened build's guards between them were never committed) */
+        bytes = (size_t)(seg->pages[j - 1].start + seg->pages[j - 1].slot_size - first->start);
         keel__ann_returned(first->start, bytes);
         if (vmem_decommit(first->start, bytes)) {
             size_t k;

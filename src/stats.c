@@ -21,9 +21,9 @@
    slot_size field is the owner's to write; header_size is fixed while the
    segment is registered). */
 static size_t stats_slot_bytes(uint32_t i, uint32_t n, size_t header) {
-    size_t page = KEEL_SEGMENT_SIZE / n, lo = (size_t)i * page, hi = lo + page;
-    if (lo < header) lo = header;
-    return hi > lo ? hi - lo : 0;
+    size_t lo, hi;
+    keel__slot_bounds(i, KEEL_SEGMENT_SIZE / n, header, &lo, &hi);
+    return hi - lo;
 }
 
 /* One page of the walk into its class's row; reads only the page's atomics
@@ -98,8 +98,15 @@ static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
     keel__segments_unlock();
     keel__registry_unlock();
     keel__first_class_list_unlock();
-    st.num_bytes_allocated = page_bytes - c.remote_bytes + c.collected_bytes - c.aligned_offset - c.hidden_bytes;
-    st.num_live_blocks = page_blocks - c.remote_blocks + c.collected_blocks - c.quarantined_blocks;
+    /* while threads allocate, the counters and the pages are read at
+       different moments: a sum that would be negative reads as 0 */
+    {
+        size_t plus = page_bytes + c.collected_bytes, minus = c.remote_bytes + c.aligned_offset + c.hidden_bytes;
+        st.num_bytes_allocated = plus > minus ? plus - minus : 0;
+        plus = page_blocks + c.collected_blocks;
+        minus = c.remote_blocks + c.quarantined_blocks;
+        st.num_live_blocks = plus > minus ? plus - minus : 0;
+    }
     st.num_allocs = c.allocs;
     st.num_frees = c.allocs - st.num_live_blocks;
     st.virtual_memory_size = c.committed;
