@@ -14,7 +14,8 @@
      pages draw different secrets;
    - a page hands out its first blocks in no address order;
    - a large block is followed by a page that faults, also after it grew
-     in place and when it came from the cache;
+     in place and when it came from the cache; so is every small and
+     medium page, and a segment's header is followed by one;
    - a first-class heap: keel_heap_visit gives the sizes asked and skips
      blocks in its quarantine; its stats likewise; destroy with a full
      quarantine;
@@ -180,6 +181,31 @@ static void test_large_guard(void) {
     }
 }
 
+/* A guard page after every small and medium page, and between a segment's
+   header (its page descriptors) and its first page's blocks. */
+static void test_page_guards(void) {
+    static const size_t sizes[] = {64, 3000, 50000};
+    size_t i, os_page = vmem_get_page_size();
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void* p = keel_alloc(sizes[i]);
+        keel_segment* seg;
+        keel_page* page;
+        if (!CHECK(p != NULL)) continue;
+        seg = keel__segment_of(p);
+        page = keel__page_of(seg, p);
+        if (((size_t)1 << seg->page_shift) < 8 * os_page) continue;   /* big OS pages: none */
+        CHECK_NOTE(probe_faults(page->start + page->slot_size, 1) == 1, "no guard after a page");
+        CHECK_NOTE(page->start + page->slot_size + os_page <= (uint8_t*)seg + KEEL_SEGMENT_SIZE, "a page past its segment");
+        {   /* the first page with room: a guard between it and the header */
+            uint32_t k = 0;
+            while (seg->pages[k].slot_size == 0) k++;
+            CHECK_NOTE(probe_faults(seg->pages[k].start - 1, 0) == 1, "the header lies directly before the first page");
+            CHECK((uint8_t*)seg + seg->header_size + os_page <= seg->pages[k].start);
+        }
+        keel_free(p);
+    }
+}
+
 static size_t visited_bytes, visited_blocks;
 static bool count_visit(void* block, size_t size, void* user_data) {
     (void)block;
@@ -233,6 +259,7 @@ int main(void) {
     test_quarantine();
     test_keys_and_order();
     test_large_guard();
+    test_page_guards();
     test_first_class();
     test_threads();
     keel_validate();

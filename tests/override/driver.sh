@@ -248,7 +248,7 @@ case $name in
     plain_run "$lib"
     stats_run "$lib" any   # each child exits through exit(): a block per process, the parent's last
     ;;
-  test_override_threads|test_override_cxx)
+  test_override_threads|test_override_cxx|test_override_hardened)
     plain_run "$lib"
     stats_run "$lib"
     ;;
