@@ -20,17 +20,20 @@
 
 /* The five allocators in the order of every table, then the arena half of
    bump, which is a column of bump and not an allocator, keel with the
-   heap profile on (profile_sample 524288), which is a cost of keel's, and
-   the two heap-destroy rows that drop the structure through an API
-   (keel_heap_destroy, mimalloc's mi_heap_destroy), not through free. */
-static const char* const rp_alloc[] = {"keel",       "glibc",     "mimalloc",  "jemalloc", "tcmalloc",
-                                       "keel_arena", "keel_prof", "keel_heap", "mi_heap"};
+   heap profile on (profile_sample 524288), which is a cost of keel's, the
+   hardened override (libkeel-override-hardened.so, DESIGN.md section 10),
+   another cost of keel's, and the two heap-destroy rows that drop the
+   structure through an API (keel_heap_destroy, mimalloc's
+   mi_heap_destroy), not through free. */
+static const char* const rp_alloc[] = {"keel",       "glibc",     "mimalloc",  "jemalloc",  "tcmalloc",
+                                       "keel_arena", "keel_prof", "keel_hard", "keel_heap", "mi_heap"};
 #define RP_ALLOCS 5
 #define RP_ARENA 5
 #define RP_PROF 6
-#define RP_KHEAP 7
-#define RP_MIHEAP 8
-#define RP_LAST 8
+#define RP_HARD 7
+#define RP_KHEAP 8
+#define RP_MIHEAP 9
+#define RP_LAST 9
 #define RP_KEEL 0
 #define RP_GLIBC 1
 #define RP_MIMALLOC 2
@@ -563,6 +566,8 @@ static int rp_gaps(int key, double slack, rp_gap* out) {
 #define BAR_REAL_PEER 1.02     /* a real program ÷ the fastest peer             */
 #define BAR_PAIR 30.0          /* instructions per malloc+free pair, each pattern */
 #define BAR_PROF 1.02          /* keel with the heap profile at 512 KiB ÷ keel (section 12) */
+#define BAR_HARD_TIME 1.35     /* the hardened override ÷ keel, time (section 10)       */
+#define BAR_HARD_RSS 1.25      /* the hardened override ÷ keel, peak RSS (section 10)   */
 
 static void rp_write_md(void) {
     FILE* f = rp_open("report.md", "w");
@@ -657,6 +662,20 @@ static void rp_write_md(void) {
                                    "- heap profile: on at 512 KiB it costs %.1f%% of keel's time on the geometric mean (bar %.0f%%; see its section).\n",
                                    (g - 1) * 100, (BAR_PROF - 1) * 100);
     }
+    if (rp_present[RP_HARD]) {
+        static const int keys[2] = {K_WALL, K_RSS};
+        static const double bars[2] = {BAR_HARD_TIME, BAR_HARD_RSS};
+        int k;
+        for (k = 0; k < 2; k++) {
+            g = rp_geomean(RP_HARD, RP_KEEL, keys[k], -1, &n);
+            fprintf(f, "| %s, the hardened override ÷ keel, geometric mean over %d workloads | %s | ≤ %.2f | %s |\n",
+                    k == 0 ? "time" : "peak RSS", n, rp_fmt(g, "%.3f"), bars[k], isnan(g) ? "-" : g <= bars[k] ? yes : no);
+            if (!isnan(g) && g > bars[k])
+                sl += (size_t)snprintf(short_of + sl, sizeof short_of - sl,
+                                       "- hardened build: %s %.3f× the default build's on the geometric mean (bar %.2f; see its section).\n",
+                                       k == 0 ? "its time is" : "its peak RSS is", g, bars[k]);
+        }
+    }
     if (rp_fast_have[RP_KEEL] && rp_fast_have[RP_MIMALLOC]) {
         double r = rp_fast[RP_KEEL][3] / rp_fast[RP_MIMALLOC][3];
         static const char* const pattern[6] = {"fixed 32 B", "mixed 8..255 B", "batches of 100", "fixed 32 B, live blocks kept",
@@ -711,6 +730,26 @@ static void rp_write_md(void) {
             if (!rp_wl[w].used || !p->ok) continue;
             fprintf(f, "| %s | %s | %s | %s | %s |\n", rp_wl[w].name, rp_time(k->med[K_WALL]), rp_time(p->med[K_WALL]),
                     rp_fmt(p->med[K_WALL] / k->med[K_WALL], "%.3f"), rp_fmt(p->callgrind / k->callgrind, "%.3f"));
+        }
+        fputc('\n', f);
+    }
+    if (rp_present[RP_HARD]) {
+        fputs("## Hardened build cost (libkeel-override-hardened.so ÷ libkeel-override.so)\n\n"
+              "| workload | keel (s) | hardened (s) | time ratio | keel RSS (MiB) | hardened RSS (MiB) | RSS ratio | callgrind instructions ratio |\n"
+              "|---|---:|---:|---:|---:|---:|---:|---:|\n", f);
+        for (w = 0; w < rp_wls; w++) {
+            const rp_cell* k = &rp_wl[w].cell[RP_KEEL];
+            const rp_cell* h = &rp_wl[w].cell[RP_HARD];
+            if (!rp_wl[w].used) continue;
+            if (!h->ok) {
+                if (h->bad) fprintf(f, "| %s | %s | failed (%d run%s) | | | | | |\n", rp_wl[w].name, rp_time(k->med[K_WALL]),
+                                    h->bad, h->bad > 1 ? "s" : "");
+                continue;
+            }
+            fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", rp_wl[w].name, rp_time(k->med[K_WALL]),
+                    rp_time(h->med[K_WALL]), rp_fmt(h->med[K_WALL] / k->med[K_WALL], "%.3f"), rp_mib(k->med[K_RSS]),
+                    rp_mib(h->med[K_RSS]), rp_fmt(h->med[K_RSS] / k->med[K_RSS], "%.3f"),
+                    rp_fmt(h->callgrind / k->callgrind, "%.3f"));
         }
         fputc('\n', f);
     }

@@ -99,9 +99,13 @@ LIB[keel]=$ROOT/build/libkeel-override.so
 # section 12: its cost is reported against keel's)
 LIB[keel_prof]=${LIB[keel]}
 PROFILE_RATE=524288
+# keel_hard: the hardened override (DESIGN.md section 10), its cost against keel's
+LIB[keel_hard]=$ROOT/build/libkeel-override-hardened.so
 LIB[glibc]=
 LIBC=$(find_lib libc.so.6) || LIBC=
-present=(keel keel_prof glibc)
+present=(keel keel_prof)
+if [ -f "${LIB[keel_hard]}" ]; then present+=(keel_hard); else say "no ${LIB[keel_hard]#$ROOT/} (CMake KEEL_HARDENED=OFF): no hardened column"; fi
+present+=(glibc)
 for peer in mimalloc:libmimalloc.so.2:libmimalloc2.0 jemalloc:libjemalloc.so.2:libjemalloc2 \
             tcmalloc:libtcmalloc_minimal.so.4:libtcmalloc-minimal4; do
     IFS=: read -r name soname package <<<"$peer"

@@ -323,7 +323,7 @@ static inline keel_theap* heap_now(keel_theap* heap) {
    nothing in the normal build). */
 void* keel_alloc(size_t num_bytes) {
     void* p = heap_alloc(keel__tls_heap, keel__harden_size(num_bytes), false);
-    keel__harden_out(p, num_bytes);   /* the hardened build's canary (harden.h); else nothing */
+    keel__harden_out(p, num_bytes, NULL);   /* the hardened build's canary (harden.h); else nothing */
     keel__ann_alloc(p, num_bytes, false);
     return p;
 }
@@ -334,7 +334,7 @@ void* keel_calloc(size_t count, size_t size) {
     if (size != 0 && count > SIZE_MAX / size) { errno = ENOMEM; return NULL; }
     total = count * size;
     p = heap_alloc(keel__tls_heap, keel__harden_size(total), true);
-    keel__harden_out(p, total);
+    keel__harden_out(p, total, NULL);
     keel__ann_alloc(p, total, true);
     return p;
 }
@@ -373,7 +373,7 @@ static void* alloc_aligned_in(keel_theap* heap, size_t num_bytes, size_t alignme
     }
     if (alignment <= KEEL_ALIGN) {
         p = (uint8_t*)heap_alloc_at(heap, keel__harden_size(num_bytes), false, caller);
-        keel__harden_out(p, num_bytes);
+        keel__harden_out(p, num_bytes, heap->first_class);
         keel__ann_alloc(p, num_bytes, false);
         return p;
     }
@@ -398,7 +398,7 @@ static void* alloc_aligned_in(keel_theap* heap, size_t num_bytes, size_t alignme
         if (!p) return NULL;
         /* the profile's countdown counts the bytes asked for */
         heap_now(heap)->sample_left += (ptrdiff_t)(whole - num_bytes);
-        keel__harden_out(p, asked);
+        keel__harden_out_at(p, asked);
         keel__ann_alloc(p, asked, false);
         if (((uintptr_t)p & (alignment - 1)) == 0) return p;
         keel_free(p);
@@ -409,7 +409,7 @@ static void* alloc_aligned_in(keel_theap* heap, size_t num_bytes, size_t alignme
     if (total > KEEL_MEDIUM_MAX || first_class) {
         p = (uint8_t*)sample_charge(heap, alloc_with_retries(heap, num_bytes, alignment, false, false), num_bytes, false,
                                     caller);
-        keel__harden_out(p, asked);
+        keel__harden_out_at(p, asked);
         keel__ann_alloc(p, asked, false);
         return p;
     }
@@ -425,7 +425,7 @@ static void* alloc_aligned_in(keel_theap* heap, size_t num_bytes, size_t alignme
         keel__page_has_aligned_set(page);
         keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)(a - (uintptr_t)p));
     }
-    keel__harden_out((void*)a, asked);
+    keel__harden_out_at((void*)a, asked);
     keel__ann_alloc((void*)a, asked, false);   /* the padding before a stays no-access */
     return (void*)a;
 }
@@ -466,7 +466,7 @@ static inline void* realloc_new_block(keel_theap* heap, size_t num_bytes, bool g
         p = sample_charge(heap, alloc_with_retries(heap, need, KEEL_ALIGN, false, true), need, false, caller);
     else
         p = heap_alloc_at(heap, need, false, caller);
-    keel__harden_out(p, num_bytes);
+    keel__harden_out(p, num_bytes, heap->first_class);
     return p;
 }
 
@@ -552,7 +552,7 @@ static inline __attribute__((always_inline)) void* first_class_alloc(keel_heap* 
     keel__heap_lock(heap);
     p = heap_alloc(&heap->theap, keel__harden_size(size), zero);
     keel__heap_unlock(heap);
-    keel__harden_out(p, size);
+    keel__harden_out(p, size, heap);
     keel__ann_alloc(p, size, zero);
     return p;
 }

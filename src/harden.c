@@ -6,13 +6,20 @@
 #if KEEL_HARDENED
 
 #include "annotate.h"
+#include "block_check.h"
 #include "free.h"
 #include "segment_map.h"
 
 #include <string.h>
 
-/* The secret word of the block the program knows as p. */
-static uint64_t block_word(const void* p) { return keel__mix64(keel__secret() ^ (uint64_t)(uintptr_t)p); }
+/* The secret word of the block the program knows as p: one multiply of
+   the process's secret and the address (a word read from memory reveals
+   the secret whatever the mix; what matters is that it is unknown until
+   then), its top bits rotated down. */
+static inline uint64_t block_word(const void* p) {
+    uint64_t x = (keel__secret() ^ (uint64_t)(uintptr_t)p) * 0x9E3779B97F4A7C15u;
+    return x ^ (x >> 29);
+}
 
 /* ---- the messages (DESIGN.md section 10): one line, raw write, abort ---- */
 
@@ -35,19 +42,24 @@ static KEEL_NORETURN void written_after_free(const void* p) { die_at("write afte
 
 /* ---- canary ---- */
 
-/* A canary byte at address q: a byte of the block's word, never zero (a
-   string's terminator written one past its end is the commonest overflow). */
-static inline uint8_t canary_byte(uint64_t w, const uint8_t* q) {
-    return (uint8_t)((w >> (((uintptr_t)q & 7) * 8)) | 1);
+/* The canary's bytes before its last word: those of pw = the block's word
+   with every byte's low bit set (never zero: a string's terminator written
+   one past its end is the commonest overflow), as stored in memory, at
+   their address's place in an aligned 8-byte word. So whole aligned words
+   of it are pw itself. */
+#define CANARY_ONES 0x0101010101010101u
+static inline uint8_t canary_byte(uint64_t pw, const uint8_t* q) {
+    return ((const uint8_t*)&pw)[(uintptr_t)q & 7];
 }
 
-static void canary_set(void* p, size_t n, uint8_t* end) {
-    uint64_t w = block_word(p), last;
+static inline void canary_set(void* p, size_t n, uint8_t* end) {
+    uint64_t w = block_word(p), pw = w | CANARY_ONES, last;
     uint8_t* q = (uint8_t*)p + n;
-    uint8_t* tail = end - KEEL_CANARY;
+    uint8_t* tail = end - KEEL_CANARY;   /* 8-aligned: blocks are 16-byte multiples */
     keel__assert(q <= tail);
     last = w + (uint64_t)(size_t)(end - q);
-    for (; q < tail; q++) *q = canary_byte(w, q);
+    for (; q < tail && ((uintptr_t)q & 7); q++) *q = canary_byte(pw, q);
+    for (; q < tail; q += 8) memcpy(q, &pw, sizeof pw);
     memcpy(tail, &last, sizeof last);
 }
 
@@ -66,15 +78,20 @@ static KEEL_NORETURN void canary_damaged(const void* p, const uint8_t* end, size
 /* The bytes the program asked for at p, whose block ends at end; an
    overflow ends the program. op: the call, for canary_damaged. */
 static size_t canary_check(const void* p, const uint8_t* end, const char* op) {
-    uint64_t w = block_word(p), last, gap;
+    uint64_t w = block_word(p), pw = w | CANARY_ONES, last, gap, v;
     size_t span = (size_t)(end - (const uint8_t*)p);
     const uint8_t* q;
-    memcpy(&last, end - KEEL_CANARY, sizeof last);
+    const uint8_t* tail = end - KEEL_CANARY;
+    memcpy(&last, tail, sizeof last);
     gap = last - w;   /* end minus the end of the program's bytes */
     /* the last word overwritten: the size asked is lost, say the most it was */
-    if (gap < KEEL_CANARY || gap > span) canary_damaged(p, end, span - KEEL_CANARY, op);
-    for (q = end - gap; q < end - KEEL_CANARY; q++)
-        if (*q != canary_byte(w, q)) canary_damaged(p, end, span - (size_t)gap, op);
+    if (KEEL_UNLIKELY(gap < KEEL_CANARY || gap > span)) canary_damaged(p, end, span - KEEL_CANARY, op);
+    for (q = end - gap; q < tail && ((uintptr_t)q & 7); q++)
+        if (KEEL_UNLIKELY(*q != canary_byte(pw, q))) canary_damaged(p, end, span - (size_t)gap, op);
+    for (; q < tail; q += 8) {
+        memcpy(&v, q, sizeof v);
+        if (KEEL_UNLIKELY(v != pw)) canary_damaged(p, end, span - (size_t)gap, op);
+    }
     return span - (size_t)gap;
 }
 
@@ -84,31 +101,45 @@ static size_t canary_check(const void* p, const uint8_t* end, const char* op) {
    keel_heap_destroy drops with its blocks; the rest to the calling
    thread's heap (its thread alone writes it), folded into the process's
    when the thread exits, or for a thread with no heap to the process's. */
-static void hidden_add(const keel_segment* seg, size_t delta) {
+static inline void hidden_add_in(keel_heap* first_class, size_t delta) {
     keel_theap* heap;
-    if (seg->first_class) {
+    if (first_class) {
         /* relaxed: a total read by keel_get_stats, exact once threads are done */
-        atomic_fetch_add_explicit(&keel__first_class_of(seg)->theap.a_hidden_bytes, delta, memory_order_relaxed);
+        atomic_fetch_add_explicit(&first_class->theap.a_hidden_bytes, delta, memory_order_relaxed);
         return;
     }
     heap = keel__tls_heap;
     if (heap != &keel__heap_empty) keel__counter_add(&heap->a_hidden_bytes, delta);
     else keel__stat_hidden_global(delta);
 }
+static inline void hidden_add(const keel_segment* seg, size_t delta) { hidden_add_in(keel__first_class_of(seg), delta); }
 
 /* The block p lies in: where it ends (small and medium pages). */
-static uint8_t* block_end(keel_segment* seg, const void* p, uint8_t** start) {
+static inline uint8_t* block_end(keel_segment* seg, const void* p, uint8_t** start) {
     keel_page* page = keel__page_of(seg, p);
-    uint8_t* b = (uint8_t*)keel__block_start(page, p);
+    /* a multiply-compare when p is a block's start, as it is but for
+       interior-aligned blocks (block_check.h); else a division */
+    uint8_t* b = keel__block_reserved_ok(page, p) ? (uint8_t*)(uintptr_t)p : (uint8_t*)keel__block_start(page, p);
     if (start) *start = b;
     return b + page->block_size;
 }
 
-void keel__harden_out(void* p, size_t n) {
+void keel__harden_out(void* p, size_t n, keel_heap* first_class) {
+    size_t need, block;
+    if (!p) return;
+    if (n == 0) n = 1;   /* a block of 0 bytes still has one: its usable size is never 0 */
+    need = keel__harden_size(n);
+    if (need > KEEL_MEDIUM_MAX) return;   /* a large block: a guard page follows it */
+    /* handed out at its start, from the class of the size asked for */
+    block = keel__class_size[keel__class_of(need)];
+    canary_set(p, n, (uint8_t*)p + block);
+    hidden_add_in(first_class, block - n);
+}
+
+void keel__harden_out_at(void* p, size_t n) {
     keel_segment* seg;
     uint8_t* end;
     if (!p) return;
-    if (n == 0) n = 1;   /* a block of 0 bytes still has one: its usable size is never 0 */
     seg = keel__segment_of(p);
     if (seg->kind == KEEL_SEGMENT_LARGE) return;
     end = block_end(seg, p, NULL);
@@ -122,17 +153,29 @@ void keel__harden_resize(keel_segment* seg, void* p, size_t old_n, size_t n) {
     hidden_add(seg, old_n - n);
 }
 
+/* Zeroes n bytes at p (a block: 16-byte aligned, a multiple of 16):
+   small ones inline, word by word. */
+static inline void zero(uint8_t* p, size_t n) {
+    if (n <= 256) {
+        uint8_t* end = p + n;
+        static const uint64_t z[2];
+        for (; p < end; p += 16) memcpy(p, z, 16);
+    } else {
+        memset(p, 0, n);
+    }
+}
+
 /* ---- the quarantine's mark: a freed block's first two words ---- */
 
-static uintptr_t mark_word(const void* p) { return (uintptr_t)keel__mix64(block_word(p) ^ 0x71756172u); }
+static inline uintptr_t mark_word(const void* p) { return (uintptr_t)(block_word(p) * 0xD6E8FEB86659FD93u); }
 
-static bool marked(const void* p) {
+static inline bool marked(const void* p) {
     uintptr_t w[2];
     memcpy(w, p, sizeof w);
     return w[0] == mark_word(p) && w[1] == ~w[0];
 }
 
-static void mark(void* p) {
+static inline void mark(void* p) {
     uintptr_t w[2];
     w[0] = mark_word(p);
     w[1] = ~w[0];
@@ -176,13 +219,26 @@ void keel__harden_check_zero(const void* b, size_t size) {
    after it was freed), unmarked, and freed for reuse. */
 static void release(keel_theap* heap, void* p) {
     keel_segment* seg = keel__segment_of(p);
-    if (!marked(p)) written_after_free(p);
-    memset(p, 0, sizeof(keel_block));
-    hidden_add(seg, (size_t)0 - (size_t)(block_end(seg, p, NULL) - (uint8_t*)p));
+    keel_page* page = keel__page_of(seg, p);
+    static const keel_block none;
+    if (KEEL_UNLIKELY(!marked(p))) written_after_free(p);
+    memcpy(p, &none, sizeof none);
     keel__counter_add(&heap->a_quarantined_blocks, (size_t)0 - 1);
     /* a first-class heap's quarantine is touched under its lock: freed as its owner */
-    if (heap->first_class) keel__free_first_class_locked(seg, p);
-    else keel__free_now(seg, p);
+    if (heap->first_class) {
+        hidden_add_in(heap->first_class, (size_t)0 - (size_t)(block_end(seg, p, NULL) - (uint8_t*)p));
+        keel__free_first_class_locked(seg, p);
+        return;
+    }
+    hidden_add_in(NULL, (size_t)0 - (size_t)(block_end(seg, p, NULL) - (uint8_t*)p));
+    /* the owner's plain page, p a block's start: its checks were made at
+       the free that quarantined it, so straight to the push (free.h) */
+    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0 &&
+        keel__block_start_ok(page, p)) {
+        keel__free_push_local(heap, page, p);
+        return;
+    }
+    keel__free_now(seg, p);
 }
 
 /* Puts p in heap's quarantine; returns the block that leaves it, or NULL. */
@@ -216,9 +272,22 @@ void keel__harden_free(keel_segment* seg, void* p) {
         keel__free_now(seg, p);
         return;
     }
-    n = keel__harden_live(seg, p, "free", &room);
-    end = block_end(seg, p, &start);
-    memset(start, 0, (size_t)(end - start));
+    {
+        keel_page* page = keel__page_of(seg, p);
+        /* the owner's plain page: the free fast path's two tests say p is a
+           live block's start (free.h); the rest takes every check */
+        if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == keel__tls_heap &&
+                        page->free_flags == 0 && keel__free_plain_ok(page, p))) {
+            if (KEEL_UNLIKELY(marked(p))) keel__misuse_double_free(p);
+            start = (uint8_t*)p;
+            end = start + page->block_size;
+            n = canary_check(p, end, "free");
+        } else {
+            n = keel__harden_live(seg, p, "free", &room);
+            end = block_end(seg, p, &start);
+        }
+    }
+    zero(start, (size_t)(end - start));
     first_class = keel__first_class_of(seg);
     if (first_class) {
         /* its own quarantine, which destroy drops; a try: this thread may

@@ -75,9 +75,13 @@ static inline size_t keel__harden_size(size_t n) {
 static inline size_t keel__harden_asked(size_t need) {
     return need <= KEEL_MEDIUM_MAX && need >= KEEL_CANARY ? need - KEEL_CANARY : need;
 }
-/* Block p was handed out for n bytes: writes its canary (small and medium
-   blocks; nothing for NULL or a large block). */
-KEEL_HIDDEN void keel__harden_out(void* p, size_t n);
+/* Block p, handed out at its start for n bytes from the size class of
+   keel__harden_size(n) (by a first-class heap, or NULL: a thread heap),
+   gets its canary; nothing for NULL or a large block. */
+KEEL_HIDDEN void keel__harden_out(void* p, size_t n, keel_heap* first_class);
+/* The same for any block p (aligned: maybe inside its block), found by
+   its segment; n >= 1. */
+KEEL_HIDDEN void keel__harden_out_at(void* p, size_t n);
 /* Block p of seg, which held old_n bytes of the program's, now holds n:
    its canary rewritten (realloc in place). */
 KEEL_HIDDEN void keel__harden_resize(keel_segment* seg, void* p, size_t old_n, size_t n);
@@ -112,7 +116,12 @@ KEEL_HIDDEN void keel__harden_sized_check(keel_segment* seg, const void* p, size
 
 static inline size_t keel__harden_size(size_t n) { return n; }
 static inline size_t keel__harden_asked(size_t need) { return need; }
-static inline void keel__harden_out(void* p, size_t n) { (void)p; (void)n; }
+static inline void keel__harden_out(void* p, size_t n, keel_heap* first_class) {
+    (void)p;
+    (void)n;
+    (void)first_class;
+}
+static inline void keel__harden_out_at(void* p, size_t n) { (void)p; (void)n; }
 
 #endif /* KEEL_HARDENED */
 

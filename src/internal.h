@@ -127,6 +127,9 @@ typedef struct keel_page {
                                                  but for its link and check words                 */
             uint8_t slot_state;               /* keel_slot_state of the page's memory (owner)     */
             uint8_t in_use;                   /* handed to a size class                           */
+            uint8_t uncarved_zero;            /* hardened build: the page's memory was fresh zero
+                                                 when it was cut for its class, so the blocks
+                                                 still to carve are zero (page.c)                 */
             struct keel_page* next;           /* in a heap queue                                  */
             struct keel_page* prev;
             size_t slot_size;                 /* bytes of the page's area in the segment          */
@@ -589,7 +592,14 @@ KEEL_HIDDEN _Noreturn void keel__assert_fail(const char* what, const char* file,
 #endif
 
 /* ---- the process's secret (secret.c; the hardened build's) ---- */
-KEEL_HIDDEN uint64_t keel__secret(void);          /* drawn from the OS on first use, never 0 */
+extern KEEL_HIDDEN _Atomic(uint64_t) keel__a_secret;   /* 0 until drawn */
+KEEL_HIDDEN uint64_t keel__secret_draw(void);
+/* the secret: drawn from the OS on first use, never 0. Relaxed: a value
+   with no memory behind it; every thread ends with the one drawn first */
+static inline uint64_t keel__secret(void) {
+    uint64_t s = atomic_load_explicit(&keel__a_secret, memory_order_relaxed);
+    return KEEL_LIKELY(s != 0) ? s : keel__secret_draw();
+}
 KEEL_HIDDEN uint64_t keel__random(void);          /* 64 fresh bits: a counter mixed with it */
 KEEL_HIDDEN uint64_t keel__mix64(uint64_t z);     /* splitmix64's finaliser */
 

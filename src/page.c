@@ -30,6 +30,7 @@ void keel__page_init(keel_page* page, size_t class_index) {
     atomic_store_explicit(&page->a_sampled[1], 0, memory_order_relaxed);
     atomic_store_explicit(&page->a_sampled_more, 0, memory_order_relaxed);
     page->free_is_zero = page->slot_state == KEEL_SLOT_FRESH;
+    page->uncarved_zero = page->free_is_zero;
     page->slot_state = KEEL_SLOT_DIRTY;   /* from now on blocks get written */
     page->next = page->prev = NULL;
     keel__ann_unused(page->start, page->slot_size);
@@ -54,7 +55,7 @@ bool keel__page_extend(keel_page* page) {
         uint16_t order[256];
         uint64_t x = keel__random() | 1;
         if (n > 256) n = 256;
-        memset(p, 0, (size_t)n * page->block_size);
+        if (!page->uncarved_zero) memset(p, 0, (size_t)n * page->block_size);
         for (i = 0; i < n; i++) order[i] = (uint16_t)i;
         for (i = n - 1; i > 0; i--) {   /* Fisher-Yates, xorshift64 */
             uint32_t j;
@@ -62,15 +63,15 @@ bool keel__page_extend(keel_page* page) {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            j = (uint32_t)((x >> 32) % (i + 1));
+            j = (uint32_t)(((x >> 32) * (uint64_t)(i + 1)) >> 32);   /* in [0, i], no division */
             t = order[i];
             order[i] = order[j];
             order[j] = t;
         }
         for (i = 0; i + 1 < n; i++)
-            keel__link_set((keel_block*)(void*)(p + (size_t)order[i] * page->block_size),
-                           (keel_block*)(void*)(p + (size_t)order[i + 1] * page->block_size));
-        keel__link_set((keel_block*)(void*)(p + (size_t)order[n - 1] * page->block_size), NULL);
+            keel__link_set_keyed((keel_block*)(void*)(p + (size_t)order[i] * page->block_size),
+                                 (keel_block*)(void*)(p + (size_t)order[i + 1] * page->block_size), page->link_key);
+        keel__link_set_keyed((keel_block*)(void*)(p + (size_t)order[n - 1] * page->block_size), NULL, page->link_key);
         page->free = (keel_block*)(void*)(p + (size_t)order[0] * page->block_size);
     }
 #else

@@ -4,7 +4,7 @@
    once (os.h: keel__os_random_seed), on first use, without allocating. */
 #include "internal.h"
 
-static _Atomic(uint64_t) a_secret;    /* drawn once; 0 until then */
+_Atomic(uint64_t) keel__a_secret;   /* drawn once; 0 until then */
 static _Atomic(uint64_t) a_counter;
 
 uint64_t keel__mix64(uint64_t z) {
@@ -14,18 +14,14 @@ uint64_t keel__mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-uint64_t keel__secret(void) {
+uint64_t keel__secret_draw(void) {
     /* relaxed: a value with no memory behind it; every thread ends with
        the one the first exchange stored */
-    uint64_t s = atomic_load_explicit(&a_secret, memory_order_relaxed);
-    if (KEEL_UNLIKELY(s == 0)) {
-        uint64_t fresh = keel__os_random_seed() | 1, expected = 0;
-        if (!atomic_compare_exchange_strong_explicit(&a_secret, &expected, fresh, memory_order_relaxed,
-                                                     memory_order_relaxed))
-            return expected;
-        return fresh;
-    }
-    return s;
+    uint64_t fresh = keel__os_random_seed() | 1, expected = 0;
+    if (!atomic_compare_exchange_strong_explicit(&keel__a_secret, &expected, fresh, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return expected;
+    return fresh;
 }
 
 uint64_t keel__random(void) {
