@@ -139,7 +139,8 @@ static inline void* page_pop(keel_theap* heap, keel_page* page, size_t size, boo
     /* never through a damaged link (block_check.h) */
     if (KEEL_UNLIKELY(!keel__link_take(b, &next))) return keel__free_block_damaged(b);
 #if KEEL_HARDENED
-    keel__harden_check_zero(b, page->block_size);   /* zero since its free (harden.h) */
+    /* zero since its free (harden.h): its first 256 bytes, all of it for calloc */
+    keel__harden_check_zero(b, zero || page->block_size <= KEEL_HARDEN_SCAN ? page->block_size : KEEL_HARDEN_SCAN);
 #endif
     page->free = next;
     keel__page_used_set(page, keel__page_used(page) + 1);

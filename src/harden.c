@@ -52,14 +52,23 @@ static inline uint8_t canary_byte(uint64_t pw, const uint8_t* q) {
     return ((const uint8_t*)&pw)[(uintptr_t)q & 7];
 }
 
+/* The bytes of the block's word written right after the program's bytes
+   (up to the last word): an overflow is contiguous, so it meets them
+   first; the slack past them (an aligned block's can be kilobytes) is
+   neither written nor read. */
+#define CANARY_SPAN 16
+
 static inline void canary_set(void* p, size_t n, uint8_t* end) {
     uint64_t w = block_word(p), pw = w | CANARY_ONES, last;
     uint8_t* q = (uint8_t*)p + n;
     uint8_t* tail = end - KEEL_CANARY;   /* 8-aligned: blocks are 16-byte multiples */
+    uint8_t* stop;
     keel__assert(q <= tail);
+    stop = (size_t)(tail - q) > CANARY_SPAN ? q + CANARY_SPAN : tail;
     last = w + (uint64_t)(size_t)(end - q);
-    for (; q < tail && ((uintptr_t)q & 7); q++) *q = canary_byte(pw, q);
-    for (; q < tail; q += 8) memcpy(q, &pw, sizeof pw);
+    for (; q < stop && ((uintptr_t)q & 7); q++) *q = canary_byte(pw, q);
+    for (; q + 8 <= stop; q += 8) memcpy(q, &pw, sizeof pw);
+    for (; q < stop; q++) *q = canary_byte(pw, q);
     memcpy(tail, &last, sizeof last);
 }
 
@@ -81,17 +90,22 @@ static size_t canary_check(const void* p, const uint8_t* end, const char* op) {
     uint64_t w = block_word(p), pw = w | CANARY_ONES, last, gap, v;
     size_t span = (size_t)(end - (const uint8_t*)p);
     const uint8_t* q;
+    const uint8_t* stop;
     const uint8_t* tail = end - KEEL_CANARY;
     memcpy(&last, tail, sizeof last);
     gap = last - w;   /* end minus the end of the program's bytes */
     /* the last word overwritten: the size asked is lost, say the most it was */
     if (KEEL_UNLIKELY(gap < KEEL_CANARY || gap > span)) canary_damaged(p, end, span - KEEL_CANARY, op);
-    for (q = end - gap; q < tail && ((uintptr_t)q & 7); q++)
+    q = end - gap;
+    stop = (size_t)(tail - q) > CANARY_SPAN ? q + CANARY_SPAN : tail;
+    for (; q < stop && ((uintptr_t)q & 7); q++)
         if (KEEL_UNLIKELY(*q != canary_byte(pw, q))) canary_damaged(p, end, span - (size_t)gap, op);
-    for (; q < tail; q += 8) {
+    for (; q + 8 <= stop; q += 8) {
         memcpy(&v, q, sizeof v);
         if (KEEL_UNLIKELY(v != pw)) canary_damaged(p, end, span - (size_t)gap, op);
     }
+    for (; q < stop; q++)
+        if (KEEL_UNLIKELY(*q != canary_byte(pw, q))) canary_damaged(p, end, span - (size_t)gap, op);
     return span - (size_t)gap;
 }
 

@@ -14,10 +14,12 @@
 
    Canary. Every small and medium block is asked for 8 bytes more than the
    program asked (keel__harden_size). Between the end of the program's
-   bytes and the end of the block lies the canary: its last 8 bytes hold
-   the distance from that end back to the program's last byte, plus a
-   secret word of the block's address; the bytes before them hold bytes of
-   that word, none of them zero. free, realloc, usable_size and
+   bytes and the end of the block lies the canary: the block's last 8
+   bytes hold the distance from that end back to the program's last byte,
+   plus a secret word of the block's address; the (up to) 16 bytes right
+   after the program's bytes hold bytes of that word, none of them zero.
+   An overflow is contiguous, so it meets them first; the slack between
+   (an aligned block's can be kilobytes) is neither written nor read. free, realloc, usable_size and
    keel_validate decode and check it: "keel: heap overflow detected at
    0x... (block of N bytes)". So the size the program asked is known at
    free: keel_usable_size and malloc_usable_size return it (code that
@@ -28,9 +30,12 @@
 
    Zero on free, checked on reuse. A freed small or medium block is zeroed
    whole; every block on a free list is zero but for its first 16 bytes
-   (link and check word), and blocks carved from a page are zeroed too.
-   When a block is handed out again its bytes are checked: "keel: write
-   after free detected at 0x...". (calloc then has nothing to clear.)
+   (link and check word), and blocks carved from a page are zeroed too
+   (unless the page's memory was fresh). When a block is handed out again
+   its first KEEL_HARDEN_SCAN bytes are checked, all of it for calloc
+   (which then has nothing to clear): "keel: write after free detected at
+   0x...". A stale pointer writes a struct's first fields; the scan of
+   whole blocks cost more than the rest of the hardened build together.
 
    Quarantine. A freed block is not reused at once. It is zeroed and marked
    (its first two words become a secret word of its address and its
@@ -60,6 +65,10 @@
 #if KEEL_HARDENED
 
 #define KEEL_CANARY 8
+/* How much of a block handed out again is checked for writes after its
+   free: its link words and the 256 bytes after them (stale pointers write
+   a struct's first fields), the whole block for calloc. */
+#define KEEL_HARDEN_SCAN (16 + 256)
 
 /* The size to ask the page machinery for n bytes: room for the canary
    (a size that leaves the largest medium class no room for it takes a
