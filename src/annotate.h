@@ -103,8 +103,8 @@ static inline KEEL_LINK_ATTR bool keel__link_intact(const keel_block* b) {
 #endif
 }
 
-/* Writes the link and its check word. */
-/* The same, its page's key known (carving a page's blocks). */
+/* Writes the link and its check word, the page's key given (carving a
+   page's blocks); keel__link_set finds the key itself. */
 static inline KEEL_LINK_ATTR void keel__link_set_keyed(keel_block* b, keel_block* next, uintptr_t key) {
 #if KEEL_VALGRIND
     VALGRIND_MAKE_MEM_UNDEFINED(b, sizeof *b);
@@ -116,15 +116,7 @@ static inline KEEL_LINK_ATTR void keel__link_set_keyed(keel_block* b, keel_block
 #endif
 }
 static inline KEEL_LINK_ATTR void keel__link_set(keel_block* b, keel_block* next) {
-    uintptr_t key = keel__link_key(b);
-#if KEEL_VALGRIND
-    VALGRIND_MAKE_MEM_UNDEFINED(b, sizeof *b);
-#endif
-    b->next = keel__link_code(next, key);
-    b->check = keel__link_check_with(b, next, key);
-#if KEEL_VALGRIND
-    VALGRIND_MAKE_MEM_NOACCESS(b, sizeof *b);
-#endif
+    keel__link_set_keyed(b, next, keel__link_key(b));
 }
 
 /* Whether the free block b is intact (its check word matches its link),
