@@ -217,8 +217,15 @@ size_t keel__harden_block_bytes(const void* b, size_t block_size) {
 }
 
 void keel__harden_check_zero(const void* b, size_t size) {
-    const uint8_t* q = (const uint8_t*)b + sizeof(keel_block);
+    const uint8_t* q = (const uint8_t*)b + 16;
     const uint8_t* end = (const uint8_t*)b + size;
+    /* past the link and its check word: on 32-bit they take 8 bytes, the
+       next 8 are zero too */
+    if (sizeof(keel_block) < 16) {
+        uint64_t w;
+        memcpy(&w, (const uint8_t*)b + 8, sizeof w);
+        if (KEEL_UNLIKELY(w != 0)) written_after_free(b);
+    }
     /* 16 bytes a step (blocks are 16-byte multiples), or-ed together
        without a branch: one vector load and one or where the compiler
        has vectors (GCC's and clang's vector extension) */
