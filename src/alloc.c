@@ -4,6 +4,7 @@
    is keel__alloc_slow. */
 #include "annotate.h"
 #include "free.h"
+#include "guarded.h"
 #include "harden.h"
 #include "internal.h"
 #include "options.h"
@@ -199,16 +200,30 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
     }
 }
 
-/* ---- the heap profile's pages and countdown (profile.c) ----
-   A sampled block makes its page's frees leave the fast path for as long
-   as it lives (KEEL_PAGE_SAMPLED). So a sampled small block comes from a
-   page of its own class that serves sampled blocks only, in the heap's
-   sample_pages queue of the class (a page or two: samples are rare), never
-   in the class's queues: the program's other pages are never marked. The
-   block the allocation took from its usual page goes back to the head of
-   that page's free list, as if it had never left. Medium blocks are
-   sampled where they are: few to a page, and a slow free costs little next
-   to their size. */
+/* ---- sampling events ----
+   Two samplers share one countdown, heap->sample_left, which the fast path
+   charges with each allocation's size: the heap profile (profile.c: one
+   sample per profile_sample bytes on average) and guarded sampling
+   (guarded.h: about one allocation in guarded_sample_rate). When it runs
+   out (or a rate changed), alloc_event runs: the bytes counted since the
+   last event go to the profile's own countdown (profile_left); the
+   guarded sampler, which counts allocations, looks whether this one is the
+   one it drew (guard_next); then the countdown is set to the nearer of
+   the two next events, the guarded one turned into bytes with the mean
+   size allocated since the last event. An estimate that falls short only
+   makes an event that finds nothing due. With both samplers off the
+   countdown never runs out (KEEL_SAMPLE_OFF), and the fast path pays one
+   subtraction and one branch for both.
+
+   The heap profile's pages. A sampled block makes its page's frees leave
+   the fast path for as long as it lives (KEEL_PAGE_SAMPLED). So a sampled
+   small block comes from a page of its own class that serves sampled
+   blocks only, in the heap's sample_pages queue of the class (a page or
+   two: samples are rare), never in the class's queues: the program's
+   other pages are never marked. The block the allocation took from its
+   usual page goes back to the head of that page's free list, as if it had
+   never left. Medium blocks are sampled where they are: few to a page,
+   and a slow free costs little next to their size. */
 
 /* A page of the heap's sample_pages[cls] with a free block,
    collected (or carved) if need be, or a fresh one; NULL when the OS
@@ -229,15 +244,13 @@ static void page_unpop(keel_theap* heap, keel_page* page, void* b) {
     keel__counter_add(&heap->a_allocs, (size_t)0 - 1);
 }
 
-/* The countdown ran out, or profile_sample changed: p may be sampled.
-   page: p's page, NULL when not known yet. caller: the return address of
-   the public entry point, where the program's frames begin. */
-static KEEL_NOINLINE void* alloc_sampled(keel_theap* heap, keel_page* page, void* p, size_t size, bool zero,
-                                         void* caller) {
-    if (!keel__profile_countdown(heap)) return p;
+/* The heap profile samples p (keel__profile_countdown said so). page: p's
+   page, NULL when not known yet. caller: the return address of the public
+   entry point, where the program's frames begin. */
+static void* profile_take(keel_theap* heap, keel_page* page, void* p, size_t size, bool zero, void* caller) {
     if (!page) {
         keel_segment* seg = keel__segment_of(p);
-        if (seg->kind != KEEL_SEGMENT_LARGE) page = keel__page_of(seg, p);
+        if (seg->kind != KEEL_SEGMENT_LARGE && seg->kind != KEEL_SEGMENT_GUARDED) page = keel__page_of(seg, p);
     }
     if (page && page->block_size <= KEEL_SMALL_MAX && !keel__page_sample_only(page)) {
         keel_page* own = sample_page_for(heap, page->class_index);
@@ -252,24 +265,93 @@ static KEEL_NOINLINE void* alloc_sampled(keel_theap* heap, keel_page* page, void
     return p;
 }
 
-/* The fast path's countdown ran out: the block comes from page, then may
-   be sampled. Out of line, so the fast path's one pop stays a tail. */
-static KEEL_NOINLINE void* alloc_sampled_pop(keel_theap* heap, keel_page* page, size_t size, bool zero, void* caller) {
-    return alloc_sampled(heap, page, page_pop(heap, page, size, zero), size, zero, caller);
+/* Whether a rate changed since the heap drew its countdown (the slow paths
+   ask; a heap notices a new rate on its next one). */
+static inline bool sample_rates_changed(const keel_theap* heap) {
+    return heap->sample_rate != keel__option(KEEL_OPT_PROFILE_SAMPLE) ||
+           heap->guard_rate != keel__option(KEEL_OPT_GUARDED_SAMPLE_RATE);
 }
 
-/* The slow paths' share of the countdown: once per allocation, on the
-   thread's heap (the allocation may have created it), and the place where
-   a heap notices a changed profile_sample. */
+/* The allocations from one guarded sample to the next: uniform in
+   [1, 2 rate - 1], mean rate. */
+static size_t guard_gap(long long rate) {
+    uint64_t span = 2 * (uint64_t)rate - 1;
+    return (size_t)(1 + keel__random() % span);
+}
+
+/* Whether the allocation about to be made (the heap's a_allocs + 1-th) is
+   the guarded sampler's; if so the next one is drawn. Thread heaps only
+   (a first-class heap's blocks are its own to destroy); never under
+   memcheck or ASan, which see every block. */
+static bool guard_due(keel_theap* heap) {
+    long long rate = keel__option(KEEL_OPT_GUARDED_SAMPLE_RATE);
+    size_t now = atomic_load_explicit(&heap->a_allocs, memory_order_relaxed) + 1;
+    if (rate <= 0 || heap->first_class || KEEL_VALGRIND || KEEL_ASAN) {
+        heap->guard_rate = rate;
+        heap->guard_next = 0;
+        return false;
+    }
+    if (rate != heap->guard_rate || heap->guard_next == 0) {   /* drawn afresh from here */
+        heap->guard_rate = rate;
+        heap->guard_next = now - 1 + guard_gap(rate);
+    }
+    if (now < heap->guard_next) return false;
+    heap->guard_next = now + guard_gap(rate);
+    return true;
+}
+
+/* Sets the countdown to the nearer next event; used: the bytes counted
+   since the last one. */
+static void sample_arm(keel_theap* heap, ptrdiff_t used) {
+    ptrdiff_t left = heap->profile_left;
+    size_t now = atomic_load_explicit(&heap->a_allocs, memory_order_relaxed);
+    if (heap->guard_next) {
+        size_t made = now - heap->sample_armed_allocs;
+        size_t to_go = heap->guard_next > now ? heap->guard_next - now - 1 : 0;   /* before the drawn one */
+        ptrdiff_t mean = made && used > 0 ? used / (ptrdiff_t)made : 64, bytes;
+        if (mean < 1) mean = 1;
+        bytes = to_go >= (size_t)(KEEL_SAMPLE_OFF / mean) ? KEEL_SAMPLE_OFF : (ptrdiff_t)to_go * mean;
+        if (bytes < left) left = bytes;
+    }
+    heap->sample_left = heap->sample_armed = left;
+    heap->sample_armed_allocs = now;
+}
+
+static void* alloc_plain(keel_theap* heap, size_t size, bool zero);
+
+/* A sampling event (the countdown ran out, or a rate changed) at an
+   allocation of size bytes on heap, a thread's heap or a first-class one.
+   made: the block when it is allocated already (an aligned or large one:
+   guarded sampling skips it); else the block comes from page (the fast
+   path's, with a free block), or the slow path, unless it is guarded. */
+static KEEL_NOINLINE void* alloc_event(keel_theap* heap, keel_page* page, void* made, size_t size, bool zero,
+                                       void* caller) {
+    ptrdiff_t used = heap->sample_armed - heap->sample_left;
+    bool take = keel__profile_countdown(heap, used);
+    void* p = made;
+    if (guard_due(heap) && !made && keel__guarded_fits(size)) {
+        p = keel__guarded_alloc(size, zero);
+        if (p) {
+            keel__counter_add(&heap->a_allocs, 1);
+            page = NULL;
+        }
+    }
+    if (!p) p = page ? page_pop(heap, page, size, zero) : alloc_plain(heap, size, zero);
+    sample_arm(heap, used);
+    return take && p ? profile_take(heap, page, p, size, zero, caller) : p;
+}
+
+/* The slow paths' share of the countdown for a block allocated already,
+   on the thread's heap (the allocation may have created it). */
 static inline void* sample_charge(keel_theap* heap, void* p, size_t size, bool zero, void* caller) {
     if (KEEL_UNLIKELY(heap == &keel__heap_empty)) heap = keel__tls_heap;
-    if (p && heap != &keel__heap_empty &&
-        ((heap->sample_left -= (ptrdiff_t)size) < 0 || heap->sample_rate != keel__option(KEEL_OPT_PROFILE_SAMPLE)))
-        return alloc_sampled(heap, NULL, p, size, zero, caller);
+    if (p && heap != &keel__heap_empty && ((heap->sample_left -= (ptrdiff_t)size) < 0 || sample_rates_changed(heap)))
+        return alloc_event(heap, NULL, p, size, zero, caller);
     return p;
 }
 
-void* keel__alloc_slow(keel_theap* heap, size_t size, bool zero, void* caller) {
+/* The slow path without the samplers. */
+static void* alloc_plain(keel_theap* heap, size_t size, bool zero) {
     if (KEEL_LIKELY(size <= KEEL_DIRECT_MAX)) {
         /* the direct page's free list ran dry but its owner freed blocks
            into it: those first, without the search (a page that keeps a
@@ -278,16 +360,23 @@ void* keel__alloc_slow(keel_theap* heap, size_t size, bool zero, void* caller) {
         keel_page* page = heap->direct[(size + 15) >> 4];
         if (page->local_free != NULL) {
             (void)keel__page_collect(heap, page);
-            return sample_charge(heap, page_pop(heap, page, size, zero), size, zero, caller);
+            return page_pop(heap, page, size, zero);
         }
     } else if (KEEL_LIKELY(size <= KEEL_MEDIUM_MAX)) {
         /* sizes past the direct table: the class's first page, if it has a
            block, is as good as the direct table's */
         keel_page* page = heap->queues[keel__class_of(size)].first;
-        if (page && page->free) return sample_charge(heap, page_pop(heap, page, size, zero), size, zero, caller);
+        if (page && page->free) return page_pop(heap, page, size, zero);
     }
     if (size > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }
-    return sample_charge(heap, alloc_with_retries(heap, size, KEEL_ALIGN, zero, false), size, zero, caller);
+    return alloc_with_retries(heap, size, KEEL_ALIGN, zero, false);
+}
+
+void* keel__alloc_slow(keel_theap* heap, size_t size, bool zero, void* caller) {
+    /* a thread's first allocation creates its heap: not counted */
+    if (heap != &keel__heap_empty && ((heap->sample_left -= (ptrdiff_t)size) < 0 || sample_rates_changed(heap)))
+        return alloc_event(heap, NULL, NULL, size, zero, caller);
+    return alloc_plain(heap, size, zero);
 }
 
 /* ---- the fast path ---- */
@@ -301,9 +390,9 @@ static inline __attribute__((always_inline)) void* heap_alloc_at(keel_theap* hea
     if (KEEL_LIKELY(size <= KEEL_DIRECT_MAX)) {
         keel_page* page = heap->direct[(size + 15) >> 4];
         if (KEEL_LIKELY(page->free != NULL)) {
-            /* the heap profile's countdown */
+            /* the samplers' countdown */
             if (KEEL_UNLIKELY((heap->sample_left -= (ptrdiff_t)size) < 0))
-                return alloc_sampled_pop(heap, page, size, zero, caller ? caller : KEEL_CALLER);
+                return alloc_event(heap, page, NULL, size, zero, caller ? caller : KEEL_CALLER);
             return page_pop(heap, page, size, zero);
         }
     }
@@ -422,9 +511,12 @@ static void* alloc_aligned_in(keel_theap* heap, size_t num_bytes, size_t alignme
     a = ((uintptr_t)p + (alignment - 1)) & ~(uintptr_t)(alignment - 1);
     if (a != (uintptr_t)p) {
         keel_segment* seg = keel__segment_of(p);
-        keel_page* page = keel__page_of(seg, p);
-        keel__page_has_aligned_set(page);
-        keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)(a - (uintptr_t)p));
+        if (seg->kind == KEEL_SEGMENT_GUARDED) {   /* a guarded block: its record learns the pointer */
+            keel__guarded_moved(p, (void*)a);
+        } else {
+            keel__page_has_aligned_set(keel__page_of(seg, p));
+            keel__counter_add(&heap->a_aligned_offset_bytes, (size_t)(a - (uintptr_t)p));
+        }
     }
     keel__harden_out_at((void*)a, asked);
     keel__ann_alloc((void*)a, asked, false);   /* the padding before a stays no-access */

@@ -40,6 +40,20 @@
 #define KEEL_PROFILE_SAMPLE 0
 #endif
 
+/* TUNABLE: guarded sampling (src/guarded.h): about one allocation in this
+   many is placed against a guard page and stays inaccessible for a while
+   after its free (0: off; 1: every block that fits a slot). */
+#ifndef KEEL_GUARDED_SAMPLE_RATE
+#define KEEL_GUARDED_SAMPLE_RATE 0
+#endif
+/* COMPILE-TIME: slots of the guarded pool (each an OS page and a guard
+   page; fewer if its 4 MiB segment holds fewer): at most this many guarded
+   blocks live at once, and a freed one stays inaccessible until this many
+   others were freed or never used. */
+#ifndef KEEL_GUARDED_SLOTS
+#define KEEL_GUARDED_SLOTS 256
+#endif
+
 /* COMPILE-TIME: the heap profile's bounds (profile.c): frames kept per
    stack, live samples (beyond them new samples are dropped and counted;
    at 512 KiB a sample, 48K samples stand for 24 GiB live) and distinct

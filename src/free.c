@@ -5,6 +5,7 @@
    cache; a pointer that is not a live block's start ends the program
    (live_block, large_live). */
 #include "free.h"
+#include "guarded.h"
 #include "profile.h"
 
 #include <errno.h>
@@ -142,6 +143,10 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
     keel_heap* first_class = NULL;
     bool owner;
     int saved = errno;
+    if (seg->kind == KEEL_SEGMENT_GUARDED) {
+        keel__guarded_free(p);
+        return;
+    }
     if (seg->kind == KEEL_SEGMENT_LARGE) {
         large_live(seg, p, "free");
         keel__ann_free(p);
@@ -201,6 +206,7 @@ size_t keel__usable_size_checked(keel_segment* seg, const void* p, const char* o
         large_live(seg, p, op);
         return keel__large_usable(seg);
     }
+    if (seg->kind == KEEL_SEGMENT_GUARDED) return keel__guarded_usable(p, op);
     page = keel__page_of(seg, p);
     b = live_block(page, (void*)(uintptr_t)p, atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap &&
                                                   heap != &keel__heap_empty, op);

@@ -8,6 +8,7 @@
 #include "annotate.h"
 #include "block_check.h"
 #include "free.h"
+#include "guarded.h"
 #include "segment_map.h"
 
 #include <string.h>
@@ -130,7 +131,9 @@ static inline void hidden_add(const keel_segment* seg, size_t delta) { hidden_ad
 
 /* The block p lies in: where it ends (small and medium pages). */
 static inline uint8_t* block_end(keel_segment* seg, const void* p, uint8_t** start) {
-    keel_page* page = keel__page_of(seg, p);
+    keel_page* page;
+    if (KEEL_UNLIKELY(seg->kind == KEEL_SEGMENT_GUARDED)) return keel__guarded_end(p, start);
+    page = keel__page_of(seg, p);
     /* a multiply-compare when p is a block's start, as it is but for
        interior-aligned blocks (block_check.h); else a division */
     uint8_t* b = keel__block_reserved_ok(page, p) ? (uint8_t*)(uintptr_t)p : (uint8_t*)keel__block_start(page, p);
@@ -306,6 +309,15 @@ void keel__harden_free(keel_segment* seg, void* p) {
     void* out;
     if (seg->kind == KEEL_SEGMENT_LARGE) {   /* its checks are free.c's; a guard page follows it */
         keel__free_now(seg, p);
+        return;
+    }
+    if (seg->kind == KEEL_SEGMENT_GUARDED) {
+        /* the canary checked; no zeroing or quarantine: its page becomes
+           inaccessible and waits behind the pool's other free slots */
+        n = keel__harden_live(seg, p, "free", &room);
+        end = block_end(seg, p, &start);
+        hidden_add(seg, (size_t)0 - (size_t)(end - (uint8_t*)p - n));
+        keel__guarded_free(p);
         return;
     }
     {

@@ -2,6 +2,7 @@
    over when the thread exits (its segments become "abandoned" and the next
    thread that needs a page adopts them), fixed up in a forked child.
    Entry points: keel__heap_get, keel__heap_adopt_abandoned. */
+#include "guarded.h"
 #include "harden.h"
 #include "internal.h"
 #include "options.h"
@@ -35,6 +36,7 @@ static void fork_prepare(void) {
     keel__lock(&registry_lock);
     keel__lock(&abandoned_lock);
     keel__large_lock();
+    keel__guarded_lock();   /* before the segments lock: it registers the pool under it */
     keel__segments_lock();
     keel__profile_lock();   /* a leaf: its holder takes no other lock */
 }
@@ -42,6 +44,7 @@ static void fork_prepare(void) {
 static void fork_parent(void) {
     keel__profile_unlock();
     keel__segments_unlock();
+    keel__guarded_unlock();
     keel__large_unlock();
     keel__unlock(&abandoned_lock);
     keel__unlock(&registry_lock);
@@ -89,6 +92,7 @@ static void fork_child(void) {
     keel__profile_child_reset();
     keel__segments_child_reset();
     keel__large_child_reset();
+    keel__guarded_child_reset();
     keel__lock_reset(&abandoned_lock);
     keel__lock_reset(&registry_lock);
     keel__first_class_fork_child();

@@ -61,7 +61,13 @@
 #define KEEL_MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * KEEL_SEGMENT_SIZE)
 #define KEEL_MAX_ALIGNMENT ((size_t)1 << 30)
 
-typedef enum keel_segment_kind { KEEL_SEGMENT_SMALL, KEEL_SEGMENT_MEDIUM, KEEL_SEGMENT_LARGE } keel_segment_kind;
+/* GUARDED: the guarded pool's one segment (guarded.h), no owner. */
+typedef enum keel_segment_kind {
+    KEEL_SEGMENT_SMALL,
+    KEEL_SEGMENT_MEDIUM,
+    KEEL_SEGMENT_LARGE,
+    KEEL_SEGMENT_GUARDED
+} keel_segment_kind;
 
 /* A free block's first two words (block_check.h): its link, and the check
    word next ^ block ^ KEEL_LINK_SALT, written with it and cleared when the
@@ -215,10 +221,18 @@ typedef struct keel_theap {
     keel_segment* medium_segments;
     /* counters read by keel_get_stats (written by the owner only, relaxed) */
     _Atomic(size_t) a_allocs;                     /* allocations made by this heap        */
-    /* heap profile (profile.c): every allocation subtracts its size; below
-       zero, the profiler may sample it and draws the next countdown. Next to
-       a_allocs, which the fast path writes too: the same cache line. */
+    /* sampling (alloc.c, "sampling events"): every allocation subtracts its
+       size; below zero comes the next event, the heap profile's
+       (profile.c) or guarded sampling's (guarded.h), and the countdown to
+       the nearer next one is drawn. Next to a_allocs, which the fast path
+       writes too: the same cache line. */
     ptrdiff_t sample_left;
+    ptrdiff_t sample_armed;                       /* what sample_left was set to last      */
+    size_t sample_armed_allocs;                   /* a_allocs then                         */
+    ptrdiff_t profile_left;                       /* the profile's own countdown (bytes)   */
+    size_t guard_next;                            /* the a_allocs count of the next guarded
+                                                     allocation (0: off)                   */
+    long long guard_rate;                         /* the guarded_sample_rate it was drawn for */
     long long sample_rate;                        /* the profile_sample it was drawn for   */
     uint64_t sample_rng;                          /* xorshift state; 0 until first drawn  */
     int sample_busy;                              /* inside the profiler: take no sample  */

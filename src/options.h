@@ -29,6 +29,8 @@
       "cap on the memory keel holds committed, metadata included (0: none); past it allocations fail with ENOMEM") \
     X(PROFILE_SAMPLE, "profile_sample", KIND_BYTES, KEEL_PROFILE_SAMPLE, 0, TIB, \
       "heap profile: average bytes between sampled allocations (0: off; usual 524288)") \
+    X(GUARDED_SAMPLE_RATE, "guarded_sample_rate", KIND_COUNT, KEEL_GUARDED_SAMPLE_RATE, 0, 1 << 30, \
+      "about one allocation in N (up to an OS page) placed against a guard page, inaccessible after free (0: off)") \
     X(HEAP_EMPTY_CACHE, "heap_empty_cache", KIND_BYTES, KEEL_HEAP_EMPTY_CACHE, 0, TIB, \
       "empty page memory a thread heap keeps committed for reuse") \
     X(SEGMENT_CACHE_COUNT, "segment_cache_count", KIND_COUNT, KEEL_SEGMENT_CACHE_COUNT, 0, 1 << 20, \

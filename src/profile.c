@@ -5,8 +5,10 @@
 
    HOW IT WORKS
    Sampling by bytes, as tcmalloc does. Each thread heap counts down
-   `sample_left`: every allocation subtracts its size (the fast path in
-   alloc.c spends a subtraction and a branch on it). When it drops below
+   `profile_left`: every allocation subtracts its size (the fast path in
+   alloc.c spends a subtraction and a branch on the countdown it shares
+   with guarded sampling, `sample_left`, and the bytes it counted reach
+   profile_left at its events: alloc.c, "sampling events"). When it drops below
    zero the allocation is sampled and a new countdown is drawn from an
    exponential distribution of mean profile_sample bytes (a per-heap
    xorshift generator, -ln(u) without libm). So a block of s bytes is
@@ -54,7 +56,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define PROFILE_OFF (PTRDIFF_MAX / 2)
+#define PROFILE_OFF KEEL_SAMPLE_OFF
 #define SAMPLE_SLOTS ((size_t)65536)              /* > KEEL_PROFILE_SAMPLES_MAX: probes stay short */
 #define STACK_SLOTS ((size_t)2 * KEEL_PROFILE_STACKS_MAX)
 #define LN2 0.69314718055994530942
@@ -323,16 +325,24 @@ static void prof_record(keel_theap* heap, keel_page* page, void* block, size_t s
     keel__unlock(&prof_lock);
 }
 
-bool keel__profile_countdown(keel_theap* heap) {
+bool keel__profile_countdown(keel_theap* heap, ptrdiff_t used) {
     long long rate = keel__option(KEEL_OPT_PROFILE_SAMPLE);
-    bool take = heap->sample_left < 0 && rate > 0 && rate == heap->sample_rate && !heap->sample_busy;
-    heap->sample_rate = rate;
+    bool take;
     if (rate <= 0 || !keel__os_profile_supported()) {
-        heap->sample_left = PROFILE_OFF;
+        heap->sample_rate = rate;
+        heap->profile_left = PROFILE_OFF;
         return false;
     }
     if (!keel__profile_ever_on()) atomic_store_explicit(&keel__profile_was_on, 1, memory_order_relaxed);
-    heap->sample_left = prof_draw(heap, rate);
+    if (rate != heap->sample_rate) {   /* drawn for another rate: drawn again, no sample */
+        heap->sample_rate = rate;
+        heap->profile_left = prof_draw(heap, rate);
+        return false;
+    }
+    heap->profile_left -= used;
+    if (heap->profile_left >= 0) return false;
+    take = !heap->sample_busy;
+    heap->profile_left = prof_draw(heap, rate);
     return take;
 }
 

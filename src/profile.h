@@ -10,11 +10,16 @@
    from then on frees of large blocks ask the profiler to forget them. */
 extern KEEL_HIDDEN _Atomic(int) keel__profile_was_on;
 
-/* Called by the allocating thread when heap->sample_left fell below zero
-   (or profile_sample changed): draws the next countdown, and says whether
-   the allocation that ran it out is to be sampled (not when the countdown
-   was drawn for another rate, or inside the profiler). */
-KEEL_HIDDEN bool keel__profile_countdown(keel_theap* heap);
+/* Called by the allocating thread at a sampling event (alloc.c), with the
+   bytes allocated since the last one (this allocation's included): counts
+   them down from heap->profile_left, draws the next countdown when it runs
+   out (or profile_sample changed), and says whether this allocation is to
+   be sampled (not when the countdown was drawn for another rate, or inside
+   the profiler). */
+KEEL_HIDDEN bool keel__profile_countdown(keel_theap* heap, ptrdiff_t used);
+/* A countdown that never runs out (profile_left while profiling is off,
+   sample_left while neither sampler is on). */
+#define KEEL_SAMPLE_OFF (PTRDIFF_MAX / 2)
 
 /* Records `block` (its start; `size` bytes asked for) with the current
    call stack, after keel__profile_countdown said so. `page`: the block's

@@ -10,6 +10,7 @@
    Each term is exact at any moment no thread is allocating, so the sum is
    what DESIGN.md asks: exact whenever no other thread is allocating.
    Every reading also feeds the sampled peak of live bytes (counters.c). */
+#include "guarded.h"
 #include "internal.h"
 #include "options.h"
 #include "segment_map.h"
@@ -98,6 +99,12 @@ static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
     keel__segments_unlock();
     keel__registry_unlock();
     keel__first_class_list_unlock();
+    {   /* guarded blocks (guarded.h) are in no page */
+        size_t blocks, bytes;
+        keel__guarded_live(&blocks, &bytes);
+        page_blocks += blocks;
+        page_bytes += bytes;
+    }
     /* while threads allocate, the counters and the pages are read at
        different moments: a sum that would be negative reads as 0 */
     {

@@ -3,6 +3,7 @@
    change under them (segment and page headers). Any broken invariant ends
    in keel__corruption ("keel: heap corruption: <what>", abort). */
 #include "annotate.h"
+#include "guarded.h"
 #include "harden.h"
 #include "internal.h"
 #include "segment_map.h"
@@ -208,4 +209,5 @@ void keel_validate(void) {
     keel__segments_unlock();
 
     keel__large_validate();
+    keel__guarded_validate();
 }
