@@ -310,7 +310,10 @@ static void sample_arm(keel_theap* heap, ptrdiff_t used) {
         size_t to_go = heap->guard_next > now ? heap->guard_next - now - 1 : 0;   /* before the drawn one */
         ptrdiff_t mean = made && used > 0 ? used / (ptrdiff_t)made : 64, bytes;
         if (mean < 1) mean = 1;
-        bytes = to_go >= (size_t)(KEEL_SAMPLE_OFF / mean) ? KEEL_SAMPLE_OFF : (ptrdiff_t)to_go * mean;
+        /* the very next allocation: a countdown so far below zero that the
+           bytes aligned allocations give back (+=) cannot lift it */
+        if (to_go == 0) bytes = -KEEL_SAMPLE_OFF;
+        else bytes = to_go >= (size_t)(KEEL_SAMPLE_OFF / mean) ? KEEL_SAMPLE_OFF : (ptrdiff_t)to_go * mean;
         if (bytes < left) left = bytes;
     }
     heap->sample_left = heap->sample_armed = left;

@@ -169,6 +169,11 @@ if [ "$prefix" = ovr_death_ ]; then
   exit
 fi
 
+# guarded blocks (src/guarded.h): through the keel API only
+for c in double_free free_interior realloc_freed; do
+  expect_misuse "misuse_guarded_$c" owner
+  expect_misuse "misuse_guarded_$c" thread
+done
 expect_report free_stack
 expect_report free_malloc
 expect_report free_global
