@@ -24,16 +24,19 @@
    hardened override (libkeel-override-hardened.so, DESIGN.md section 10),
    another cost of keel's, and the two heap-destroy rows that drop the
    structure through an API (keel_heap_destroy, mimalloc's
-   mi_heap_destroy), not through free. */
+   mi_heap_destroy), not through free; last keel with guarded sampling on
+   (guarded_sample_rate 1000), a third cost of keel's. */
 static const char* const rp_alloc[] = {"keel",       "glibc",     "mimalloc",  "jemalloc",  "tcmalloc",
-                                       "keel_arena", "keel_prof", "keel_hard", "keel_heap", "mi_heap"};
+                                       "keel_arena", "keel_prof", "keel_hard", "keel_heap", "mi_heap",
+                                       "keel_guard"};
 #define RP_ALLOCS 5
 #define RP_ARENA 5
 #define RP_PROF 6
 #define RP_HARD 7
 #define RP_KHEAP 8
 #define RP_MIHEAP 9
-#define RP_LAST 9
+#define RP_GUARD 10
+#define RP_LAST 10
 #define RP_KEEL 0
 #define RP_GLIBC 1
 #define RP_MIMALLOC 2
@@ -375,7 +378,7 @@ static void rp_write_csv(void) {
     fputc('\n', f);
     for (w = 0; w < rp_wls; w++) {
         if (!rp_wl[w].used) continue;
-        for (a = 0; a <= RP_LAST; a++) {
+        for (a = 0; a <= RP_MIHEAP; a++) {
             rp_cell* c = &rp_wl[w].cell[a];
             if (a == RP_ALLOCS) a = RP_KHEAP;   /* the heap-destroy rows: rows of their own */
             c = &rp_wl[w].cell[a];
@@ -492,7 +495,7 @@ static void rp_workload_table(FILE* f, int w) {
     if (have_ipp) fputs("---:|", f);
     if (have_cg) fputs("---:|", f);
     fputc('\n', f);
-    for (a = 0; a <= RP_LAST; a++) {
+    for (a = 0; a <= RP_MIHEAP; a++) {
         rp_cell* c;
         double t, m;
         if (a == RP_ALLOCS) a = RP_KHEAP;   /* then the heap-destroy rows, in italics */
@@ -565,6 +568,7 @@ static int rp_gaps(int key, double slack, rp_gap* out) {
 #define BAR_ONE 1.25           /* any workload ÷ the fastest / smallest peer    */
 #define BAR_REAL_PEER 1.02     /* a real program ÷ the fastest peer             */
 #define BAR_PAIR 30.0          /* instructions per malloc+free pair, each pattern */
+#define BAR_GUARD 1.01         /* keel with guarded_sample_rate 1000 ÷ keel (section 12) */
 #define BAR_PROF 1.02          /* keel with the heap profile at 512 KiB ÷ keel (section 12) */
 #define BAR_HARD_TIME 1.35     /* the hardened override ÷ keel, time (section 10)       */
 #define BAR_HARD_RSS 1.25      /* the hardened override ÷ keel, peak RSS (section 10)   */
@@ -662,6 +666,15 @@ static void rp_write_md(void) {
                                    "- heap profile: on at 512 KiB it costs %.1f%% of keel's time on the geometric mean (bar %.0f%%; see its section).\n",
                                    (g - 1) * 100, (BAR_PROF - 1) * 100);
     }
+    if (rp_present[RP_GUARD]) {
+        g = rp_geomean(RP_GUARD, RP_KEEL, K_WALL, -1, &n);
+        fprintf(f, "| time with guarded sampling on (guarded_sample_rate 1000) ÷ keel, geometric mean over %d workloads | %s | ≤ %.2f | %s |\n",
+                n, rp_fmt(g, "%.3f"), BAR_GUARD, isnan(g) ? "-" : g <= BAR_GUARD ? yes : no);
+        if (!isnan(g) && g > BAR_GUARD)
+            sl += (size_t)snprintf(short_of + sl, sizeof short_of - sl,
+                                   "- guarded sampling: on at 1 in 1000 it costs %.1f%% of keel's time on the geometric mean (bar %.0f%%; see its section).\n",
+                                   (g - 1) * 100, (BAR_GUARD - 1) * 100);
+    }
     if (rp_present[RP_HARD]) {
         static const int keys[2] = {K_WALL, K_RSS};
         static const double bars[2] = {BAR_HARD_TIME, BAR_HARD_RSS};
@@ -730,6 +743,26 @@ static void rp_write_md(void) {
             if (!rp_wl[w].used || !p->ok) continue;
             fprintf(f, "| %s | %s | %s | %s | %s |\n", rp_wl[w].name, rp_time(k->med[K_WALL]), rp_time(p->med[K_WALL]),
                     rp_fmt(p->med[K_WALL] / k->med[K_WALL], "%.3f"), rp_fmt(p->callgrind / k->callgrind, "%.3f"));
+        }
+        fputc('\n', f);
+    }
+    if (rp_present[RP_GUARD]) {
+        fputs("## Guarded sampling cost (keel with guarded_sample_rate 1000 ÷ keel)\n\n"
+              "| workload | keel (s) | guarded (s) | time ratio | keel RSS (MiB) | guarded RSS (MiB) | RSS ratio | callgrind instructions ratio |\n"
+              "|---|---:|---:|---:|---:|---:|---:|---:|\n", f);
+        for (w = 0; w < rp_wls; w++) {
+            const rp_cell* k = &rp_wl[w].cell[RP_KEEL];
+            const rp_cell* h = &rp_wl[w].cell[RP_GUARD];
+            if (!rp_wl[w].used) continue;
+            if (!h->ok) {
+                if (h->bad) fprintf(f, "| %s | %s | failed (%d run%s) | | | | | |\n", rp_wl[w].name, rp_time(k->med[K_WALL]),
+                                    h->bad, h->bad > 1 ? "s" : "");
+                continue;
+            }
+            fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", rp_wl[w].name, rp_time(k->med[K_WALL]),
+                    rp_time(h->med[K_WALL]), rp_fmt(h->med[K_WALL] / k->med[K_WALL], "%.3f"), rp_mib(k->med[K_RSS]),
+                    rp_mib(h->med[K_RSS]), rp_fmt(h->med[K_RSS] / k->med[K_RSS], "%.3f"),
+                    rp_fmt(h->callgrind / k->callgrind, "%.3f"));
         }
         fputc('\n', f);
     }

@@ -99,11 +99,15 @@ LIB[keel]=$ROOT/build/libkeel-override.so
 # section 12: its cost is reported against keel's)
 LIB[keel_prof]=${LIB[keel]}
 PROFILE_RATE=524288
+# keel_guard: keel with guarded sampling on at 1 in 1000 (DESIGN.md
+# section 12: its cost is reported against keel's)
+LIB[keel_guard]=${LIB[keel]}
+GUARD_RATE=1000
 # keel_hard: the hardened override (DESIGN.md section 10), its cost against keel's
 LIB[keel_hard]=$ROOT/build/libkeel-override-hardened.so
 LIB[glibc]=
 LIBC=$(find_lib libc.so.6) || LIBC=
-present=(keel keel_prof)
+present=(keel keel_prof keel_guard)
 if [ -f "${LIB[keel_hard]}" ]; then present+=(keel_hard); else say "no ${LIB[keel_hard]#$ROOT/} (CMake KEEL_HARDENED=OFF): no hardened column"; fi
 present+=(glibc)
 for peer in mimalloc:libmimalloc.so.2:libmimalloc2.0 jemalloc:libjemalloc.so.2:libjemalloc2 \
@@ -201,6 +205,7 @@ run_one() {
     local name=$1 alloc=$2 rep=$3 scale=$4 lib var=LD_PRELOAD stdin=/dev/null line rc kv wall rss log
     local -a cmd envp=()
     [ "$alloc" = keel_prof ] && envp=("KEEL_PROFILE_SAMPLE=$PROFILE_RATE")
+    [ "$alloc" = keel_guard ] && envp=("KEEL_GUARDED_SAMPLE_RATE=$GUARD_RATE")
     mapfile -t cmd < <(cmdline "$name" "$scale")
     lib=${LIB[$alloc]:-}
     case $name in
@@ -332,6 +337,7 @@ if [ "$CALLGRIND" = 1 ] && command -v valgrind >/dev/null 2>&1; then
             rm -f "$cgout"
             envp=()
             [ "$alloc" = keel_prof ] && envp=("KEEL_PROFILE_SAMPLE=$PROFILE_RATE")
+            [ "$alloc" = keel_guard ] && envp=("KEEL_GUARDED_SAMPLE_RATE=$GUARD_RATE")
             if env "${envp[@]}" ${LIB[$alloc]:+LD_PRELOAD=${LIB[$alloc]}} valgrind --tool=callgrind --callgrind-out-file="$cgout" \
                     "${cmd[@]}" >"$LOGS/$name.$alloc.callgrind.log" 2>&1; then
                 ir=$(awk '/^summary:/ { s = $2 } /^totals:/ { t = $2 } END { print (s != "" ? s : t) }' "$cgout")
