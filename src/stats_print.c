@@ -3,6 +3,7 @@
    stdio and no heap: it runs inside the allocator (malloc_stats) and at exit
    (KEEL_SHOW_STATS, whose destructor is in stats.c), maybe with fd 2 closed.
    Entry points: keel_stats_print, keel__stats_report. */
+#include "guarded.h"
 #include "internal.h"
 
 #include <limits.h>
@@ -243,6 +244,24 @@ void keel__stats_report(keel_output_fn out, void* user_data, const char* title) 
     sp_put(&b, ", segments ");
     sp_uint(&b, st.num_segments);
     sp_emit(&b, &sink);
+
+    {   /* guarded sampling (guarded.h), once it has guarded a block */
+        size_t taken, skipped, live_blocks, live_bytes;
+        keel__guarded_counts(&taken, &skipped);
+        if (taken || skipped) {
+            keel__guarded_live(&live_blocks, &live_bytes);
+            sp_put(&b, "guarded ");
+            sp_uint(&b, taken);
+            sp_put(&b, " blocks, ");
+            sp_uint(&b, live_blocks);
+            sp_put(&b, " live (");
+            sp_size(&b, live_bytes);
+            sp_put(&b, "); ");
+            sp_uint(&b, skipped);
+            sp_put(&b, " samples skipped, the pool full");
+            sp_emit(&b, &sink);
+        }
+    }
 
     sp_put(&b, "elapsed ");
     sp_seconds(&b, keel__stat_elapsed_ms() * 1000u);

@@ -9,6 +9,7 @@
      out of the pool, keel_alloc_aligned, keel_get_stats and keel_validate
      treat it as any block; a block freed by another thread;
    - when every slot is live, further blocks are plain ones, and work;
+   - keel_stats_print has a line of them;
    - a first-class heap's blocks are never guarded; neither are blocks
      larger than a page;
    with the rate at 1000, about one allocation in 1000 is guarded, for a
@@ -193,6 +194,29 @@ static void test_stats(void) {
     CHECK(s2.num_frees == s0.num_frees + 1);
 }
 
+static char report[8192];
+static size_t report_len;
+static void collect(const char* text, void* user_data) {
+    size_t n = strlen(text);
+    (void)user_data;
+    if (report_len + n < sizeof report) {
+        memcpy(report + report_len, text, n + 1);
+        report_len += n;
+    }
+}
+
+/* keel_stats_print's line: "guarded N blocks, L live (B); S samples skipped, the pool full" */
+static void test_report(void) {
+    void* p;
+    rate(1);
+    p = keel_alloc(64);
+    report_len = 0;
+    keel_stats_print(collect, NULL);
+    CHECK_NOTE(check_contains(report, "guarded ") && check_contains(report, KEEL_HARDENED ? " blocks, 1 live (80 B); " : " blocks, 1 live (64 B); "),
+               "keel_stats_print has no line of guarded blocks");
+    keel_free(p);
+}
+
 static void test_pool_full(void) {
     enum { N = 400 };
     static void* p[N];
@@ -307,6 +331,7 @@ int main(void) {
     test_realloc();
     test_aligned();
     test_stats();
+    test_report();
     test_pool_full();
     test_not_guarded();
     test_threads();
