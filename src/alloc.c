@@ -310,9 +310,10 @@ static void sample_arm(keel_theap* heap, ptrdiff_t used) {
         size_t to_go = heap->guard_next > now ? heap->guard_next - now - 1 : 0;   /* before the drawn one */
         ptrdiff_t mean = made && used > 0 ? used / (ptrdiff_t)made : 64, bytes;
         if (mean < 1) mean = 1;
-        /* the very next allocation: a countdown so far below zero that the
-           bytes aligned allocations give back (+=) cannot lift it */
-        if (to_go == 0) bytes = -KEEL_SAMPLE_OFF;
+        /* the very next allocation: a countdown far enough below zero that
+           the bytes aligned allocations give back (+=, under a medium
+           block's size) cannot lift it */
+        if (to_go == 0) bytes = -(ptrdiff_t)KEEL_SEGMENT_SIZE;
         else bytes = to_go >= (size_t)(KEEL_SAMPLE_OFF / mean) ? KEEL_SAMPLE_OFF : (ptrdiff_t)to_go * mean;
         if (bytes < left) left = bytes;
     }
@@ -329,7 +330,10 @@ static void* alloc_plain(keel_theap* heap, size_t size, bool zero);
    path's, with a free block), or the slow path, unless it is guarded. */
 static KEEL_NOINLINE void* alloc_event(keel_theap* heap, keel_page* page, void* made, size_t size, bool zero,
                                        void* caller) {
-    ptrdiff_t used = heap->sample_armed - heap->sample_left;
+    /* unsigned: a request near KEEL_MAX_REQUEST takes the countdown far
+       below zero; what the profile is told is capped */
+    size_t spent = (size_t)heap->sample_armed - (size_t)heap->sample_left;
+    ptrdiff_t used = spent > (size_t)KEEL_SAMPLE_OFF ? KEEL_SAMPLE_OFF : (ptrdiff_t)spent;
     bool take = keel__profile_countdown(heap, used);
     void* p = made;
     if (guard_due(heap) && !made && keel__guarded_fits(size)) {
@@ -376,6 +380,7 @@ static void* alloc_plain(keel_theap* heap, size_t size, bool zero) {
 }
 
 void* keel__alloc_slow(keel_theap* heap, size_t size, bool zero, void* caller) {
+    if (size > KEEL_MAX_REQUEST) { errno = ENOMEM; return NULL; }   /* before the countdown: no overflow */
     /* a thread's first allocation creates its heap: not counted */
     if (heap != &keel__heap_empty && ((heap->sample_left -= (ptrdiff_t)size) < 0 || sample_rates_changed(heap)))
         return alloc_event(heap, NULL, NULL, size, zero, caller);

@@ -44,8 +44,11 @@
    one. The pool's own records never lie in the slots' pages.
 
    Statistics: guarded blocks count in keel_get_stats' live bytes and
-   blocks (their length); keel_guarded_stats-like counters are in
-   keel_stats_print's report. */
+   blocks (their length); keel_stats_print adds a line of how many were
+   guarded, are live, and were skipped for want of a slot.
+
+   What it costs: two system calls a sample (protect, unprotect); make
+   bench's "Guarded sampling cost" section measures it at N = 1000. */
 #ifndef KEEL_GUARDED_H
 #define KEEL_GUARDED_H
 
