@@ -21,11 +21,20 @@
 #define KEEL_VERBOSE 0
 #endif
 
-/* TUNABLE: milliseconds a freed large block's memory stays cached before
-   it goes back to the OS; 0: empty memory of every kind goes back at once
-   (no cache keeps any), -1: never by age (the byte bounds still hold). */
+/* TUNABLE: milliseconds empty memory stays cached (freed large blocks,
+   empty segments, exited threads' empty pages) before it goes back to the
+   OS; 0: empty memory of every kind goes back at once (no cache keeps any),
+   -1: never by age (the byte bounds still hold). */
 #ifndef KEEL_PURGE_DELAY
 #define KEEL_PURGE_DELAY 1000
+#endif
+
+/* TUNABLE: 1: a background thread, started the first time memory is
+   cached, gives back what has been cached longer than KEEL_PURGE_DELAY
+   even while the program allocates nothing (src/purge.c); 0: memory goes
+   back by age only when keel is called. */
+#ifndef KEEL_PURGE_THREAD
+#define KEEL_PURGE_THREAD 1
 #endif
 
 /* TUNABLE: a cap on the memory keel holds committed, in bytes, metadata

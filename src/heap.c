@@ -55,6 +55,7 @@ static void fork_parent(void) {
    all abandoned segments together hold little such memory; else gives them
    back. Caller holds the abandoned lock. */
 static void abandoned_push_locked(keel_segment* seg) {
+    seg->cached_at = keel__os_now_ms();   /* its empty slots age from now (the purge thread) */
     seg->empty_committed = keel__segment_empty_committed(seg);
     if (abandoned_empty + seg->empty_committed > keel__cache_budget(KEEL_OPT_ABANDONED_EMPTY_MAX)) {
         (void)keel__segment_purge_slots(seg);
@@ -90,6 +91,7 @@ static void fork_child(void) {
     keel_theap* h;
     keel_theap* next;
     keel__profile_child_reset();
+    keel__purge_child_reset();
     keel__segments_child_reset();
     keel__large_child_reset();
     keel__guarded_child_reset();
@@ -115,6 +117,7 @@ void keel__process_init(void) {
     if (!atomic_flag_test_and_set_explicit(&init_started, memory_order_acq_rel)) {
         keel__options_init();
         keel__os_init(heap_thread_exit, fork_prepare, fork_parent, fork_child);
+        keel__purge_register(keel__purge_pass);
         atomic_store_explicit(&a_init_done, 1, memory_order_release);
         return;
     }
@@ -189,6 +192,7 @@ keel_theap* keel__heap_get(void) {
 /* The thread is exiting: give back what is empty, abandon the rest. */
 static void heap_retire(keel_theap* heap) {
     int k;
+    bool warm = false;
     keel__heap_collect_all(heap, true);
     (void)keel__segment_purge_heap(heap, false);   /* down to the heap's bound */
     for (k = 0; k < 2; k++) {
@@ -200,9 +204,11 @@ static void heap_retire(keel_theap* heap) {
             atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
             keel__lock(&abandoned_lock);
             abandoned_push_locked(seg);
+            warm |= seg->empty_committed != 0;
             keel__unlock(&abandoned_lock);
         }
     }
+    if (warm) keel__purge_wake();   /* its empty slots age: the purge thread gives them back */
     keel__lock(&registry_lock);
     registry_retire_locked(heap);
     keel__unlock(&registry_lock);
@@ -285,3 +291,24 @@ void keel__abandoned_lock(void) { keel__lock(&abandoned_lock); }
 void keel__abandoned_unlock(void) { keel__unlock(&abandoned_lock); }
 keel_segment* keel__abandoned_first(void) { return abandoned; }
 size_t keel__abandoned_empty_bytes(void) { return abandoned_empty; }
+
+/* The purge thread's share (reclaim.c): the empty slots of segments
+   abandoned longer than purge_delay ago are decommitted; returns the
+   committed empty bytes left in the abandoned segments. */
+size_t keel__abandoned_age(void) {
+    uint64_t now = keel__os_now_ms();
+    long long delay = keel__option(KEEL_OPT_PURGE_DELAY);
+    keel_segment* seg;
+    size_t left;
+    keel__lock(&abandoned_lock);
+    for (seg = abandoned; seg; seg = seg->heap_next) {
+        if (seg->empty_committed == 0 || delay < 0 || now - seg->cached_at < (uint64_t)delay) continue;
+        abandoned_empty -= seg->empty_committed;
+        (void)keel__segment_purge_slots(seg);
+        seg->empty_committed = keel__segment_empty_committed(seg);
+        abandoned_empty += seg->empty_committed;
+    }
+    left = abandoned_empty;
+    keel__unlock(&abandoned_lock);
+    return left;
+}

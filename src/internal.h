@@ -183,7 +183,8 @@ typedef struct keel_segment {
     /* Unions, so that the header (and the offset of pages[], which the
        free fast path indexes) keeps its size. */
     union {
-        uint64_t cached_at;           /* large, in the cache: when it went there (ms)     */
+        uint64_t cached_at;           /* in a cache (large, segment) or abandoned: when it
+                                         went there (ms), for the purge thread           */
         size_t large_usable;          /* large, in use: its usable size (the size asked,
                                          rounded to OS pages); committed memory beyond it
                                          is slack a growing block may grow into          */
@@ -283,6 +284,18 @@ extern KEEL_HIDDEN keel_page keel__page_empty;
 #endif
 extern KEEL_HIDDEN _Thread_local keel_theap* keel__tls_heap KEEL_TLS_ATTR;
 
+/* ---- the purge thread (purge.c) ---- */
+/* The pass the thread runs (reclaim.c): each cache gives back what it has
+   held longer than purge_delay; returns the committed bytes still cached. */
+typedef size_t (*keel_purge_pass_fn)(void);
+KEEL_HIDDEN void keel__purge_register(keel_purge_pass_fn pass);
+/* Memory entered a cache (call with no lock held): starts the thread if
+   none runs and it is wanted. */
+KEEL_HIDDEN void keel__purge_wake(void);
+KEEL_HIDDEN bool keel__purge_running(void);
+KEEL_HIDDEN size_t keel__purge_threads_started(void);
+KEEL_HIDDEN void keel__purge_child_reset(void);   /* in a forked child */
+
 /* ---- size classes (size_class.c) ---- */
 KEEL_HIDDEN extern const uint32_t keel__class_size[KEEL_CLASS_COUNT];
 static inline size_t keel__class_of(size_t size) {
@@ -302,6 +315,7 @@ KEEL_HIDDEN void keel__segment_free(keel_segment* seg);
 KEEL_HIDDEN keel_page* keel__segment_page_alloc(keel_theap* heap, keel_segment_kind kind);
 KEEL_HIDDEN bool keel__segment_page_free(keel_theap* heap, keel_page* page);  /* true: segment freed */
 KEEL_HIDDEN size_t keel__segment_flush_caches(void);
+KEEL_HIDDEN size_t keel__segment_cache_age(void);   /* the purge thread's pass (purge.c) */
 KEEL_HIDDEN size_t keel__segment_purge_heap(keel_theap* heap, bool all);
 KEEL_HIDDEN keel_segment* keel__segment_cache_first(void);
 KEEL_HIDDEN bool keel__segment_cache_counts_agree(void);
@@ -396,6 +410,7 @@ KEEL_HIDDEN void keel__large_free_span(keel_segment* seg);
 KEEL_HIDDEN bool keel__large_resize_in_place(keel_segment* seg, size_t new_size);
 KEEL_HIDDEN size_t keel__large_usable(const keel_segment* seg);
 KEEL_HIDDEN size_t keel__large_cache_flush(bool all);
+KEEL_HIDDEN size_t keel__large_cache_age(void);     /* the purge thread's pass (purge.c) */
 KEEL_HIDDEN void keel__large_lock(void);
 KEEL_HIDDEN void keel__large_unlock(void);
 KEEL_HIDDEN void keel__large_child_reset(void);
@@ -408,6 +423,8 @@ KEEL_HIDDEN void keel__abandoned_lock(void);
 KEEL_HIDDEN void keel__abandoned_unlock(void);
 KEEL_HIDDEN keel_segment* keel__abandoned_first(void);
 KEEL_HIDDEN size_t keel__abandoned_empty_bytes(void);   /* their empty committed slots */
+KEEL_HIDDEN size_t keel__abandoned_age(void);           /* the purge thread's pass (purge.c) */
+KEEL_HIDDEN size_t keel__purge_pass(void);              /* reclaim.c: every cache's share of it */
 KEEL_HIDDEN void keel__registry_lock(void);
 KEEL_HIDDEN void keel__registry_unlock(void);
 KEEL_HIDDEN bool keel__registry_lock_try(void);

@@ -345,6 +345,7 @@ static void release_list(keel_segment* list) {
 
 void keel__large_free_span(keel_segment* seg) {
     keel_segment* to_release = NULL;
+    bool warm;
     /* its slack, and all its memory, is the cache's now */
     atomic_fetch_sub_explicit(&a_slack, seg->large_slack, memory_order_relaxed);
     seg->large_slack = 0;
@@ -366,8 +367,23 @@ void keel__large_free_span(keel_segment* seg) {
     large_cache_committed += seg->large_committed;
     keel__stat_cached((ptrdiff_t)(seg->large_committed + seg->header_size));
     cache_trim_locked(keel__cache_budget(KEEL_OPT_LARGE_CACHE_BYTES), &to_release);
+    warm = large_cache_committed != 0;
     keel__large_unlock();
     release_list(to_release);
+    if (warm) keel__purge_wake();   /* it ages there: the purge thread gives it back */
+}
+
+/* The purge thread's share (reclaim.c): spans cached longer than
+   purge_delay are decommitted; returns the committed bytes left. */
+size_t keel__large_cache_age(void) {
+    keel_segment* list = NULL;
+    size_t left;
+    keel__large_lock();
+    cache_trim_locked(keel__cache_budget(KEEL_OPT_LARGE_CACHE_BYTES), &list);
+    left = large_cache_committed;
+    keel__large_unlock();
+    release_list(list);
+    return left;
 }
 
 

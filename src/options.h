@@ -24,7 +24,9 @@
     X(VERBOSE, "verbose", KIND_BOOL, KEEL_VERBOSE, 0, 1, \
       "at start-up say keel is active and list the options; report foreign pointers given to the override") \
     X(PURGE_DELAY, "purge_delay", KIND_MS, KEEL_PURGE_DELAY, -1, INT_MAX, \
-      "ms a freed large block stays cached before its memory goes back; 0: no cache keeps empty memory; -1: never by age") \
+      "ms empty memory stays cached before it goes back; 0: no cache keeps empty memory; -1: never by age") \
+    X(PURGE_THREAD, "purge_thread", KIND_BOOL, KEEL_PURGE_THREAD, 0, 1, \
+      "a background thread gives back memory cached longer than purge_delay, also while the program is idle") \
     X(LIMIT, "limit", KIND_BYTES, KEEL_LIMIT, 0, LLONG_MAX, \
       "cap on the memory keel holds committed, metadata included (0: none); past it allocations fail with ENOMEM") \
     X(PROFILE_SAMPLE, "profile_sample", KIND_BYTES, KEEL_PROFILE_SAMPLE, 0, TIB, \

@@ -37,6 +37,13 @@ static void give_back_cached(keel_theap* heap) {
     (void)keel__large_cache_flush(true);
 }
 
+/* The purge thread's pass (purge.c): every cache shared between threads
+   gives back what it has held longer than purge_delay. The thread heaps'
+   own empty slots are their threads' to give back. */
+size_t keel__purge_pass(void) {
+    return keel__large_cache_age() + keel__segment_cache_age() + keel__abandoned_age();
+}
+
 /* Called after attempt number `attempt` (0-based) failed for lack of
    memory: true means try again. The first retry follows a flush of the
    caches; later ones are the handler's to grant, each after another flush. */

@@ -243,6 +243,8 @@ static bool segment_release(keel_segment* seg) {
 }
 
 static void cache_push(keel_segment* seg) {
+    bool warm = seg->empty_committed != 0;
+    seg->cached_at = keel__os_now_ms();
     keel__segments_lock();
     seg->heap_next = segment_cache;
     segment_cache = seg;
@@ -250,6 +252,28 @@ static void cache_push(keel_segment* seg) {
     segment_cache_committed += seg->empty_committed;
     keel__stat_cached((ptrdiff_t)seg->header_size);
     keel__segments_unlock();
+    if (warm) keel__purge_wake();   /* its warm slots age: the purge thread decommits them */
+}
+
+/* The purge thread's share (reclaim.c): the warm slots of segments cached
+   longer than purge_delay are decommitted; returns the committed bytes of
+   empty slots left in the cache. */
+size_t keel__segment_cache_age(void) {
+    uint64_t now = keel__os_now_ms();
+    long long delay = keel__option(KEEL_OPT_PURGE_DELAY);
+    keel_segment* seg;
+    size_t left;
+    keel__segments_lock();
+    for (seg = segment_cache; seg; seg = seg->heap_next) {
+        if (seg->empty_committed == 0 || delay < 0 || now - seg->cached_at < (uint64_t)delay) continue;
+        segment_cache_committed -= seg->empty_committed;
+        (void)segment_decommit_slots(seg);
+        seg->empty_committed = keel__segment_empty_committed(seg);
+        segment_cache_committed += seg->empty_committed;
+    }
+    left = segment_cache_committed;
+    keel__segments_unlock();
+    return left;
 }
 
 /* An empty small/medium segment: to the cache (slots decommitted, header

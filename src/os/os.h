@@ -50,6 +50,12 @@ unsigned long long keel__os_pid(void);
 uint64_t keel__os_random_seed(void);
 void keel__os_yield(void);
 uint64_t keel__os_now_ms(void);
+void keel__os_sleep_ms(unsigned ms);
+/* Runs fn on a new detached thread that takes no signals (POSIX: every
+   signal blocked in it, so the program's handlers keep running on its own
+   threads); 0 when the OS refuses. One fn per process (the purge thread). */
+typedef void (*keel_thread_fn)(void);
+int keel__os_thread_start(keel_thread_fn fn);
 void keel__os_write_stderr(const char* text, size_t len);
 _Noreturn void keel__os_abort(void);
 

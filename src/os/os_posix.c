@@ -41,6 +41,40 @@ void keel__os_init(keel_thread_exit_fn on_thread_exit, keel_fork_fn prepare,
         KEEL_OS_SAY("keel: pthread_atfork failed\n");
 }
 
+static keel_thread_fn os_thread_fn;
+
+static void* os_thread_trampoline(void* unused) {
+    (void)unused;
+    os_thread_fn();
+    return NULL;
+}
+
+int keel__os_thread_start(keel_thread_fn fn) {
+    pthread_attr_t attr;
+    pthread_t t;
+    sigset_t all, old;
+    int ok;
+    os_thread_fn = fn;
+    if (pthread_attr_init(&attr) != 0) return 0;
+    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    (void)pthread_attr_setstacksize(&attr, (size_t)64 << 10);
+    /* the new thread inherits the mask: all blocked while it is created */
+    sigfillset(&all);
+    (void)pthread_sigmask(SIG_SETMASK, &all, &old);
+    ok = pthread_create(&t, &attr, os_thread_trampoline, NULL) == 0;
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    (void)pthread_attr_destroy(&attr);
+    return ok;
+}
+
+void keel__os_sleep_ms(unsigned ms) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 void keel__os_thread_exit_arm(void* value) {
     (void)pthread_setspecific(os_exit_key, value);
 }

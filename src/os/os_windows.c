@@ -89,6 +89,25 @@ void keel__os_yield(void) { (void)SwitchToThread(); }
 
 uint64_t keel__os_now_ms(void) { return (uint64_t)GetTickCount64(); }
 
+void keel__os_sleep_ms(unsigned ms) { Sleep(ms); }
+
+static keel_thread_fn os_thread_fn;
+
+static DWORD WINAPI os_thread_trampoline(LPVOID unused) {
+    (void)unused;
+    os_thread_fn();
+    return 0;
+}
+
+int keel__os_thread_start(keel_thread_fn fn) {
+    HANDLE h;
+    os_thread_fn = fn;
+    h = CreateThread(NULL, (SIZE_T)64 << 10, os_thread_trampoline, NULL, 0, NULL);
+    if (h == NULL) return 0;
+    CloseHandle(h);   /* detached */
+    return 1;
+}
+
 void keel__os_write_stderr(const char* text, size_t len) {
     HANDLE h = GetStdHandle(STD_ERROR_HANDLE);
     DWORD written;

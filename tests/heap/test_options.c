@@ -22,7 +22,7 @@
 #define NAME "test_options"
 
 static const char* const names[] = {
-    "show_stats", "verbose", "purge_delay", "limit", "profile_sample", "guarded_sample_rate", "heap_empty_cache", "segment_cache_count",
+    "show_stats", "verbose", "purge_delay", "purge_thread", "limit", "profile_sample", "guarded_sample_rate", "heap_empty_cache", "segment_cache_count",
     "segment_cache_bytes", "abandoned_empty_max", "large_cache_count", "large_cache_bytes", "large_headroom",
     "arena_clear_keep", "arena_commit_min",
 };

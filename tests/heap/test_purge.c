@@ -1,0 +1,151 @@
+/* test_purge.c — the purge thread (src/purge.c; purge_delay, purge_thread):
+   memory cached longer than purge_delay goes back while the program calls
+   keel no more:
+   - freed large blocks (the large cache) with purge_delay 200 ms;
+   - the empty pages of a thread that exited (segment cache, abandoned
+     segments);
+   - in a forked child (POSIX), whose parent's thread did not come along;
+   and it does not with purge_thread 0, nor with purge_delay -1 (never by
+   age). The waits poll keel_get_stats up to a generous bound: no timing
+   is measured. */
+#define _DEFAULT_SOURCE
+#include "keel/keel.h"
+#include "check.h"
+#include "heap_test.h"
+#include "thread_shim.h"
+
+#include <stdint.h>
+#include <string.h>
+#if !defined(_WIN32)
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+
+#define NAME "test_purge"
+#define BLOCKS 12
+#define BLOCK ((size_t)1 << 20)
+
+static void nap_ms(unsigned ms) {
+#if defined(_WIN32)
+    Sleep(ms);
+#else
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+#endif
+}
+
+/* Polls (every 20 ms, up to max_ms) until the cached bytes are at most
+   `below`; returns whether they got there. */
+static int cached_falls_to(size_t below, unsigned max_ms) {
+    unsigned waited;
+    for (waited = 0; waited <= max_ms; waited += 20) {
+        if (keel_get_stats().cached_bytes <= below) return 1;
+        nap_ms(20);
+    }
+    return 0;
+}
+
+/* BLOCKS large blocks, written, freed: into the large cache. Returns the
+   cached bytes right after. */
+static size_t cache_large(void) {
+    void* p[BLOCKS];
+    int i;
+    for (i = 0; i < BLOCKS; i++) {
+        p[i] = keel_alloc(BLOCK);
+        if (p[i]) memset(p[i], 7, BLOCK);
+    }
+    for (i = 0; i < BLOCKS; i++) keel_free(p[i]);
+    return keel_get_stats().cached_bytes;
+}
+
+static int large_goes_back(void) {
+    size_t cached;
+    if (!keel_option_set("purge_delay", 200) || !keel_option_set("purge_thread", 1)) return 0;
+    cached = cache_large();
+    if (cached < 4 * BLOCK) return 0;   /* the cache kept them: there is something to give back */
+    return cached_falls_to(BLOCK, 10000);
+}
+
+static void test_large(void) {
+    size_t cached;
+    CHECK_NOTE(large_goes_back(), "freed large blocks stay cached past purge_delay with the purge thread on");
+
+    /* off: nothing gives them back while keel is not called */
+    CHECK(keel_option_set("purge_thread", 0));
+    cached = cache_large();
+    CHECK(cached >= 4 * BLOCK);
+    nap_ms(1000);   /* five times the delay */
+    CHECK_NOTE(keel_get_stats().cached_bytes >= 4 * BLOCK, "cached memory went back with purge_thread 0");
+    keel_trim();
+    CHECK(keel_option_set("purge_thread", 1));
+
+    /* purge_delay -1: never by age, thread or not */
+    CHECK(keel_option_set("purge_delay", -1));
+    cached = cache_large();
+    CHECK(cached >= 4 * BLOCK);
+    nap_ms(600);
+    CHECK_NOTE(keel_get_stats().cached_bytes >= 4 * BLOCK, "cached memory went back with purge_delay -1");
+    keel_trim();
+    CHECK(keel_option_set("purge_delay", 200));
+}
+
+/* A thread fills 24 MiB of small blocks, frees them and exits: its empty
+   pages go to the segment cache or stay in abandoned segments, committed
+   for a while. */
+static void small_churn(void* arg) {
+    enum { N = 24 * 1024 };
+    static void* p[N];
+    int i;
+    (void)arg;
+    for (i = 0; i < N; i++) {
+        p[i] = keel_alloc(1000);
+        if (p[i]) memset(p[i], 1, 1000);
+    }
+    for (i = 0; i < N; i++) keel_free(p[i]);
+}
+
+static void test_exited_thread(void) {
+    shim_thread t;
+    shim_start s = {small_churn, NULL};
+    size_t before, after;
+    int back = 0;
+    unsigned waited;
+    CHECK(keel_option_set("purge_delay", 200));
+    keel_trim();
+    before = keel_get_stats().virtual_memory_size;
+    if (!CHECK(shim_create(&t, &s))) return;
+    shim_join(t);
+    after = keel_get_stats().virtual_memory_size;
+    CHECK_NOTE(after > before + 2 * HT_MIB, "an exited thread's empty pages were not kept at all (nothing to test)");
+    for (waited = 0; waited <= 10000 && !back; waited += 20) {
+        back = keel_get_stats().virtual_memory_size <= before + HT_MIB;
+        if (!back) nap_ms(20);
+    }
+    CHECK_NOTE(back, "an exited thread's empty pages stay committed past purge_delay");
+}
+
+static void test_fork(void) {
+#if !defined(_WIN32)
+    pid_t pid;
+    int status = 0;
+    (void)cache_large();   /* the parent's thread runs */
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) _exit(large_goes_back() ? 0 : 1);
+    if (!CHECK(pid > 0)) return;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_NOTE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "in a forked child cached memory stays past purge_delay");
+    CHECK(cached_falls_to(BLOCK, 10000));
+#endif
+}
+
+int main(void) {
+    test_large();
+    test_exited_thread();
+    test_fork();
+    keel_validate();
+    return check_done(NAME);
+}
