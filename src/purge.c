@@ -33,7 +33,7 @@
    Layer 2: the pass it runs is registered by the process set-up
    (keel__purge_register, heap.c), so the caches above call down to wake
    it. */
-#include "annotate.h"   /* KEEL_VALGRIND, KEEL_ASAN */
+#include "annotate.h"   /* KEEL_VALGRIND */
 #include "internal.h"
 #include "options.h"
 
@@ -109,12 +109,13 @@ void keel__purge_wake(void) {
     if (!atomic_compare_exchange_strong_explicit(&a_state, &idle, PURGE_RUNNING, memory_order_seq_cst,
                                                  memory_order_relaxed))
         return;
-    if (!KEEL_VALGRIND && !KEEL_ASAN && !under_valgrind() && keel__os_thread_start(purge_main)) {
+    if (!KEEL_VALGRIND && !under_valgrind() && keel__os_thread_start(purge_main)) {
         atomic_fetch_add_explicit(&a_started, 1, memory_order_relaxed);
     } else {
-        /* no threads here (a sandbox, a limit), or a tool that reports
-           them (memcheck, ASan's leak check; the annotated builds): memory
-           goes back by age when keel is called, as with purge_thread 0 */
+        /* no threads here (a sandbox, a limit), or memcheck, which
+           reports a thread alive at exit as a possible leak (the process
+           runs under Valgrind, or the build is memcheck's): memory goes
+           back by age when keel is called, as with purge_thread 0 */
         atomic_store_explicit(&a_state, PURGE_REFUSED, memory_order_relaxed);
     }
 }
