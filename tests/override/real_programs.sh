@@ -364,11 +364,11 @@ run_program() {
   local d=$tmp/$name
   allocs=$(sed -n 's/^keel: allocs \([0-9]*\), frees [0-9]*$/\1/p' "$d/keel.err" | awk '{ s += $1 } END { print s + 0 }')
   procs=$(grep -c '^keel: stats at exit (pid [0-9]*)$' "$d/keel.err")
-  other=$(grep '^keel: ' "$d/keel.err" | grep -Ev '^keel: (stats at exit \(pid [0-9]+\)|live .* blocks \(peak .*, sampled\)|committed .*\(peak .*\), reserved .*, cached .*|process RSS .*|allocs [0-9]+, frees [0-9]+|threads seen [0-9]+, heaps alive [0-9]+, segments [0-9]+|elapsed .*, CPU .*|class  block size  live blocks  live bytes  pages   committed   use %| *[0-9]+ +[0-9.]+ [KMG]?i?B +[0-9]+ .*|large +- .*)$' | head -n 1)
+  other=$(grep '^keel: ' "$d/keel.err" | grep -Ev '^keel: (stats at exit \(pid [0-9]+\)|live .* blocks \(peak .*, sampled\)|committed .*\(peak .*\), reserved .*, cached .*|process RSS .*|allocs [0-9]+, frees [0-9]+|threads seen [0-9]+, heaps alive [0-9]+, segments [0-9]+|guarded [0-9]+ blocks, [0-9]+ live \(.*\); [0-9]+ samples skipped, the pool full|elapsed .*, CPU .*|class  block size  live blocks  live bytes  pages   committed   use %| *[0-9]+ +[0-9.]+ [KMG]?i?B +[0-9]+ .*|large +- .*)$' | head -n 1)
   if [ "${rc[glibc]}" -ne 0 ]; then
     why="the glibc run failed (exit status ${rc[glibc]}): $(tail -n 3 "$d/glibc.err" | tr '\n' ' ')"
   elif [ "${rc[keel]}" -ne "${rc[glibc]}" ]; then
-    why="exit status ${rc[keel]} with keel, ${rc[glibc]} with glibc$( [ "${rc[keel]}" -gt 128 ] && echo " (signal $((rc[keel] - 128)))"): $(grep -v '^keel: \(stats\|live\|committed\|process\|allocs\|threads\|elapsed\|class\| *[0-9]\|large\)' "$d/keel.err" | tail -n 3 | tr '\n' ' ')"
+    why="exit status ${rc[keel]} with keel, ${rc[glibc]} with glibc$( [ "${rc[keel]}" -gt 128 ] && echo " (signal $((rc[keel] - 128)))"): $(grep -v '^keel: \(stats\|live\|committed\|process\|allocs\|threads\|guarded\|elapsed\|class\| *[0-9]\|large\)' "$d/keel.err" | tail -n 3 | tr '\n' ' ')"
   elif ! cmp -s "$d/glibc.out" "$d/keel.out"; then
     why="output differs: $(diff "$d/glibc.out" "$d/keel.out" | head -n 6 | tr '\n' ' ')"
   elif [ ! -s "$d/glibc.out" ]; then
