@@ -433,6 +433,30 @@ static void rp_alloc_header(FILE* f, const char* first, const char* tail) {
 }
 
 /* The overview table of one key (time or RSS), with keel's ratios. */
+/* A section of one of keel's costs: column a (a variant of keel) against
+   keel, per workload, in time, peak RSS and callgrind instructions. */
+static void rp_cost_section(FILE* f, int a, const char* title, const char* label) {
+    int w;
+    fprintf(f, "## %s\n\n"
+               "| workload | keel (s) | %s (s) | time ratio | keel RSS (MiB) | %s RSS (MiB) | RSS ratio | callgrind instructions ratio |\n"
+               "|---|---:|---:|---:|---:|---:|---:|---:|\n", title, label, label);
+    for (w = 0; w < rp_wls; w++) {
+        const rp_cell* k = &rp_wl[w].cell[RP_KEEL];
+        const rp_cell* h = &rp_wl[w].cell[a];
+        if (!rp_wl[w].used) continue;
+        if (!h->ok) {
+            if (h->bad) fprintf(f, "| %s | %s | failed (%d run%s) | | | | | |\n", rp_wl[w].name, rp_time(k->med[K_WALL]),
+                                h->bad, h->bad > 1 ? "s" : "");
+            continue;
+        }
+        fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", rp_wl[w].name, rp_time(k->med[K_WALL]),
+                rp_time(h->med[K_WALL]), rp_fmt(h->med[K_WALL] / k->med[K_WALL], "%.3f"), rp_mib(k->med[K_RSS]),
+                rp_mib(h->med[K_RSS]), rp_fmt(h->med[K_RSS] / k->med[K_RSS], "%.3f"),
+                rp_fmt(h->callgrind / k->callgrind, "%.3f"));
+    }
+    fputc('\n', f);
+}
+
 static void rp_overview(FILE* f, int key) {
     int w, a, b;
     const char* tail = key == K_WALL ? " keel ÷ mimalloc | keel ÷ glibc | keel ÷ fastest peer | fastest peer |"
@@ -746,46 +770,10 @@ static void rp_write_md(void) {
         }
         fputc('\n', f);
     }
-    if (rp_present[RP_GUARD]) {
-        fputs("## Guarded sampling cost (keel with guarded_sample_rate 1000 ÷ keel)\n\n"
-              "| workload | keel (s) | guarded (s) | time ratio | keel RSS (MiB) | guarded RSS (MiB) | RSS ratio | callgrind instructions ratio |\n"
-              "|---|---:|---:|---:|---:|---:|---:|---:|\n", f);
-        for (w = 0; w < rp_wls; w++) {
-            const rp_cell* k = &rp_wl[w].cell[RP_KEEL];
-            const rp_cell* h = &rp_wl[w].cell[RP_GUARD];
-            if (!rp_wl[w].used) continue;
-            if (!h->ok) {
-                if (h->bad) fprintf(f, "| %s | %s | failed (%d run%s) | | | | | |\n", rp_wl[w].name, rp_time(k->med[K_WALL]),
-                                    h->bad, h->bad > 1 ? "s" : "");
-                continue;
-            }
-            fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", rp_wl[w].name, rp_time(k->med[K_WALL]),
-                    rp_time(h->med[K_WALL]), rp_fmt(h->med[K_WALL] / k->med[K_WALL], "%.3f"), rp_mib(k->med[K_RSS]),
-                    rp_mib(h->med[K_RSS]), rp_fmt(h->med[K_RSS] / k->med[K_RSS], "%.3f"),
-                    rp_fmt(h->callgrind / k->callgrind, "%.3f"));
-        }
-        fputc('\n', f);
-    }
-    if (rp_present[RP_HARD]) {
-        fputs("## Hardened build cost (libkeel-override-hardened.so ÷ libkeel-override.so)\n\n"
-              "| workload | keel (s) | hardened (s) | time ratio | keel RSS (MiB) | hardened RSS (MiB) | RSS ratio | callgrind instructions ratio |\n"
-              "|---|---:|---:|---:|---:|---:|---:|---:|\n", f);
-        for (w = 0; w < rp_wls; w++) {
-            const rp_cell* k = &rp_wl[w].cell[RP_KEEL];
-            const rp_cell* h = &rp_wl[w].cell[RP_HARD];
-            if (!rp_wl[w].used) continue;
-            if (!h->ok) {
-                if (h->bad) fprintf(f, "| %s | %s | failed (%d run%s) | | | | | |\n", rp_wl[w].name, rp_time(k->med[K_WALL]),
-                                    h->bad, h->bad > 1 ? "s" : "");
-                continue;
-            }
-            fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", rp_wl[w].name, rp_time(k->med[K_WALL]),
-                    rp_time(h->med[K_WALL]), rp_fmt(h->med[K_WALL] / k->med[K_WALL], "%.3f"), rp_mib(k->med[K_RSS]),
-                    rp_mib(h->med[K_RSS]), rp_fmt(h->med[K_RSS] / k->med[K_RSS], "%.3f"),
-                    rp_fmt(h->callgrind / k->callgrind, "%.3f"));
-        }
-        fputc('\n', f);
-    }
+    if (rp_present[RP_GUARD])
+        rp_cost_section(f, RP_GUARD, "Guarded sampling cost (keel with guarded_sample_rate 1000 ÷ keel)", "guarded");
+    if (rp_present[RP_HARD])
+        rp_cost_section(f, RP_HARD, "Hardened build cost (libkeel-override-hardened.so ÷ libkeel-override.so)", "hardened");
     {   /* first-class heaps (DESIGN.md section 11): the heap-destroy tree dropped whole or block by block */
         int hd = rp_find_wl("heap-destroy", 0), k_drop = -1;
         for (i = K_EXTRA; i < rp_keys; i++) if (strcmp(rp_key[i], "drop_s") == 0) k_drop = i;
