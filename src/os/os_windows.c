@@ -101,7 +101,12 @@ static DWORD WINAPI os_thread_trampoline(LPVOID unused) {
 
 int keel__os_thread_start(keel_thread_fn fn) {
     HANDLE h;
+    HMODULE self;
     os_thread_fn = fn;
+    /* the module keel is in (libkeel.dll, or the program) stays loaded for
+       good: FreeLibrary must not unmap the code this thread runs */
+    (void)GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                             (LPCSTR)&os_thread_fn, &self);
     h = CreateThread(NULL, (SIZE_T)64 << 10, os_thread_trampoline, NULL, 0, NULL);
     if (h == NULL) return 0;
     CloseHandle(h);   /* detached */
