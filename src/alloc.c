@@ -336,7 +336,7 @@ static KEEL_NOINLINE void* alloc_event(keel_theap* heap, keel_page* page, void* 
     ptrdiff_t used = spent > (size_t)KEEL_SAMPLE_OFF ? KEEL_SAMPLE_OFF : (ptrdiff_t)spent;
     bool take = keel__profile_countdown(heap, used);
     void* p = made;
-    if (guard_due(heap) && !made && keel__guarded_fits(size)) {
+    if (guard_due(heap) && !made) {   /* NULL: too large for a slot, or none free */
         p = keel__guarded_alloc(size, zero);
         if (p) {
             keel__counter_add(&heap->a_allocs, 1);

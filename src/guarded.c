@@ -55,8 +55,6 @@ static size_t block_length(size_t size) {
     return len <= vmem_get_page_size() ? len : 0;
 }
 
-bool keel__guarded_fits(size_t size) { return size <= KEEL_SMALL_MAX && block_length(size) != 0; }
-
 /* The pool's segment: reserved, header committed, registered. Caller holds
    the lock. */
 static bool pool_make(void) {

@@ -58,8 +58,6 @@
    for a slot, no slot free, or the OS refused. The caller counts it as an
    allocation of its heap. */
 KEEL_HIDDEN void* keel__guarded_alloc(size_t size, bool zero);
-/* Whether a block of size bytes can be guarded (the pool's slot fits it). */
-KEEL_HIDDEN bool keel__guarded_fits(size_t size);
 /* keel_alloc_aligned handed out q, inside the guarded block p: frees and
    usable_size of q are then those of the block. */
 KEEL_HIDDEN void keel__guarded_moved(void* p, void* q);

@@ -314,9 +314,8 @@ void keel__harden_free(keel_segment* seg, void* p) {
     if (seg->kind == KEEL_SEGMENT_GUARDED) {
         /* the canary checked; no zeroing or quarantine: its page becomes
            inaccessible and waits behind the pool's other free slots */
-        n = keel__harden_live(seg, p, "free", &room);
-        end = block_end(seg, p, &start);
-        hidden_add(seg, (size_t)0 - (size_t)(end - (uint8_t*)p - n));
+        n = keel__harden_live(seg, p, "free", &room);   /* room: its bytes to the guard, less the canary's */
+        hidden_add(seg, (size_t)0 - (room + KEEL_CANARY - n));
         keel__guarded_free(p);
         return;
     }

@@ -302,7 +302,7 @@ size_t keel__abandoned_age(void) {
     size_t left;
     keel__lock(&abandoned_lock);
     for (seg = abandoned; seg; seg = seg->heap_next) {
-        if (seg->empty_committed == 0 || delay < 0 || now - seg->cached_at < (uint64_t)delay) continue;
+        if (seg->empty_committed == 0 || !keel__cache_expired(seg->cached_at, now, delay)) continue;
         abandoned_empty -= seg->empty_committed;
         (void)keel__segment_purge_slots(seg);
         seg->empty_committed = keel__segment_empty_committed(seg);

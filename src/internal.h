@@ -292,9 +292,13 @@ KEEL_HIDDEN void keel__purge_register(keel_purge_pass_fn pass);
 /* Memory entered a cache (call with no lock held): starts the thread if
    none runs and it is wanted. */
 KEEL_HIDDEN void keel__purge_wake(void);
-KEEL_HIDDEN bool keel__purge_running(void);
-KEEL_HIDDEN size_t keel__purge_threads_started(void);
 KEEL_HIDDEN void keel__purge_child_reset(void);   /* in a forked child */
+
+/* Whether memory cached at cached_at (ms) has waited purge_delay (delay;
+   -1: never by age) by now: the three caches the purge thread ages. */
+static inline bool keel__cache_expired(uint64_t cached_at, uint64_t now, long long delay) {
+    return delay >= 0 && now - cached_at >= (uint64_t)delay;
+}
 
 /* ---- size classes (size_class.c) ---- */
 KEEL_HIDDEN extern const uint32_t keel__class_size[KEEL_CLASS_COUNT];

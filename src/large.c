@@ -316,7 +316,7 @@ static void cache_trim_locked(size_t limit, keel_segment** to_release) {
     long long delay = keel__option(KEEL_OPT_PURGE_DELAY);   /* -1: never by age */
     for (seg = last; seg; seg = seg->heap_prev) {
         size_t c = seg->large_committed;
-        if (large_cache_committed <= limit && (delay < 0 || now - seg->cached_at < (uint64_t)delay)) continue;
+        if (large_cache_committed <= limit && !keel__cache_expired(seg->cached_at, now, delay)) continue;
         if (c && span_decommit_block(seg)) {
             large_cache_committed -= c;
             keel__stat_cached(-(ptrdiff_t)c);

@@ -37,11 +37,12 @@
 #include "internal.h"
 #include "options.h"
 
+#include <string.h>
+
 enum { PURGE_IDLE, PURGE_RUNNING, PURGE_REFUSED };
 
 static _Atomic(int) a_state;                   /* PURGE_* */
 static _Atomic(keel_purge_pass_fn) a_pass;     /* reclaim.c's pass, registered at set-up */
-static _Atomic(size_t) a_started;              /* threads started, for the tests and stats */
 
 void keel__purge_register(keel_purge_pass_fn pass) { atomic_store_explicit(&a_pass, pass, memory_order_release); }
 
@@ -84,21 +85,8 @@ static void purge_main(void) {
    "possibly lost" in memcheck's report, an error keel must not raise. */
 static bool under_valgrind(void) {
     char* const* env;
-    for (env = keel__os_environ(); env && *env; env++) {
-        const char* e = *env;
-        const char* want = "LD_PRELOAD=";
-        size_t i;
-        for (i = 0; want[i] && e[i] == want[i]; i++) {
-        }
-        if (want[i]) continue;
-        for (e += i; *e; e++) {
-            const char* v = "vgpreload";
-            size_t k;
-            for (k = 0; v[k] && e[k] == v[k]; k++) {
-            }
-            if (!v[k]) return true;
-        }
-    }
+    for (env = keel__os_environ(); env && *env; env++)
+        if (strncmp(*env, "LD_PRELOAD=", 11) == 0 && strstr(*env + 11, "vgpreload")) return true;
     return false;
 }
 
@@ -109,9 +97,7 @@ void keel__purge_wake(void) {
     if (!atomic_compare_exchange_strong_explicit(&a_state, &idle, PURGE_RUNNING, memory_order_seq_cst,
                                                  memory_order_relaxed))
         return;
-    if (!KEEL_VALGRIND && !under_valgrind() && keel__os_thread_start(purge_main)) {
-        atomic_fetch_add_explicit(&a_started, 1, memory_order_relaxed);
-    } else {
+    if (KEEL_VALGRIND || under_valgrind() || !keel__os_thread_start(purge_main)) {
         /* no threads here (a sandbox, a limit), or memcheck, which
            reports a thread alive at exit as a possible leak (the process
            runs under Valgrind, or the build is memcheck's): memory goes
@@ -119,9 +105,6 @@ void keel__purge_wake(void) {
         atomic_store_explicit(&a_state, PURGE_REFUSED, memory_order_relaxed);
     }
 }
-
-bool keel__purge_running(void) { return atomic_load_explicit(&a_state, memory_order_relaxed) == PURGE_RUNNING; }
-size_t keel__purge_threads_started(void) { return atomic_load_explicit(&a_started, memory_order_relaxed); }
 
 void keel__purge_child_reset(void) {
     /* the parent's thread did not come along */

@@ -265,7 +265,7 @@ size_t keel__segment_cache_age(void) {
     size_t left;
     keel__segments_lock();
     for (seg = segment_cache; seg; seg = seg->heap_next) {
-        if (seg->empty_committed == 0 || delay < 0 || now - seg->cached_at < (uint64_t)delay) continue;
+        if (seg->empty_committed == 0 || !keel__cache_expired(seg->cached_at, now, delay)) continue;
         segment_cache_committed -= seg->empty_committed;
         (void)segment_decommit_slots(seg);
         seg->empty_committed = keel__segment_empty_committed(seg);
