@@ -433,6 +433,22 @@ static void rp_alloc_header(FILE* f, const char* first, const char* tail) {
 }
 
 /* The overview table of one key (time or RSS), with keel's ratios. */
+/* The bar row of one of keel's costs in time (column a ÷ keel, geometric
+   mean over the workloads), and its line in short_of (sl bytes written of
+   cap) when it is over the bar; returns the new sl. */
+static size_t rp_cost_bar(FILE* f, int a, const char* row, const char* what, double bar, char* short_of, size_t sl,
+                          size_t cap) {
+    int n;
+    double g = rp_geomean(a, RP_KEEL, K_WALL, -1, &n);
+    fprintf(f, "| time with %s ÷ keel, geometric mean over %d workloads | %s | ≤ %.2f | %s |\n", row, n,
+            rp_fmt(g, "%.3f"), bar, isnan(g) ? "-" : g <= bar ? "**met**" : "**not met**");
+    if (!isnan(g) && g > bar)
+        sl += (size_t)snprintf(short_of + sl, cap - sl,
+                               "- %s it costs %.1f%% of keel's time on the geometric mean (bar %.0f%%; see its section).\n",
+                               what, (g - 1) * 100, (bar - 1) * 100);
+    return sl;
+}
+
 /* A section of one of keel's costs: column a (a variant of keel) against
    keel, per workload, in time, peak RSS and callgrind instructions. */
 static void rp_cost_section(FILE* f, int a, const char* title, const char* label) {
@@ -681,24 +697,12 @@ static void rp_write_md(void) {
         }
     }
     if (!any_real) fputs("| real programs | not run | | |\n", f);
-    if (rp_present[RP_PROF]) {
-        g = rp_geomean(RP_PROF, RP_KEEL, K_WALL, -1, &n);
-        fprintf(f, "| time with the heap profile on (profile_sample 524288) ÷ keel, geometric mean over %d workloads | %s | ≤ %.2f | %s |\n",
-                n, rp_fmt(g, "%.3f"), BAR_PROF, isnan(g) ? "-" : g <= BAR_PROF ? yes : no);
-        if (!isnan(g) && g > BAR_PROF)
-            sl += (size_t)snprintf(short_of + sl, sizeof short_of - sl,
-                                   "- heap profile: on at 512 KiB it costs %.1f%% of keel's time on the geometric mean (bar %.0f%%; see its section).\n",
-                                   (g - 1) * 100, (BAR_PROF - 1) * 100);
-    }
-    if (rp_present[RP_GUARD]) {
-        g = rp_geomean(RP_GUARD, RP_KEEL, K_WALL, -1, &n);
-        fprintf(f, "| time with guarded sampling on (guarded_sample_rate 1000) ÷ keel, geometric mean over %d workloads | %s | ≤ %.2f | %s |\n",
-                n, rp_fmt(g, "%.3f"), BAR_GUARD, isnan(g) ? "-" : g <= BAR_GUARD ? yes : no);
-        if (!isnan(g) && g > BAR_GUARD)
-            sl += (size_t)snprintf(short_of + sl, sizeof short_of - sl,
-                                   "- guarded sampling: on at 1 in 1000 it costs %.1f%% of keel's time on the geometric mean (bar %.0f%%; see its section).\n",
-                                   (g - 1) * 100, (BAR_GUARD - 1) * 100);
-    }
+    if (rp_present[RP_PROF])
+        sl = rp_cost_bar(f, RP_PROF, "the heap profile on (profile_sample 524288)", "heap profile: on at 512 KiB", BAR_PROF,
+                         short_of, sl, sizeof short_of);
+    if (rp_present[RP_GUARD])
+        sl = rp_cost_bar(f, RP_GUARD, "guarded sampling on (guarded_sample_rate 1000)", "guarded sampling: on at 1 in 1000",
+                         BAR_GUARD, short_of, sl, sizeof short_of);
     if (rp_present[RP_HARD]) {
         static const int keys[2] = {K_WALL, K_RSS};
         static const double bars[2] = {BAR_HARD_TIME, BAR_HARD_RSS};
