@@ -18,7 +18,24 @@
 /* ---- choosing a page: the slow path of small and medium sizes ---- */
 
 static keel_segment_kind kind_of_class(size_t cls) {
-    return keel__class_size[cls] <= KEEL_SMALL_MAX ? KEEL_SEGMENT_SMALL : KEEL_SEGMENT_MEDIUM;
+    size_t size = keel__class_size[cls];
+    return size <= KEEL_SMALL_MAX ? KEEL_SEGMENT_SMALL : size <= KEEL_MEDIUM_MAX ? KEEL_SEGMENT_MEDIUM : KEEL_SEGMENT_BIG;
+}
+
+/* Whether a block above KEEL_MEDIUM_MAX comes from a big page (else from a
+   large span of its own). Big pages share a segment among many blocks, so
+   thousands of live blocks take a few mappings, not two each. Not for:
+   - a block realloc grows: a span grows in place into its headroom;
+   - a first-class heap's block: its large blocks are listed and destroyed
+     with it (heap_first.c);
+   - the hardened build: a guard page follows every large block (harden.h);
+   - under a cap on committed memory (limit) or ulimit -v: a span commits
+     and reserves what its block needs; a big page commits its whole slot
+     at once (one mapping, not one per block), which is up to a quarter
+     more than its blocks (three 1 MiB blocks in 4 MiB). */
+static bool big_page_serves(const keel_theap* heap, size_t size, bool growing) {
+    return !KEEL_HARDENED && size <= KEEL_BIG_MAX && !growing && !heap->first_class &&
+           keel__option(KEEL_OPT_LIMIT) == 0 && !keel__os_address_space_limited();
 }
 
 /* Phase 1: the class's queue. Each page gets its freed blocks collected and
@@ -182,7 +199,7 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
         void* p = NULL;
         if (heap == &keel__heap_empty) heap = keel__heap_get();
         if (heap) {
-            if (size <= KEEL_MEDIUM_MAX && alignment <= KEEL_ALIGN) {
+            if (alignment <= KEEL_ALIGN && (size <= KEEL_MEDIUM_MAX || big_page_serves(heap, size, growing))) {
                 p = alloc_from_page(heap, keel__class_of(size), size, zero);
             } else if ((p = large_alloc_for(heap, size, alignment, zero, growing)) != NULL) {
                 keel__counter_add(&heap->a_allocs, 1);
@@ -369,9 +386,10 @@ static void* alloc_plain(keel_theap* heap, size_t size, bool zero) {
             (void)keel__page_collect(heap, page);
             return page_pop(heap, page, size, zero);
         }
-    } else if (KEEL_LIKELY(size <= KEEL_MEDIUM_MAX)) {
+    } else if (KEEL_LIKELY(size <= KEEL_BIG_MAX)) {
         /* sizes past the direct table: the class's first page, if it has a
-           block, is as good as the direct table's */
+           block, is as good as the direct table's (a heap that no big page
+           serves has none of a big class) */
         keel_page* page = heap->queues[keel__class_of(size)].first;
         if (page && page->free) return page_pop(heap, page, size, zero);
     }

@@ -195,10 +195,10 @@ static void heap_retire(keel_theap* heap) {
     bool warm = false;
     keel__heap_collect_all(heap, true);
     (void)keel__segment_purge_heap(heap, false);   /* down to the heap's bound */
-    for (k = 0; k < 2; k++) {
-        keel_segment** list = k == 0 ? &heap->small_segments : &heap->medium_segments;
-        while (*list) {
-            keel_segment* seg = *list;
+    for (k = 0; k < KEEL_PAGE_KINDS; k++) {
+        keel_segment_list* list = &heap->segments[k];
+        while (list->first) {
+            keel_segment* seg = list->first;
             keel__heap_drop_segment(heap, seg);
             /* relaxed: the abandoned lock below orders the hand-over */
             atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);

@@ -196,10 +196,10 @@ void keel_heap_destroy(keel_heap* heap) {
         large_release(heap, seg);
     }
     keel__unlock(&heap->large_lock);
-    for (k = 0; k < 2; k++) {
-        keel_segment** list = k == 0 ? &t->small_segments : &t->medium_segments;
-        while (*list) {
-            keel_segment* seg = *list;
+    for (k = 0; k < KEEL_PAGE_KINDS; k++) {
+        keel_segment_list* list = &t->segments[k];
+        while (list->first) {
+            keel_segment* seg = list->first;
             keel__heap_drop_segment(t, seg);
             if (seg->first_class == KEEL_FIRST_CLASS_HOME) home = seg;   /* its pages go; it goes last */
             keel__segment_discard(t, seg);
@@ -237,10 +237,10 @@ keel_heap* keel_heap_of(const void* ptr) {
     return seg ? keel__first_class_of(seg) : NULL;
 }
 
-/* Walks the heap's small and medium segments. */
+/* Walks the heap's segments cut into pages. */
 #define FOR_EACH_SEGMENT(t, seg, k)                                                        \
-    for (k = 0; k < 2; k++)                                                                \
-        for (seg = k == 0 ? (t)->small_segments : (t)->medium_segments; seg; seg = seg->heap_next)
+    for (k = 0; k < KEEL_PAGE_KINDS; k++)                                                  \
+        for (seg = (t)->segments[k].first; seg; seg = seg->heap_next)
 
 keel_stats keel_heap_get_stats(const keel_heap* cheap) {
     keel_heap* heap = (keel_heap*)(uintptr_t)cheap;   /* the lock and a collection: state, not contents */

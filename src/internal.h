@@ -5,7 +5,8 @@
      OS page     the unit vmem commits (vmem_get_page_size()).
      segment     a 4 MiB-aligned reservation from vmem, with its header at the
                  start; small segments hold 64 pages of 64 KiB, medium ones 8
-                 pages of 512 KiB, a large segment holds one large block.
+                 pages of 512 KiB, a big segment one page of 4 MiB (less its
+                 header), a large segment holds one large block.
      page        a run of a segment that serves one size class; it has its
                  own free lists (free, local_free, a_thread_free).
      block       what keel_alloc returns; a page is cut into equal blocks.
@@ -50,11 +51,15 @@
 #define KEEL_SMALL_PAGE_SHIFT 16                         /* 64 KiB small pages  */
 #define KEEL_MEDIUM_PAGE_SHIFT 19                        /* 512 KiB medium pages */
 #define KEEL_SMALL_MAX ((size_t)8 << 10)                 /* blocks <= 8 KiB: small pages */
-#define KEEL_MEDIUM_MAX ((size_t)128 << 10)              /* <= 128 KiB: medium; above: large */
+#define KEEL_MEDIUM_MAX ((size_t)128 << 10)              /* <= 128 KiB: medium pages */
+#define KEEL_BIG_PAGE_SHIFT KEEL_SEGMENT_SHIFT            /* a big page: its whole segment */
+#define KEEL_BIG_MAX ((size_t)1 << 20)                   /* <= 1 MiB: big pages (thread heaps,
+                                                            not realloc's growing blocks);
+                                                            above: large */
 #define KEEL_MAX_PAGES (KEEL_SEGMENT_SIZE >> KEEL_SMALL_PAGE_SHIFT)   /* 64 */
 #define KEEL_DIRECT_MAX 1024                             /* sizes served by the direct table */
 #define KEEL_DIRECT_COUNT (KEEL_DIRECT_MAX / 16 + 1)
-#define KEEL_CLASS_COUNT 89                              /* classes 1..88; 0 unused */
+#define KEEL_CLASS_COUNT 113                             /* classes 1..112; 0 unused */
 #define KEEL_ALIGN 16
 /* Requests above this can never be met; refusing early keeps every size
    computation below free of overflow. */
@@ -65,9 +70,11 @@
 typedef enum keel_segment_kind {
     KEEL_SEGMENT_SMALL,
     KEEL_SEGMENT_MEDIUM,
+    KEEL_SEGMENT_BIG,
     KEEL_SEGMENT_LARGE,
     KEEL_SEGMENT_GUARDED
 } keel_segment_kind;
+#define KEEL_PAGE_KINDS 3   /* SMALL, MEDIUM, BIG: the kinds cut into pages of size classes */
 
 /* A free block's first two words (block_check.h): its link, and the check
    word next ^ block ^ KEEL_LINK_SALT, written with it and cleared when the
@@ -169,7 +176,8 @@ typedef struct keel_segment {
     uint32_t page_shift;              /* log2 of its page size (large: segment shift)     */
     uint32_t page_count;
     uint32_t used_pages;              /* pages in use (owner only)                        */
-    _Atomic(uint32_t) a_stat_pages;   /* page_count, for keel_get_stats (relaxed)         */
+    _Atomic(uint32_t) a_stat_pages;   /* page_count, for keel_get_stats (relaxed); a large
+                                         segment's is KEEL_STAT_LARGE | 1                 */
     size_t reserved;                  /* bytes reserved from vmem                         */
     size_t header_size;               /* bytes of header, committed with the segment      */
     _Atomic(struct keel_theap*) a_heap; /* owner; NULL while abandoned or cached          */
@@ -211,6 +219,12 @@ typedef struct keel_segment {
 } keel_segment;
 
 #define KEEL_SEGMENT_COOKIE 0x6b65656cu  /* "keel" */
+#define KEEL_STAT_LARGE 0x80000000u      /* a_stat_pages: one large block, no class */
+
+/* A heap's segments of one kind, linked through heap_next/heap_prev; the
+   tail makes moving a segment that filled up to the back O(1) (a big
+   segment fills with its one page). */
+typedef struct keel_segment_list { keel_segment* first; keel_segment* last; } keel_segment_list;
 
 /* A thread heap. Only its thread touches it, except the relaxed counters
    that stats read and the registry links (under the registry lock). */
@@ -218,8 +232,8 @@ typedef struct keel_theap {
     keel_page* direct[KEEL_DIRECT_COUNT];        /* size/16 -> current page of its class */
     keel_page_queue queues[KEEL_CLASS_COUNT];     /* pages that may have free blocks      */
     keel_page_queue full[KEEL_CLASS_COUNT];       /* pages with no free block             */
-    keel_segment* small_segments;                 /* owned, those with free slots first   */
-    keel_segment* medium_segments;
+    keel_segment_list segments[KEEL_PAGE_KINDS];  /* owned, per kind (small, medium, big),
+                                                     those with free slots first          */
     /* counters read by keel_get_stats (written by the owner only, relaxed) */
     _Atomic(size_t) a_allocs;                     /* allocations made by this heap        */
     /* sampling (alloc.c, "sampling events"): every allocation subtracts its

@@ -1,4 +1,6 @@
-/* large.c — blocks above KEEL_MEDIUM_MAX: each gets a segment of its own,
+/* large.c — blocks above KEEL_BIG_MAX, and the blocks above KEEL_MEDIUM_MAX
+   that no big page serves (realloc's growing blocks, first-class heaps',
+   over-aligned ones, the hardened build's, under ulimit -v): each gets a segment of its own,
    reserved beyond its size so realloc can grow it in place by committing
    more. Freed spans wait in a small cache, still committed, so programs that
    reuse big buffers don't fault memory in again each time; the cache is
@@ -181,7 +183,7 @@ static bool span_lay_out(keel_segment* seg, size_t header, size_t reserve, size_
     seg->kind = KEEL_SEGMENT_LARGE;
     seg->page_shift = (uint32_t)(sizeof(uintptr_t) * 8 - 1);
     seg->page_count = 1;
-    atomic_store_explicit(&seg->a_stat_pages, 1, memory_order_relaxed);
+    atomic_store_explicit(&seg->a_stat_pages, KEEL_STAT_LARGE | 1u, memory_order_relaxed);
     seg->reserved = reserve;
     seg->header_size = header;
     seg->large_offset = offset;

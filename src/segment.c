@@ -1,4 +1,5 @@
-/* segment.c — segments: 4 MiB-aligned reservations cut into pages; page
+/* segment.c — segments: 4 MiB-aligned reservations cut into pages (64 KiB
+   small ones, 512 KiB medium ones, or one big page of the whole segment); page
    slots handed to thread heaps; the cache of empty segments. Entry points:
    keel__segment_page_alloc, keel__segment_page_free. */
 #include "annotate.h"
@@ -48,7 +49,9 @@ static void page_clear(keel_page* pg) {
 static void segment_init_pages(keel_segment* seg, keel_segment_kind kind) {
     size_t page_size, i;
     seg->kind = (uint32_t)kind;
-    seg->page_shift = kind == KEEL_SEGMENT_SMALL ? KEEL_SMALL_PAGE_SHIFT : KEEL_MEDIUM_PAGE_SHIFT;
+    seg->page_shift = kind == KEEL_SEGMENT_SMALL    ? KEEL_SMALL_PAGE_SHIFT
+                      : kind == KEEL_SEGMENT_MEDIUM ? KEEL_MEDIUM_PAGE_SHIFT
+                                                    : KEEL_BIG_PAGE_SHIFT;
     seg->page_count = (uint32_t)(KEEL_SEGMENT_SIZE >> seg->page_shift);
     atomic_store_explicit(&seg->a_stat_pages, seg->page_count, memory_order_relaxed);
     seg->used_pages = 0;
@@ -135,6 +138,71 @@ bool keel__segment_home_init(keel_segment* seg, size_t header) {
    the heap inside its header goes with it, so this is the last step. */
 void keel__segment_home_release(keel_segment* seg) { region_segment_release(seg, NULL); }
 
+/* ---- new segments' address space, in batches ----
+   Where a part of a reservation can be released on its own (POSIX; not
+   Windows, which releases only whole reservations) and address space is
+   plentiful (64-bit, no ulimit -v), new segments are reserved in batches,
+   side by side, and handed out in address order: 4 at first (16 MiB), each
+   batch twice the last, up to KEEL_SEGMENT_BATCH. Neighbours whose memory is all committed (big pages commit their
+   whole slot) make one mapping between them: a process holding 50,000
+   big blocks has hundreds of mappings, not one or two per block (the
+   kernel's limit is 65,530). The batch's unused segments are reserved
+   address space only: counted as reserved, released by
+   keel__segment_flush_caches (keel_trim, out of memory); a segment's own
+   release unmaps just its part. */
+#if defined(_WIN32) || UINTPTR_MAX <= 0xFFFFFFFFu
+#define KEEL_SEGMENT_BATCH 1
+#else
+#define KEEL_SEGMENT_BATCH 64   /* 256 MiB */
+#endif
+static uint8_t* batch_next;       /* the next unused segment of the batch */
+static size_t batch_left;         /* segments left in it                  */
+static size_t batch_size = 4;     /* segments in the next batch           */
+
+/* The address space of a new segment (counted as reserved); NULL when the
+   OS refuses. */
+static keel_segment* segment_reserve(void) {
+    keel_segment* seg = NULL;
+    if (KEEL_SEGMENT_BATCH > 1) {
+        keel__segments_lock();
+        if (batch_left == 0 && !keel__os_address_space_limited()) {
+            uint8_t* p = (uint8_t*)vmem_reserve_aligned(batch_size * KEEL_SEGMENT_SIZE, KEEL_SEGMENT_SIZE);
+            if (p) {
+                batch_next = p;
+                batch_left = batch_size;
+                keel__stat_reserved((ptrdiff_t)(batch_size * KEEL_SEGMENT_SIZE));
+                if (batch_size < KEEL_SEGMENT_BATCH) batch_size *= 2;
+            }
+        }
+        if (batch_left) {
+            seg = (keel_segment*)batch_next;
+            batch_next += KEEL_SEGMENT_SIZE;
+            batch_left--;
+        }
+        keel__segments_unlock();
+        if (seg) return seg;
+    }
+    seg = (keel_segment*)vmem_reserve_aligned(KEEL_SEGMENT_SIZE, KEEL_SEGMENT_SIZE);
+    if (seg) keel__stat_reserved((ptrdiff_t)KEEL_SEGMENT_SIZE);
+    return seg;
+}
+
+/* Releases the batch's unused segments; returns the bytes released. */
+static size_t batch_release(void) {
+    uint8_t* p;
+    size_t n;
+    keel__segments_lock();
+    p = batch_next;
+    n = batch_left;
+    batch_next = NULL;
+    batch_left = 0;
+    keel__segments_unlock();
+    if (n == 0) return 0;
+    if (!vmem_release(p, n * KEEL_SEGMENT_SIZE)) keel__fatal("the OS refused to release unused segments");
+    keel__stat_reserved(-(ptrdiff_t)(n * KEEL_SEGMENT_SIZE));
+    return n * KEEL_SEGMENT_SIZE;
+}
+
 /* A fresh or cached small/medium segment owned by heap (a chunk of its
    region for a heap in one); NULL when the OS refuses. */
 keel_segment* keel__segment_new(keel_theap* heap, keel_segment_kind kind) {
@@ -164,13 +232,12 @@ keel_segment* keel__segment_new(keel_theap* heap, keel_segment_kind kind) {
                 keel__fatal("cannot re-cut a segment whose pages stay committed");
     }
     if (!seg) {
-        seg = (keel_segment*)vmem_reserve_aligned(KEEL_SEGMENT_SIZE, KEEL_SEGMENT_SIZE);
+        seg = segment_reserve();
         if (!seg) return NULL;
         if (!segment_lay_out(seg, header, KEEL_SEGMENT_SIZE, kind)) {
-            (void)vmem_release(seg, KEEL_SEGMENT_SIZE);
+            if (vmem_release(seg, KEEL_SEGMENT_SIZE)) keel__stat_reserved(-(ptrdiff_t)KEEL_SEGMENT_SIZE);
             return NULL;
         }
-        keel__stat_reserved((ptrdiff_t)KEEL_SEGMENT_SIZE);
     } else {
         segment_init_pages(seg, kind);
     }
@@ -330,7 +397,7 @@ size_t keel__segment_flush_caches(void) {
         cache_push(keep);
         keep = next;
     }
-    return given;
+    return given + batch_release();
 }
 
 /* For validate: the cached segments (caller holds the segments lock). */
@@ -350,36 +417,37 @@ bool keel__segment_cache_counts_agree(void) {
 
 /* ---- a heap's segments: lists per kind, segments with free slots first ---- */
 
-static keel_segment** heap_list(keel_theap* heap, keel_segment_kind kind) {
-    return kind == KEEL_SEGMENT_SMALL ? &heap->small_segments : &heap->medium_segments;
+static keel_segment_list* heap_list(keel_theap* heap, keel_segment_kind kind) {
+    return &heap->segments[kind];
 }
 
-static void heap_list_push_front(keel_segment** list, keel_segment* seg) {
+static void heap_list_push_front(keel_segment_list* list, keel_segment* seg) {
     seg->heap_prev = NULL;
-    seg->heap_next = *list;
-    if (*list) (*list)->heap_prev = seg;
-    *list = seg;
+    seg->heap_next = list->first;
+    if (list->first) list->first->heap_prev = seg;
+    else list->last = seg;
+    list->first = seg;
 }
 
-static void heap_list_remove(keel_segment** list, keel_segment* seg) {
+static void heap_list_remove(keel_segment_list* list, keel_segment* seg) {
     if (seg->heap_prev) seg->heap_prev->heap_next = seg->heap_next;
-    else *list = seg->heap_next;
+    else list->first = seg->heap_next;
     if (seg->heap_next) seg->heap_next->heap_prev = seg->heap_prev;
+    else list->last = seg->heap_prev;
     seg->heap_next = seg->heap_prev = NULL;
 }
 
-static void heap_list_push_back(keel_segment** list, keel_segment* seg) {
-    keel_segment* last = *list;
-    if (!last) { heap_list_push_front(list, seg); return; }
-    while (last->heap_next) last = last->heap_next;
-    last->heap_next = seg;
-    seg->heap_prev = last;
+static void heap_list_push_back(keel_segment_list* list, keel_segment* seg) {
     seg->heap_next = NULL;
+    seg->heap_prev = list->last;
+    if (list->last) list->last->heap_next = seg;
+    else list->first = seg;
+    list->last = seg;
 }
 
 /* Puts an adopted segment into the heap's list of its kind. */
 void keel__heap_take_segment(keel_theap* heap, keel_segment* seg) {
-    keel_segment** list = heap_list(heap, (keel_segment_kind)seg->kind);
+    keel_segment_list* list = heap_list(heap, (keel_segment_kind)seg->kind);
     if (seg->used_pages < seg->page_count) heap_list_push_front(list, seg);
     else heap_list_push_back(list, seg);
 }
@@ -412,8 +480,8 @@ static bool page_commit(keel_page* page) {
 /* A free page slot from the heap's segments of this kind (a new segment if
    none has one), committed; NULL when the OS refuses. */
 keel_page* keel__segment_page_alloc(keel_theap* heap, keel_segment_kind kind) {
-    keel_segment** list = heap_list(heap, kind);
-    keel_segment* seg = *list;
+    keel_segment_list* list = heap_list(heap, kind);
+    keel_segment* seg = list->first;
     keel_page* page = NULL;
     size_t i;
     if (!seg || seg->used_pages >= seg->page_count) {
@@ -488,7 +556,7 @@ static void page_unuse(keel_page* page) {
    page in use goes to the segment cache (true: the segment is gone). */
 bool keel__segment_page_free(keel_theap* heap, keel_page* page) {
     keel_segment* seg = keel__segment_of_page(page);
-    keel_segment** list = heap_list(heap, (keel_segment_kind)seg->kind);
+    keel_segment_list* list = heap_list(heap, (keel_segment_kind)seg->kind);
     bool was_full = seg->used_pages == seg->page_count;
     keel__assert(page->in_use && page->slot_size > 0 && seg->used_pages > 0);
     page_unuse(page);
@@ -544,8 +612,8 @@ void keel__segment_discard(keel_theap* heap, keel_segment* seg) {
 size_t keel__segment_purge_heap(keel_theap* heap, bool all) {
     size_t given = 0;
     int k;
-    for (k = 0; k < 2; k++) {
-        keel_segment* seg = k == 0 ? heap->small_segments : heap->medium_segments;
+    for (k = 0; k < KEEL_PAGE_KINDS; k++) {
+        keel_segment* seg = heap->segments[k].first;
         for (; seg; seg = seg->heap_next) {
             uint32_t i;
             for (i = 0; i < seg->page_count; i++) {
@@ -578,8 +646,9 @@ size_t keel__segment_empty_committed(const keel_segment* seg) {
 size_t keel__heap_empty_committed(const keel_theap* heap) {
     size_t bytes = 0;
     const keel_segment* seg;
-    for (seg = heap->small_segments; seg; seg = seg->heap_next) bytes += keel__segment_empty_committed(seg);
-    for (seg = heap->medium_segments; seg; seg = seg->heap_next) bytes += keel__segment_empty_committed(seg);
+    int k;
+    for (k = 0; k < KEEL_PAGE_KINDS; k++)
+        for (seg = heap->segments[k].first; seg; seg = seg->heap_next) bytes += keel__segment_empty_committed(seg);
     return bytes;
 }
 

@@ -1,5 +1,6 @@
 /* size_class.c — the block sizes: multiples of 16 up to 128, then eight
-   classes per doubling (12.5% apart) up to 128 KiB. keel__class_of (in
+   classes per doubling (12.5% apart) up to 1 MiB: small pages up to 8 KiB,
+   medium ones up to 128 KiB, big ones above. keel__class_of (in
    internal.h) maps a size to its class. */
 #include "internal.h"
 
@@ -15,5 +16,8 @@ const uint32_t keel__class_size[KEEL_CLASS_COUNT] = {
     16384, 18432, 20480, 22528, 24576, 26624, 28672, 30720,
     32768, 36864, 40960, 45056, 49152, 53248, 57344, 61440,
     65536, 73728, 81920, 90112, 98304, 106496, 114688, 122880,
-    131072,
+    131072, 147456, 163840, 180224, 196608, 212992, 229376, 245760,
+    262144, 294912, 327680, 360448, 393216, 425984, 458752, 491520,
+    524288, 589824, 655360, 720896, 786432, 851968, 917504, 983040,
+    1048576,
 };

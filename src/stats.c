@@ -28,16 +28,16 @@ static size_t stats_slot_bytes(uint32_t i, uint32_t n, size_t header) {
 }
 
 /* One page of the walk into its class's row; reads only the page's atomics
-   (n is the segment's a_stat_pages: 1 for a large segment). */
-static void stats_count_class(keel_class_usage* classes, uint32_t i, uint32_t n, size_t used, size_t bsize,
-                              size_t header) {
+   (n is the segment's page count; large: a large segment's one block). */
+static void stats_count_class(keel_class_usage* classes, uint32_t i, uint32_t n, bool large, size_t used,
+                              size_t bsize, size_t header) {
     keel_class_usage* u;
     if (bsize == 0) return;   /* not in use, or the header's */
-    if (n == 1) {
+    if (large) {
         u = &classes[0];
         u->committed += bsize;
     } else {
-        if (bsize > KEEL_MEDIUM_MAX) return;   /* a torn read of a segment being re-cut */
+        if (bsize > KEEL_BIG_MAX || n == 0) return;   /* a torn read of a segment being re-cut */
         u = &classes[keel__class_of(bsize)];
         u->committed += stats_slot_bytes(i, n, header);
     }
@@ -86,6 +86,8 @@ static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
        thread is allocating, free of data races always */
     for (seg = keel__segments; seg; seg = seg->all_next) {
         uint32_t i, n = atomic_load_explicit(&seg->a_stat_pages, memory_order_relaxed);
+        bool large = (n & KEEL_STAT_LARGE) != 0;
+        n &= ~KEEL_STAT_LARGE;
         st.num_segments++;
         for (i = 0; i < n; i++) {
             const keel_page* pg = &seg->pages[i];
@@ -93,7 +95,7 @@ static bool stats_walk(keel_class_usage* classes, bool wait, keel_stats* out) {
             size_t bsize = atomic_load_explicit(&pg->a_stat_block_size, memory_order_relaxed);
             page_blocks += used;
             page_bytes += used * bsize;
-            if (classes) stats_count_class(classes, i, n, used, bsize, seg->header_size);
+            if (classes) stats_count_class(classes, i, n, large, used, bsize, seg->header_size);
         }
     }
     keel__segments_unlock();

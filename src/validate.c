@@ -122,14 +122,17 @@ void keel__validate_theap(keel_theap* heap) {
         size_t cls2 = keel__class_of(w == 0 ? 1 : w * 16);
         expect(page == &keel__page_empty || page == heap->queues[cls2].first, "direct table points at the wrong page");
     }
-    for (k = 0; k < 2; k++) {
-        keel_segment* seg = k == 0 ? heap->small_segments : heap->medium_segments;
-        for (; seg; seg = seg->heap_next) {
+    for (k = 0; k < KEEL_PAGE_KINDS; k++) {
+        keel_segment* seg = heap->segments[k].first;
+        keel_segment* prev = NULL;
+        for (; seg; prev = seg, seg = seg->heap_next) {
+            expect(seg->heap_prev == prev, "a heap's segment list links broken");
             check_segment_header(seg);
             expect(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap, "heap lists a segment it does not own");
-            expect(seg->kind == (k == 0 ? KEEL_SEGMENT_SMALL : KEEL_SEGMENT_MEDIUM), "segment listed under the wrong kind");
+            expect(seg->kind == (uint32_t)k, "segment listed under the wrong kind");
             check_slot_states(seg);
         }
+        expect(heap->segments[k].last == prev, "a heap's segment list tail broken");
     }
     expect(heap->empty_cached_bytes == keel__heap_empty_committed(heap), "the heap's count of empty committed memory is wrong");
 #if KEEL_HARDENED

@@ -123,7 +123,9 @@ VMEMDEF bool vmem_reset(void* ptr, size_t num_bytes);
 VMEMDEF bool vmem_protect(void* ptr, size_t num_bytes, vmem_access access);
 
 /* Releases a whole reservation: ptr and num_reserved_bytes as given to and
-   returned by vmem_reserve / vmem_reserve_aligned. */
+   returned by vmem_reserve / vmem_reserve_aligned. On POSIX systems a
+   granule-aligned part of a reservation may also be released on its own
+   (the rest stays reserved); Windows releases only whole reservations. */
 VMEMDEF bool vmem_release(void* ptr, size_t num_reserved_bytes);
 
 /* Releases a block from vmem_alloc (ptr and num_bytes as given). */

@@ -179,10 +179,11 @@ int main(void) {
         CHECK(c != NULL);
         if (c) memset(c, 3, TOP);
         keel_free(c);
-        c = (unsigned char*)keel_alloc(200 * HT_KIB);
+        c = (unsigned char*)keel_alloc(2 * HT_MIB);   /* past the big classes: a span */
         CHECK(c != NULL);
-        CHECK(seg_of(c)->large_committed <= 4 * round_page(200 * HT_KIB) + HT_MIB);
-        CHECK(keel_usable_size(c) == round_page(200 * HT_KIB));
+        CHECK(seg_of(c)->kind == KEEL_SEGMENT_LARGE);
+        CHECK(seg_of(c)->large_committed <= 4 * round_page(2 * HT_MIB) + HT_MIB);
+        CHECK(keel_usable_size(c) == round_page(2 * HT_MIB));
         keel_free(c);
     }
     keel_validate();

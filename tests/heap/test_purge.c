@@ -24,7 +24,7 @@
 
 #define NAME "test_purge"
 #define BLOCKS 12
-#define BLOCK ((size_t)1 << 20)
+#define BLOCK ((size_t)2 << 20)   /* past the big classes: a large block */
 
 static void nap_ms(unsigned ms) {
 #if defined(_WIN32)

@@ -99,10 +99,10 @@ int main(void) {
     after = dump_inuse();
     CHECK(after >= 0 && after - before < 1000 * N / 20);
 
-    /* large blocks: each is sampled (weight about 1) */
+    /* 1 MiB blocks: each is sampled (weight about 1) */
     for (i = 0; i < 16; i++) blocks[i] = keel_alloc((size_t)1 << 20);
     with = dump_inuse();
-    CHECK_NOTE(within_quarter(with - before, 16.0 * (1 << 20)), "16 MiB of large blocks");
+    CHECK_NOTE(within_quarter(with - before, 16.0 * (1 << 20)), "16 MiB of 1 MiB blocks");
     for (i = 0; i < 16; i++) keel_free(blocks[i]);
     after = dump_inuse();
     CHECK(after >= 0 && after - before < (1 << 20));
