@@ -22,11 +22,12 @@
 #endif
 
 /* TUNABLE: milliseconds empty memory stays cached (freed large blocks,
-   empty segments, exited threads' empty pages) before it goes back to the
-   OS; 0: empty memory of every kind goes back at once (no cache keeps any),
-   -1: never by age (the byte bounds still hold). */
+   empty segments, exited threads' empty pages, the pages thread heaps
+   offer the purge thread) before it goes back to the OS; 0: empty memory
+   of every kind goes back at once (no cache keeps any), -1: never by age
+   (the byte bounds still hold). */
 #ifndef KEEL_PURGE_DELAY
-#define KEEL_PURGE_DELAY 1000
+#define KEEL_PURGE_DELAY 500
 #endif
 
 /* TUNABLE: 1: a background thread, started the first time memory is

@@ -104,6 +104,7 @@ static void fork_child(void) {
         if (seg->kind == KEEL_SEGMENT_LARGE || owner == NULL || owner == me || seg->first_class) continue;
         atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
         seg->fork_orphan = 1;
+        keel__segment_reclaim_offers(NULL, seg);   /* none is PURGING: the segments lock was held */
         abandoned_push_locked(seg);
     }
     for (h = keel__registry; h; h = next) {
@@ -199,6 +200,7 @@ static void heap_retire(keel_theap* heap) {
         keel_segment_list* list = &heap->segments[k];
         while (list->first) {
             keel_segment* seg = list->first;
+            keel__segment_reclaim_offers(heap, seg);   /* no offers in abandoned segments */
             keel__heap_drop_segment(heap, seg);
             /* relaxed: the abandoned lock below orders the hand-over */
             atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);

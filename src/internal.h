@@ -82,6 +82,18 @@ typedef enum keel_segment_kind {
 typedef struct keel_block { struct keel_block* next; uintptr_t check; } keel_block;
 #define KEEL_LINK_SALT ((uintptr_t)0x6b65656cu)
 
+/* An empty page slot of a thread heap, past the memory its heap keeps
+   (heap_empty_cache), is offered to the purge thread rather than reset at
+   once (segment.c, "offered slots"). The owner moves NONE -> OPEN (offer),
+   OPEN -> NONE (taken back warm) and DONE -> NONE; the purge thread, under
+   the segments lock, OPEN -> PURGING -> DONE (its memory reset). */
+typedef enum keel_offer {
+    KEEL_OFFER_NONE = 0,
+    KEEL_OFFER_OPEN,
+    KEEL_OFFER_PURGING,
+    KEEL_OFFER_DONE
+} keel_offer;
+
 /* What a page slot's memory is, and the only moves between the states
    (segment.c makes them all but FRESH -> DIRTY, which keel__page_init does):
      DECOMMITTED --commit--> FRESH --blocks written--> DIRTY --vmem_reset--> RESET
@@ -143,6 +155,8 @@ typedef struct keel_page {
             uint8_t uncarved_zero;            /* hardened build: the page's memory was fresh zero
                                                  when it was cut for its class, so the blocks
                                                  still to carve are zero (page.c)                 */
+            _Atomic(uint8_t) a_offer;         /* keel_offer: an empty slot offered to the purge
+                                                 thread (segment.c, "offered slots")             */
             struct keel_page* next;           /* in a heap queue                                  */
             struct keel_page* prev;
             size_t slot_size;                 /* bytes of the page's area in the segment          */
@@ -152,6 +166,8 @@ typedef struct keel_page {
                the page (a sampled block's entry is written before it escapes). */
             _Atomic(uint32_t) a_sampled[2];
             _Atomic(uint32_t) a_sampled_more;
+            _Atomic(uint32_t) a_offered_at;   /* offered slot: when (ms, low 32 bits), written
+                                                 before a_offer says OPEN                         */
             /* block starts without a division (block_check.h): bytes of the
                carved blocks (capacity x block_size; the owner's), and
                ceil(2^64 / block_size); both 0 while the page is not in use */
@@ -215,6 +231,10 @@ typedef struct keel_segment {
                                          written by the owner before any block escapes,
                                          cleared when the segment leaves it, so that a
                                          thread holding a block may read it (heap_first.c) */
+    _Atomic(uint32_t) a_offers;       /* its slots whose a_offer is not NONE: the owner
+                                         adds (release) after offering, subtracts when it
+                                         takes one back; the purge thread reads it first
+                                         (acquire), then the layout it was offered in    */
     keel_page pages[];                /* page_count descriptors                           */
 } keel_segment;
 
@@ -306,6 +326,9 @@ KEEL_HIDDEN void keel__purge_register(keel_purge_pass_fn pass);
 /* Memory entered a cache (call with no lock held): starts the thread if
    none runs and it is wanted. */
 KEEL_HIDDEN void keel__purge_wake(void);
+/* keel__purge_wake, then whether a purge thread runs: memory left for it
+   will go back after purge_delay even if the program calls keel no more. */
+KEEL_HIDDEN bool keel__purge_active(void);
 KEEL_HIDDEN void keel__purge_child_reset(void);   /* in a forked child */
 
 /* Whether memory cached at cached_at (ms) has waited purge_delay (delay;
@@ -342,6 +365,10 @@ KEEL_HIDDEN void keel__heap_drop_segment(keel_theap* heap, keel_segment* seg);
 KEEL_HIDDEN size_t keel__segment_empty_committed(const keel_segment* seg);
 KEEL_HIDDEN size_t keel__heap_empty_committed(const keel_theap* heap);  /* sum over its segments */
 KEEL_HIDDEN size_t keel__segment_purge_slots(keel_segment* seg);
+/* Every offered slot of seg its owner's again (heap: its owner, or NULL for
+   a segment an exited or forked-away thread left) */
+KEEL_HIDDEN void keel__segment_reclaim_offers(keel_theap* heap, keel_segment* seg);
+KEEL_HIDDEN size_t keel__segment_offers_age(void);   /* the purge thread's pass (purge.c) */
 
 /* The bytes of page slot i of a small/medium segment whose pages are
    page_size bytes and whose header is header bytes: [*lo, *hi) from the

@@ -26,9 +26,11 @@
    The thread takes no signals (os.h), never allocates, and holds no lock
    while it sleeps. A forked child has no such thread: the child handler
    forgets it, and the child's next wake starts its own. The thread heaps'
-   own empty pages (heap_empty_cache) are their thread's to give back, at
-   its next slow path or exit: the purge thread never touches a live
-   thread's heap.
+   own empty pages up to heap_empty_cache are their thread's; past that,
+   while this thread runs, a heap offers its emptied pages to it instead of
+   resetting them at once (segment.c, "offered slots"): the heap takes them
+   back warm if it needs pages within purge_delay, else this thread resets
+   them. It touches nothing else of a live thread's heap.
 
    Layer 2: the pass it runs is registered by the process set-up
    (keel__purge_register, heap.c), so the caches above call down to wake
@@ -104,6 +106,11 @@ void keel__purge_wake(void) {
            back by age when keel is called, as with purge_thread 0 */
         atomic_store_explicit(&a_state, PURGE_REFUSED, memory_order_relaxed);
     }
+}
+
+bool keel__purge_active(void) {
+    keel__purge_wake();
+    return atomic_load_explicit(&a_state, memory_order_relaxed) == PURGE_RUNNING && purge_wanted();
 }
 
 void keel__purge_child_reset(void) {

@@ -38,10 +38,11 @@ static void give_back_cached(keel_theap* heap) {
 }
 
 /* The purge thread's pass (purge.c): every cache shared between threads
-   gives back what it has held longer than purge_delay. The thread heaps'
-   own empty slots are their threads' to give back. */
+   gives back what it has held longer than purge_delay, and the slots
+   thread heaps offered (segment.c) are reset. The thread heaps' own empty
+   slots, up to heap_empty_cache, are their threads' to give back. */
 size_t keel__purge_pass(void) {
-    return keel__large_cache_age() + keel__segment_cache_age() + keel__abandoned_age();
+    return keel__large_cache_age() + keel__segment_cache_age() + keel__abandoned_age() + keel__segment_offers_age();
 }
 
 /* Called after attempt number `attempt` (0-based) failed for lack of

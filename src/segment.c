@@ -40,6 +40,7 @@ static void page_clear(keel_page* pg) {
     pg->in_use = 0;
     pg->next = pg->prev = NULL;
     pg->slot_size = 0;
+    atomic_store_explicit(&pg->a_offer, KEEL_OFFER_NONE, memory_order_relaxed);
 }
 
 /* Lays out the pages of a small or medium segment. A segment from the cache
@@ -108,6 +109,7 @@ static bool segment_lay_out(keel_segment* seg, size_t header, size_t reserved, k
     seg->reserved = reserved;
     seg->header_size = header;
     seg->cookie = KEEL_SEGMENT_COOKIE;
+    atomic_store_explicit(&seg->a_offers, 0, memory_order_relaxed);   /* not registered yet: no reader */
     segment_init_pages(seg, kind);
     if (!keel__segment_register(seg)) {
         (void)vmem_decommit(seg, header);
@@ -309,6 +311,21 @@ static bool segment_release(keel_segment* seg) {
     return true;
 }
 
+/* The cache's bounds. While the purge thread runs (busy), emptied
+   segments also wait there past segment_cache_count and _bytes, up to 16
+   and 32 times those (64 segments, 256 MiB warm by default): the purge
+   thread gives back what waited longer than purge_delay, down to the
+   plain bounds (keel__segment_cache_age). So a program that frees
+   everything and builds it again within the delay finds its memory warm. */
+#define CACHE_BUSY_COUNT 16
+#define CACHE_BUSY_BYTES 32
+static size_t cache_count_max(bool busy) {
+    return keel__option_size(KEEL_OPT_SEGMENT_CACHE_COUNT) * (busy ? CACHE_BUSY_COUNT : 1);
+}
+static size_t cache_bytes_max(bool busy) {
+    return keel__cache_budget(KEEL_OPT_SEGMENT_CACHE_BYTES) * (busy ? CACHE_BUSY_BYTES : 1);
+}
+
 static void cache_push(keel_segment* seg) {
     bool warm = seg->empty_committed != 0;
     seg->cached_at = keel__os_now_ms();
@@ -329,7 +346,9 @@ size_t keel__segment_cache_age(void) {
     uint64_t now = keel__os_now_ms();
     long long delay = keel__option(KEEL_OPT_PURGE_DELAY);
     keel_segment* seg;
-    size_t left;
+    keel_segment** link;
+    keel_segment* to_release = NULL;
+    size_t left, count_max = cache_count_max(false);
     keel__segments_lock();
     for (seg = segment_cache; seg; seg = seg->heap_next) {
         if (seg->empty_committed == 0 || !keel__cache_expired(seg->cached_at, now, delay)) continue;
@@ -338,15 +357,39 @@ size_t keel__segment_cache_age(void) {
         seg->empty_committed = keel__segment_empty_committed(seg);
         segment_cache_committed += seg->empty_committed;
     }
+    /* past the plain count bound (a busy time's): the aged ones go */
+    for (link = &segment_cache; *link && segment_cache_count > count_max;) {
+        seg = *link;
+        if (!keel__cache_expired(seg->cached_at, now, delay)) {
+            link = &seg->heap_next;
+            continue;
+        }
+        *link = seg->heap_next;
+        segment_cache_count--;
+        segment_cache_committed -= seg->empty_committed;
+        keel__stat_cached(-(ptrdiff_t)seg->header_size);
+        seg->heap_next = to_release;
+        to_release = seg;
+    }
     left = segment_cache_committed;
+    if (segment_cache_count > count_max)   /* still to age: the purge thread goes on */
+        left += (segment_cache_count - count_max) * segment_header_size();
     keel__segments_unlock();
+    while (to_release) {   /* outside the lock: release takes it */
+        seg = to_release;
+        to_release = seg->heap_next;
+        if (!segment_release(seg)) {   /* the OS refused: back to the cache */
+            seg->empty_committed = keel__segment_empty_committed(seg);
+            cache_push(seg);
+        }
+    }
     return left;
 }
 
 /* An empty small/medium segment: to the cache (slots decommitted, header
    kept) while there is room, else back to the OS. */
 void keel__segment_free(keel_segment* seg) {
-    bool room, warm;
+    bool room, warm, busy;
     size_t empty = keel__segment_empty_committed(seg);
     keel_region* region = keel__region_of(seg);
     if (seg->first_class) {   /* no longer its heap's */
@@ -358,9 +401,10 @@ void keel__segment_free(keel_segment* seg) {
         region_segment_release(seg, region);
         return;
     }
+    busy = keel__purge_active();
     keel__segments_lock();
-    room = segment_cache_count < keel__option_size(KEEL_OPT_SEGMENT_CACHE_COUNT);
-    warm = room && segment_cache_committed + empty <= keel__cache_budget(KEEL_OPT_SEGMENT_CACHE_BYTES);
+    room = segment_cache_count < cache_count_max(busy);
+    warm = room && segment_cache_committed + empty <= cache_bytes_max(busy);
     keel__segments_unlock();
     if (!warm) (void)segment_decommit_slots(seg);
     seg->empty_committed = keel__segment_empty_committed(seg);
@@ -460,6 +504,117 @@ static bool segment_is_empty(const keel_segment* seg) {
     return seg->used_pages == header_pages;
 }
 
+/* ---- offered slots ----
+   A thread heap keeps up to heap_empty_cache of its emptied page slots
+   committed for its own reuse. Past that, while the purge thread runs
+   (purge.c), an emptied slot is offered rather than reset at once: it
+   stays committed, out of its heap's count, marked OPEN with the time
+   (keel_page.a_offer). Then either
+   - the owner needs a slot and takes it back (OPEN -> NONE): warm memory,
+     no system call, no page fault (a program that frees and allocates
+     again within purge_delay, as a batch job does each round), or
+   - the purge thread, purge_delay after the offer and under the segments
+     lock, claims it (OPEN -> PURGING), resets it (vmem_reset) and says so
+     (DONE); the owner, when it next looks at the slot, makes it RESET
+     (DONE -> NONE). An owner that finds it PURGING waits for DONE: one
+     reset, and the thread holds no lock the owner needs.
+   So memory goes back on time even from a thread that stopped calling
+   keel, and a busy one does not fault its pages in again and again.
+   Slot state, in_use and the heap's count stay the owner's alone; the
+   purge thread reads a slot's start and size, fixed while its segment is
+   registered, and changes the process's committed and cached totals.
+   Every owner path that looks at empty slots reclaims offers first (a
+   slot's own use, a segment that empties or leaves its heap, keel_trim);
+   a first-class heap never offers (its destroy and its limit own its
+   memory). */
+
+static bool offers_on(const keel_theap* heap) {
+    return heap->first_class == NULL && keel__purge_active();
+}
+
+/* Offers page (empty, committed, counted in heap's empty memory) of seg. */
+static void slot_offer(keel_theap* heap, keel_segment* seg, keel_page* page) {
+    heap->empty_cached_bytes -= page->slot_size;
+    atomic_store_explicit(&page->a_offered_at, (uint32_t)keel__os_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&page->a_offer, KEEL_OFFER_OPEN, memory_order_release);
+    atomic_fetch_add_explicit(&seg->a_offers, 1, memory_order_release);
+}
+
+/* page is its owner's again, as an empty slot: warm and counted in heap's
+   empty memory (heap NULL: a segment no heap owns), or RESET. */
+static void slot_reclaim(keel_theap* heap, keel_page* page) {
+    uint8_t state = KEEL_OFFER_OPEN;
+    if (atomic_load_explicit(&page->a_offer, memory_order_relaxed) == KEEL_OFFER_NONE) return;
+    if (atomic_compare_exchange_strong_explicit(&page->a_offer, &state, KEEL_OFFER_NONE, memory_order_acquire,
+                                                memory_order_acquire)) {
+        if (heap) heap->empty_cached_bytes += page->slot_size;   /* taken back warm */
+    } else {
+        /* the purge thread's: wait while it resets it */
+        while ((state = atomic_load_explicit(&page->a_offer, memory_order_acquire)) == KEEL_OFFER_PURGING)
+            keel__os_yield();
+        keel__assert(state == KEEL_OFFER_DONE);
+        page->slot_state = KEEL_SLOT_RESET;   /* its totals were the purge thread's to change */
+        atomic_store_explicit(&page->a_offer, KEEL_OFFER_NONE, memory_order_relaxed);
+    }
+    atomic_fetch_sub_explicit(&keel__segment_of_page(page)->a_offers, 1, memory_order_relaxed);
+}
+
+void keel__segment_reclaim_offers(keel_theap* heap, keel_segment* seg) {
+    uint32_t i;
+    if (seg->kind >= KEEL_PAGE_KINDS || atomic_load_explicit(&seg->a_offers, memory_order_relaxed) == 0) return;
+    for (i = 0; i < seg->page_count; i++) slot_reclaim(heap, &seg->pages[i]);
+}
+
+/* The purge thread's pass over offered slots: those offered longer than
+   purge_delay are reset, a batch at a time under the segments lock (a
+   fork waits for the batch; segments are not released meanwhile).
+   Returns the bytes still offered. */
+size_t keel__segment_offers_age(void) {
+    long long delay = keel__option(KEEL_OPT_PURGE_DELAY);
+    size_t left;
+    bool more = true;
+    while (more) {
+        uint32_t now = (uint32_t)keel__os_now_ms();
+        unsigned done = 0;
+        keel_segment* seg;
+        more = false;
+        left = 0;
+        keel__segments_lock();
+        for (seg = keel__segments; seg; seg = seg->all_next) {
+            uint32_t i;
+            /* no offer: nothing of the segment is read (its owner may be re-cutting it);
+               one: its layout was written before it (acquire) */
+            if (atomic_load_explicit(&seg->a_offers, memory_order_acquire) == 0) continue;
+            for (i = 0; i < seg->page_count; i++) {
+                keel_page* pg = &seg->pages[i];
+                uint8_t open = KEEL_OFFER_OPEN;
+                if (atomic_load_explicit(&pg->a_offer, memory_order_acquire) != KEEL_OFFER_OPEN) continue;
+                if (delay < 0 ||
+                    (uint32_t)(now - atomic_load_explicit(&pg->a_offered_at, memory_order_relaxed)) < (uint64_t)delay ||
+                    done >= 64) {
+                    left += pg->slot_size;
+                    more |= done >= 64;
+                    continue;
+                }
+                if (!atomic_compare_exchange_strong_explicit(&pg->a_offer, &open, KEEL_OFFER_PURGING,
+                                                             memory_order_acquire, memory_order_relaxed))
+                    continue;   /* taken back meanwhile */
+                if (!vmem_reset(pg->start, pg->slot_size)) {   /* try again next pass */
+                    atomic_store_explicit(&pg->a_offer, KEEL_OFFER_OPEN, memory_order_release);
+                    left += pg->slot_size;
+                    continue;
+                }
+                atomic_store_explicit(&pg->a_offer, KEEL_OFFER_DONE, memory_order_release);
+                keel__stat_cached(-(ptrdiff_t)pg->slot_size);
+                keel__stat_committed(-(ptrdiff_t)pg->slot_size);
+                done++;
+            }
+        }
+        keel__segments_unlock();
+    }
+    return left;
+}
+
 /* Commits a page slot for use; false when the OS refuses. */
 static bool page_commit(keel_page* page) {
     const keel_segment* seg = keel__segment_of_page(page);
@@ -497,6 +652,7 @@ keel_page* keel__segment_page_alloc(keel_theap* heap, keel_segment_kind kind) {
         if (keel__slot_holds_memory(pg->slot_state)) { page = pg; break; }
     }
     if (!page) keel__fatal("segment page count out of step with its pages");
+    slot_reclaim(heap, page);   /* an offered slot: back warm, or reset */
     keel__assert(!page->in_use && page->slot_size > 0);
     if (keel__slot_holds_memory(page->slot_state)) {
         heap->empty_cached_bytes -= page->slot_size;
@@ -521,7 +677,9 @@ keel_page* keel__segment_page_alloc(keel_theap* heap, keel_segment_kind kind) {
 
 /* Resets one empty committed slot: memory back to the OS, page stays mapped. */
 static size_t page_slot_purge(keel_theap* heap, keel_page* page) {
-    if (!keel__slot_holds_memory(page->slot_state) || page->in_use) return 0;
+    if (page->in_use) return 0;
+    slot_reclaim(heap, page);   /* an offered slot: reset here and now */
+    if (!keel__slot_holds_memory(page->slot_state)) return 0;
     if (!vmem_reset(page->start, page->slot_size)) return 0;
     page->slot_state = KEEL_SLOT_RESET;
     keel__segment_committed_owner(keel__segment_of_page(page), -(ptrdiff_t)page->slot_size);
@@ -562,10 +720,16 @@ bool keel__segment_page_free(keel_theap* heap, keel_page* page) {
     page_unuse(page);
     heap->empty_cached_bytes += page->slot_size;
     keel__stat_cached((ptrdiff_t)page->slot_size);
-    if (heap->empty_cached_bytes > keel__cache_budget(KEEL_OPT_HEAP_EMPTY_CACHE)) (void)page_slot_purge(heap, page);
     seg->used_pages--;
+    if (heap->empty_cached_bytes > keel__cache_budget(KEEL_OPT_HEAP_EMPTY_CACHE) &&
+        (!segment_is_empty(seg) || seg->first_class == KEEL_FIRST_CLASS_HOME)) {
+        /* past the heap's own: the purge thread's to reset after purge_delay (taken back if needed before) */
+        if (offers_on(heap)) slot_offer(heap, seg, page);
+        else (void)page_slot_purge(heap, page);
+    }
     if (segment_is_empty(seg) && seg->first_class != KEEL_FIRST_CLASS_HOME) {
         size_t i;
+        keel__segment_reclaim_offers(heap, seg);   /* its offered slots go with it */
         for (i = 0; i < seg->page_count; i++) {
             keel_page* pg = &seg->pages[i];
             if (!pg->in_use && keel__slot_holds_memory(pg->slot_state))
@@ -636,7 +800,10 @@ size_t keel__segment_empty_committed(const keel_segment* seg) {
     uint32_t i;
     for (i = 0; i < seg->page_count; i++) {
         const keel_page* pg = &seg->pages[i];
-        if (!pg->in_use && keel__slot_holds_memory(pg->slot_state)) bytes += pg->slot_size;
+        /* an offered slot is the purge thread's to count (or its owner's, taken back) */
+        if (!pg->in_use && keel__slot_holds_memory(pg->slot_state) &&
+            atomic_load_explicit(&pg->a_offer, memory_order_relaxed) == KEEL_OFFER_NONE)
+            bytes += pg->slot_size;
     }
     return bytes;
 }

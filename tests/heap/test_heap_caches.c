@@ -22,13 +22,32 @@ static size_t header_bytes(void) {
     return (sizeof(keel_segment) + KEEL_MAX_PAGES * sizeof(keel_page) + page - 1) & ~(page - 1);
 }
 
+/* Segments in the segment cache now. */
+static size_t cached_segments(void) {
+    size_t n = 0;
+    keel_segment* seg;
+    keel__segments_lock();
+    for (seg = keel__segment_cache_first(); seg; seg = seg->heap_next) n++;
+    keel__segments_unlock();
+    return n;
+}
+
 /* Emptied segments: at most KEEL_SEGMENT_CACHE_COUNT stay (reserved, their
-   slots within KEEL_SEGMENT_CACHE_BYTES committed), the rest go back. */
-static void test_segment_cache(void) {
+   slots within KEEL_SEGMENT_CACHE_BYTES committed), the rest go back. While
+   the purge thread runs (busy), up to 16 and 32 times those wait, and the
+   thread brings them down to the plain bounds after purge_delay. */
+static void test_segment_cache(int busy) {
     enum { N = 12 * 64 };   /* 12 segments' worth of 4 KiB blocks: one page each */
     static void* b[N * 16];
     keel_stats s0, s1, s2;
-    size_t i, n = 0;
+    size_t i, n = 0, count_max = KEEL_SEGMENT_CACHE_COUNT, bytes_max = KEEL_SEGMENT_CACHE_BYTES;
+    int waited;
+    if (!CHECK(keel_option_set("purge_thread", busy))) return;
+    if (busy) {
+        count_max *= 16;
+        bytes_max *= 32;
+        CHECK(keel_option_set("purge_delay", 300));
+    }
     (void)keel_trim();
     s0 = keel_get_stats();
     for (i = 0; i < N * 15; i++) {   /* 15 blocks of 4 KiB fill a 64 KiB page */
@@ -43,16 +62,44 @@ static void test_segment_cache(void) {
     for (i = 0; i < n; i++) keel_free(b[i]);
     keel_validate();   /* the cache's counters add up */
     s2 = keel_get_stats();
-    printf(NAME ": segments %zu before, %zu full, %zu emptied; committed %.1f MiB before, %.1f MiB emptied\n",
-           s0.num_segments, s1.num_segments, s2.num_segments, ht_mib(s0.virtual_memory_size), ht_mib(s2.virtual_memory_size));
-    CHECK_NOTE(s2.num_segments <= s0.num_segments + KEEL_SEGMENT_CACHE_COUNT + 1,
+    printf(NAME ": purge thread %s: segments %zu before, %zu full, %zu emptied; committed %.1f MiB before, %.1f MiB emptied\n",
+           busy ? "on" : "off", s0.num_segments, s1.num_segments, s2.num_segments, ht_mib(s0.virtual_memory_size),
+           ht_mib(s2.virtual_memory_size));
+    CHECK_NOTE(s2.num_segments <= s0.num_segments + count_max + 1,
                "more emptied segments kept than the segment cache holds (+1: the page kept for the class)");
-    CHECK_NOTE(s2.virtual_memory_size <= s0.virtual_memory_size + KEEL_SEGMENT_CACHE_BYTES + KEEL_HEAP_EMPTY_CACHE +
-                                             (KEEL_SEGMENT_CACHE_COUNT + 1) * header_bytes() + ((size_t)64 << 10),
+    CHECK_NOTE(s2.virtual_memory_size <= s0.virtual_memory_size + bytes_max + KEEL_HEAP_EMPTY_CACHE +
+                                             (count_max + 1) * header_bytes() + ((size_t)64 << 10),
                "emptied segments keep more committed than the heap's and the segment cache's bounds");
+    if (busy) {
+        CHECK_NOTE(s2.num_segments > s0.num_segments + KEEL_SEGMENT_CACHE_COUNT + 1 &&
+                       s2.virtual_memory_size > s0.virtual_memory_size + KEEL_SEGMENT_CACHE_BYTES + KEEL_HEAP_EMPTY_CACHE,
+                   "with the purge thread on, emptied segments did not wait warm in the cache");
+        /* within purge_delay the memory is warm: built again, no segment is
+           new (the hardened build's quarantine holds some blocks back: a
+           segment or two more) */
+        for (i = 0; i < n; i++) b[i] = keel_alloc(4096);
+        s1 = keel_get_stats();
+        CHECK_NOTE(s1.num_segments <= s2.num_segments + (KEEL_HARDENED ? 2 : 0),
+                   "building again within purge_delay took new segments");
+        for (i = 0; i < n; i++) keel_free(b[i]);
+        /* after it, the purge thread brings the cache down to its plain
+           bounds: count, and no warm slot (those were aged) */
+        for (waited = 0; waited < 5000; waited += 50) {
+            s2 = keel_get_stats();
+            if (cached_segments() <= KEEL_SEGMENT_CACHE_COUNT &&
+                s2.cached_bytes <= KEEL_HEAP_EMPTY_CACHE + (KEEL_SEGMENT_CACHE_COUNT + 1) * header_bytes() + ((size_t)64 << 10))
+                break;
+            ht_sleep_ms(50);
+        }
+        printf(NAME ": purge thread on: %zu segments cached, %.1f MiB cached, %.1f MiB committed %d ms later\n",
+               cached_segments(), ht_mib(s2.cached_bytes), ht_mib(s2.virtual_memory_size), waited);
+        CHECK_NOTE(waited < 5000, "the purge thread did not bring the segment cache down to its bounds");
+        CHECK(keel_option_set("purge_delay", KEEL_PURGE_DELAY));
+    }
     (void)keel_trim();
     s2 = keel_get_stats();
     CHECK_NOTE(s2.cached_bytes == 0, "keel_trim left memory in a cache");
+    CHECK(keel_option_set("purge_thread", KEEL_PURGE_THREAD));
 }
 
 /* Threads that exit with live blocks abandon their segments; the empty
@@ -234,7 +281,10 @@ static void test_cross_thread_aligned_free(void) {
 
 int main(void) {
     ht_unbuffered();
-    test_segment_cache();
+    test_segment_cache(0);
+    /* the busy bounds where a purge thread can run (not under qemu-user:
+       tests/CMakeLists.txt) */
+    if (!ht_under_qemu() && keel_option_set("purge_thread", 1) && keel__purge_active()) test_segment_cache(1);
     test_abandoned_bound();
     test_large_cache();
     test_aligned_from_classes();

@@ -39,7 +39,7 @@ static int child(void) {
 static void test_api(void) {
     long long d = keel_option_get("purge_delay");
     int i;
-    CHECK_NOTE(d == 1000, "purge_delay's default is not 1000 ms");
+    CHECK_NOTE(d == 500, "purge_delay's default is not 500 ms");
     CHECK(keel_option_get("large_cache_bytes") == (32ll << 20));
     CHECK(keel_option_get("show_stats") == 0 && keel_option_get("verbose") == 0);
     for (i = 0; i < NUM_NAMES; i++) {
@@ -57,7 +57,7 @@ static void test_api(void) {
     /* out of range: refused, nothing changes */
     errno = 0;
     CHECK(!keel_option_set("purge_delay", -2) && errno == EINVAL);
-    CHECK(keel_option_get("purge_delay") == 1000);
+    CHECK(keel_option_get("purge_delay") == 500);
     errno = 0;
     CHECK(!keel_option_set("verbose", 2) && errno == EINVAL);
     CHECK(keel_option_get("verbose") == 0);
@@ -89,7 +89,7 @@ static void test_purge_delay(void) {
     before = committed();
     keel_free(p);
     kept = committed();
-    printf(NAME ": purge_delay 1000: %zu KiB committed before the free of 8 MiB, %zu KiB after\n", before >> 10, kept >> 10);
+    printf(NAME ": purge_delay 500: %zu KiB committed before the free of 8 MiB, %zu KiB after\n", before >> 10, kept >> 10);
     CHECK_NOTE(kept + HT_MIB > before, "with the default purge_delay a freed 8 MiB block was not cached");
     (void)keel_trim();
     /* purge_delay 0: it goes back at once */
@@ -118,7 +118,7 @@ static void test_purge_delay(void) {
                full >> 10, after >> 10);
         CHECK_NOTE(after + 3 * HT_MIB <= full, "with purge_delay 0 emptied pages stayed committed");
     }
-    CHECK(keel_option_set("purge_delay", 1000));
+    CHECK(keel_option_set("purge_delay", 500));
     keel_validate();
 }
 
@@ -243,7 +243,7 @@ static void test_environment(void) {
     CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
     printf(NAME ": bad environment, keel says:\n%s", r.err);
     CHECK_NOTE(check_contains(r.err, "keel: KEEL_PURGE_DELAY=soon: not a number of milliseconds (or seconds with s) "
-                                     "from -1 to 2147483647; purge_delay stays 1000\n"), r.err);
+                                     "from -1 to 2147483647; purge_delay stays 500\n"), r.err);
     CHECK_NOTE(check_contains(r.err, "keel: KEEL_LARGE_CACHE_BYTES=12Q: not a number of bytes (K, M, G, T suffixes) "
                                      "from 0 to 1099511627776; large_cache_bytes stays 33554432\n"), r.err);
     CHECK_NOTE(check_contains(r.err, "keel: KEEL_SEGMENT_CACHE_COUNT=-3: not a number from 0 to 1048576; "
@@ -255,7 +255,7 @@ static void test_environment(void) {
                                      "(KEEL_VERBOSE=1 lists the options)\n"), r.err);
     CHECK_NOTE(check_contains(r.err, "keel: unknown option KEEL_PURGE_DELAY2 in the environment"), r.err);
     CHECK_NOTE(keel_lines(r.err) == 7, "want one line per bad variable");
-    CHECK(value_in(&r, "purge_delay") == 1000 && value_in(&r, "large_cache_bytes") == (32ll << 20));
+    CHECK(value_in(&r, "purge_delay") == 500 && value_in(&r, "large_cache_bytes") == (32ll << 20));
     CHECK(value_in(&r, "segment_cache_count") == 4 && value_in(&r, "verbose") == 0);
 
     run_child(verbose, &r);

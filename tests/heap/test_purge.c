@@ -92,6 +92,77 @@ static void test_large(void) {
     CHECK(keel_option_set("purge_delay", 200));
 }
 
+/* Offered slots (src/segment.c): a heap that empties pages past its own
+   4 MiB (heap_empty_cache) while its segments still hold blocks offers
+   them to the purge thread. They stay committed for purge_delay: built
+   again at once, the same memory serves (committed barely grows); left
+   alone, the thread resets them although this thread calls nothing that
+   allocates. With purge_thread 0 they are reset at the free. */
+enum { OF_N = 40 * 1024, OF_KEEP = 1024 };   /* 40 MiB of 1 KiB blocks; one in 1024 stays */
+static void* of_blocks[OF_N];
+
+static size_t committed_now(void) { return keel_get_stats().virtual_memory_size; }
+
+static void of_fill(void) {
+    size_t i;
+    for (i = 0; i < OF_N; i++) {
+        if (of_blocks[i]) continue;
+        of_blocks[i] = keel_alloc(1000);
+        if (of_blocks[i]) memset(of_blocks[i], 3, 1000);
+    }
+}
+static void of_free_most(void) {
+    size_t i;
+    for (i = 0; i < OF_N; i++)
+        if (i % OF_KEEP != 0) {
+            keel_free(of_blocks[i]);
+            of_blocks[i] = NULL;
+        }
+}
+
+static void test_offered(void) {
+    size_t full, freed, again, waited;
+    size_t i, made = 0;
+    (void)keel_trim();
+    CHECK(keel_option_set("purge_delay", 300) && keel_option_set("purge_thread", 1));
+    of_fill();
+    for (i = 0; i < OF_N; i++) made += of_blocks[i] != NULL;
+    CHECK(made == OF_N);
+    full = committed_now();
+    of_free_most();
+    keel_validate();   /* offered slots are out of the heap's count */
+    freed = committed_now();
+    of_fill();
+    again = committed_now();
+    printf(NAME ": offered slots: %.1f MiB committed full, %.1f freed, %.1f built again at once\n", ht_mib(full),
+           ht_mib(freed), ht_mib(again));
+    CHECK_NOTE(freed + 8 * HT_MIB >= full, "emptied pages were given back at once with the purge thread on");
+    CHECK_NOTE(again <= full + 2 * HT_MIB, "building again within purge_delay did not take the offered pages back");
+    of_free_most();
+    for (waited = 0; waited < 10000; waited += 20) {
+        if (committed_now() <= 12 * HT_MIB) break;
+        nap_ms(20);
+    }
+    printf(NAME ": offered slots: %.1f MiB committed %zu ms after the free\n", ht_mib(committed_now()), waited);
+    CHECK_NOTE(waited < 10000, "offered pages were not reset by the purge thread while this thread was idle");
+    keel_validate();
+    /* off: reset at the free */
+    CHECK(keel_option_set("purge_thread", 0));
+    of_fill();
+    full = committed_now();
+    of_free_most();
+    freed = committed_now();
+    printf(NAME ": purge thread off: %.1f MiB committed full, %.1f right after the free\n", ht_mib(full), ht_mib(freed));
+    CHECK_NOTE(freed + 16 * HT_MIB <= full, "with purge_thread 0 emptied pages stayed committed");
+    for (i = 0; i < OF_N; i++) {
+        keel_free(of_blocks[i]);
+        of_blocks[i] = NULL;
+    }
+    CHECK(keel_option_set("purge_thread", 1) && keel_option_set("purge_delay", 200));
+    (void)keel_trim();
+    keel_validate();
+}
+
 /* A thread fills 24 MiB of small blocks, frees them and exits: its empty
    pages go to the segment cache or stay in abandoned segments, committed
    for a while. */
@@ -148,6 +219,7 @@ static void test_fork(void) {
 
 int main(void) {
     test_large();
+    test_offered();
     test_exited_thread();
     test_fork();
     keel_validate();
