@@ -11,6 +11,10 @@
 #   make bench                  the full suite (about 22 minutes on 2 cores)
 #   make bench QUICK=1          one run each, small sizes (about a minute)
 #   THREADS=N                   threads of the multi-threaded workloads (nproc)
+#   THREADS=1,2,4,8,16          thread scaling instead: only the threaded
+#                               workloads, at each count, keel and the peers;
+#                               writes scaling.csv and scaling.md (per-thread
+#                               throughput against keel's at the first count)
 #   REPS=N                      runs per allocator and workload (5; QUICK: 1)
 #   WORKLOADS="larson redis"    only these workloads
 #   CALLGRIND=0|1               instruction counts of the single-thread
@@ -273,6 +277,80 @@ load_verdict() {
     }'
 }
 say "machine check: two CPU-bound processes side by side ran ${PARALLELISM}x as fast as one (2.00: two full cores)"
+
+# ---- thread scaling (THREADS=1,2,4,8,16) ----
+# The multi-threaded workloads at each thread count, under keel and each
+# peer, REPS runs each (the median kept; QUICK: the quick scales). Every one
+# fixes the work of each thread but xmalloc, whose fixed total is shared by
+# max(2, THREADS) threads; so a thread's throughput is 1 / time, or for
+# xmalloc 1 / (max(2, THREADS) x time). scaling.md gives it relative to
+# keel's at the first count: 1.00 at every count is perfect scaling, and
+# the columns compare the allocators at one count.
+if [[ "$THREADS" == *,* ]]; then
+    IFS=, read -r -a counts <<<"$THREADS"
+    SC=$OUT/scaling.csv
+    echo "workload,allocator,threads,rep,wall_s" >"$SC"
+    sc_allocs=()
+    for a in keel glibc mimalloc jemalloc tcmalloc; do
+        [[ " ${present[*]} " == *" $a "* ]] && sc_allocs+=("$a")
+    done
+    say "thread scaling: THREADS=$THREADS REPS=$REPS QUICK=$QUICK; allocators: ${sc_allocs[*]}"
+    for name in larson xmalloc cache-scratch cache-thrash mstress thread-churn; do
+        wanted "$name" || continue
+        scale=1
+        [ "$QUICK" = 1 ] && scale=$(printf '%s\n' "$WORKLOAD_TABLE" | awk -F'|' -v n="$name" '$1 == n { print $2 }')
+        for t in "${counts[@]}"; do
+            for rep in $(seq 1 "$REPS"); do
+                for a in "${sc_allocs[@]}"; do
+                    THREADS=$t
+                    mapfile -t cmd < <(cmdline "$name" "$scale")
+                    log=$LOGS/scaling.$name.$a.$t.$rep.log
+                    line=$("$BIN/runner" --preload "${LIB[$a]}" --preload-var LD_PRELOAD --stdin /dev/null --log "$log" \
+                               --timeout 600 -- "${cmd[@]}") || { say "$name under $a, $t threads, failed (${log#$ROOT/})"; status=1; continue; }
+                    wall=$(printf '%s\n' $line | awk -F= '$1 == "wall_s" { v = $2 } END { print v + 0 }')
+                    echo "$name,$a,$t,$rep,$wall" >>"$SC"
+                    printf '  %-13s %-9s %2s threads  run %d/%d  %8.3f s\n' "$name" "$a" "$t" "$rep" "$REPS" "$wall" >&2
+                done
+            done
+        done
+    done
+    THREADS=${counts[*]}
+    awk -F, -v first="${counts[0]}" -v allocs="${sc_allocs[*]}" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" \
+        -v cores="$(nproc)" -v quick="$QUICK" '
+        NR == 1 { next }
+        { k = $1 SUBSEP $2 SUBSEP $3; n[k]++; v[k, n[k]] = $5
+          if (!($1 in seen)) { seen[$1] = 1; order[++nw] = $1 }
+          if (!(($1, $3) in tseen)) { tseen[$1, $3] = 1; tl[$1, ++nt[$1]] = $3 } }
+        function median(k,   i, j, m, t, a) {
+            m = n[k]; for (i = 1; i <= m; i++) a[i] = v[k, i]
+            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+            return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
+        function per_thread(w, t, wall) { return wall > 0 ? 1 / (wall * (w == "xmalloc" ? (t < 2 ? 2 : t) : 1)) : 0 }
+        END {
+            na = split(allocs, al, " ")
+            printf "# Thread scaling\n\n%s, %s cores, %s. Per-thread throughput relative to keel'"'"'s at %s thread(s) (higher is better; the same at every count is perfect scaling); the wall time in seconds after it.\n\n", when, cores, quick == 1 ? "make bench QUICK=1 scales" : "full scales", first
+            for (i = 1; i <= nw; i++) {
+                w = order[i]; base = 0
+                if (((w, "keel", first) in n)) base = per_thread(w, first, median(w SUBSEP "keel" SUBSEP first))
+                printf "## %s\n\n| threads |", w
+                for (j = 1; j <= na; j++) printf " %s |", al[j]
+                printf "\n|---:|"; for (j = 1; j <= na; j++) printf "---:|"; printf "\n"
+                for (c = 1; c <= nt[w]; c++) {
+                    t = tl[w, c]; printf "| %s |", t
+                    for (j = 1; j <= na; j++) {
+                        k = w SUBSEP al[j] SUBSEP t
+                        if (!(k in n) || base == 0) { printf " - |"; continue }
+                        m = median(k); printf " %.2f (%.3f s) |", per_thread(w, t, m) / base, m
+                    }
+                    printf "\n"
+                }
+                printf "\n"
+            }
+        }' "$SC" >"$OUT/scaling.md"
+    cat "$OUT/scaling.md" >&2
+    say "wrote build/bench/scaling.csv and scaling.md in $(($(date +%s) - t_start)) s"
+    exit $status
+fi
 
 names=()
 while IFS='|' read -r name _ _ _ desc; do wanted "$name" && names+=("$name"); done <<<"$WORKLOAD_TABLE"

@@ -368,7 +368,7 @@ KEEL_HIDDEN size_t keel__segment_purge_slots(keel_segment* seg);
 /* Every offered slot of seg its owner's again (heap: its owner, or NULL for
    a segment an exited or forked-away thread left) */
 KEEL_HIDDEN void keel__segment_reclaim_offers(keel_theap* heap, keel_segment* seg);
-KEEL_HIDDEN size_t keel__segment_offers_age(void);   /* the purge thread's pass (purge.c) */
+KEEL_HIDDEN size_t keel__segment_offers_age(bool all);   /* the purge thread's pass (purge.c) */
 
 /* The bytes of page slot i of a small/medium segment whose pages are
    page_size bytes and whose header is header bytes: [*lo, *hi) from the

@@ -26,13 +26,15 @@ void keel_set_out_of_memory_handler(keel_oom_handler handler, void* user_data) {
 }
 
 /* Gives back what keel holds cached: the calling thread's empty committed
-   page slots, the segment cache and the large cache, whose reservations are
-   unmapped (decommitting does not help under ulimit -v). */
+   page slots, the slots every thread heap offered the purge thread, the
+   segment cache and the large cache, whose reservations are unmapped
+   (decommitting does not help under ulimit -v). */
 static void give_back_cached(keel_theap* heap) {
 #if KEEL_HARDENED
     if (heap != &keel__heap_empty) keel__harden_quarantine_flush(heap);   /* its blocks first */
 #endif
     if (heap != &keel__heap_empty) (void)keel__segment_purge_heap(heap, true);
+    (void)keel__segment_offers_age(true);   /* every thread's offered slots */
     (void)keel__segment_flush_caches();
     (void)keel__large_cache_flush(true);
 }
@@ -42,7 +44,7 @@ static void give_back_cached(keel_theap* heap) {
    thread heaps offered (segment.c) are reset. The thread heaps' own empty
    slots, up to heap_empty_cache, are their threads' to give back. */
 size_t keel__purge_pass(void) {
-    return keel__large_cache_age() + keel__segment_cache_age() + keel__abandoned_age() + keel__segment_offers_age();
+    return keel__large_cache_age() + keel__segment_cache_age() + keel__abandoned_age() + keel__segment_offers_age(false);
 }
 
 /* Called after attempt number `attempt` (0-based) failed for lack of

@@ -566,11 +566,12 @@ void keel__segment_reclaim_offers(keel_theap* heap, keel_segment* seg) {
 }
 
 /* The purge thread's pass over offered slots: those offered longer than
-   purge_delay are reset, a batch at a time under the segments lock (a
-   fork waits for the batch; segments are not released meanwhile).
-   Returns the bytes still offered. */
-size_t keel__segment_offers_age(void) {
-    long long delay = keel__option(KEEL_OPT_PURGE_DELAY);
+   purge_delay (all: every one, for keel_trim and the out-of-memory policy,
+   whatever thread offered it) are reset, a batch at a time under the
+   segments lock (a fork waits for the batch; segments are not released
+   meanwhile). Returns the bytes still offered. */
+size_t keel__segment_offers_age(bool all) {
+    long long delay = all ? 0 : keel__option(KEEL_OPT_PURGE_DELAY);
     size_t left;
     bool more = true;
     while (more) {

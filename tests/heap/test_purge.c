@@ -14,6 +14,7 @@
 #include "heap_test.h"
 #include "thread_shim.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #if !defined(_WIN32)
@@ -120,6 +121,14 @@ static void of_free_most(void) {
         }
 }
 
+static void of_free_all(void) {
+    size_t i;
+    for (i = 0; i < OF_N; i++) {
+        keel_free(of_blocks[i]);
+        of_blocks[i] = NULL;
+    }
+}
+
 static void test_offered(void) {
     size_t full, freed, again, waited;
     size_t i, made = 0;
@@ -154,11 +163,44 @@ static void test_offered(void) {
     freed = committed_now();
     printf(NAME ": purge thread off: %.1f MiB committed full, %.1f right after the free\n", ht_mib(full), ht_mib(freed));
     CHECK_NOTE(freed + 16 * HT_MIB <= full, "with purge_thread 0 emptied pages stayed committed");
-    for (i = 0; i < OF_N; i++) {
-        keel_free(of_blocks[i]);
-        of_blocks[i] = NULL;
-    }
+    of_free_all();
     CHECK(keel_option_set("purge_thread", 1) && keel_option_set("purge_delay", 200));
+    (void)keel_trim();
+    keel_validate();
+}
+
+/* keel_trim (as the out-of-memory policy) resets the slots another, live
+   thread offered, at once: here the purge thread would wait a minute. */
+static _Atomic int of_stage;
+static void of_worker(void* arg) {
+    (void)arg;
+    of_fill();
+    of_free_most();
+    atomic_store(&of_stage, 1);
+    while (atomic_load(&of_stage) != 2) nap_ms(5);   /* alive, its heap holding the offers */
+    of_free_all();
+}
+
+static void test_offered_trim(void) {
+    shim_thread t;
+    shim_start st;
+    size_t before, after;
+    (void)keel_trim();
+    CHECK(keel_option_set("purge_delay", 60000) && keel_option_set("purge_thread", 1));
+    atomic_store(&of_stage, 0);
+    st.fn = of_worker;
+    st.arg = NULL;
+    if (!CHECK(shim_create(&t, &st))) return;
+    while (atomic_load(&of_stage) != 1) nap_ms(5);
+    before = committed_now();
+    (void)keel_trim();
+    after = committed_now();
+    printf(NAME ": another thread's offered slots: %.1f MiB committed, %.1f after keel_trim\n", ht_mib(before),
+           ht_mib(after));
+    CHECK_NOTE(before >= 30 * HT_MIB && after + 24 * HT_MIB <= before, "keel_trim left another thread's offered slots committed");
+    atomic_store(&of_stage, 2);
+    shim_join(t);
+    CHECK(keel_option_set("purge_delay", 200));
     (void)keel_trim();
     keel_validate();
 }
@@ -220,6 +262,7 @@ static void test_fork(void) {
 int main(void) {
     test_large();
     test_offered();
+    test_offered_trim();
     test_exited_thread();
     test_fork();
     keel_validate();
