@@ -329,6 +329,10 @@ KEEL_HIDDEN void keel__purge_wake(void);
 /* keel__purge_wake, then whether a purge thread runs: memory left for it
    will go back after purge_delay even if the program calls keel no more. */
 KEEL_HIDDEN bool keel__purge_active(void);
+/* Whether a purge thread runs, starting none: for the middle of a heap
+   operation, where starting a thread (pthread_create allocates) would
+   enter keel again before its state is whole. */
+KEEL_HIDDEN bool keel__purge_running(void);
 KEEL_HIDDEN void keel__purge_child_reset(void);   /* in a forked child */
 
 /* Whether memory cached at cached_at (ms) has waited purge_delay (delay;

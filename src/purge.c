@@ -108,6 +108,10 @@ void keel__purge_wake(void) {
     }
 }
 
+bool keel__purge_running(void) {
+    return atomic_load_explicit(&a_state, memory_order_relaxed) == PURGE_RUNNING && purge_wanted();
+}
+
 bool keel__purge_active(void) {
     keel__purge_wake();
     return atomic_load_explicit(&a_state, memory_order_relaxed) == PURGE_RUNNING && purge_wanted();

@@ -401,7 +401,7 @@ void keel__segment_free(keel_segment* seg) {
         region_segment_release(seg, region);
         return;
     }
-    busy = keel__purge_active();
+    busy = keel__purge_running();   /* cache_push wakes it, at the end */
     keel__segments_lock();
     room = segment_cache_count < cache_count_max(busy);
     warm = room && segment_cache_committed + empty <= cache_bytes_max(busy);
@@ -528,8 +528,11 @@ static bool segment_is_empty(const keel_segment* seg) {
    a first-class heap never offers (its destroy and its limit own its
    memory). */
 
+/* Only while the thread runs: starting it here, in the middle of a page's
+   free, could enter keel again (pthread_create allocates); the caller
+   wakes it once the free is whole. */
 static bool offers_on(const keel_theap* heap) {
-    return heap->first_class == NULL && keel__purge_active();
+    return heap->first_class == NULL && keel__purge_running();
 }
 
 /* Offers page (empty, committed, counted in heap's empty memory) of seg. */
@@ -716,7 +719,7 @@ static void page_unuse(keel_page* page) {
 bool keel__segment_page_free(keel_theap* heap, keel_page* page) {
     keel_segment* seg = keel__segment_of_page(page);
     keel_segment_list* list = heap_list(heap, (keel_segment_kind)seg->kind);
-    bool was_full = seg->used_pages == seg->page_count;
+    bool was_full = seg->used_pages == seg->page_count, offered = false;
     keel__assert(page->in_use && page->slot_size > 0 && seg->used_pages > 0);
     page_unuse(page);
     heap->empty_cached_bytes += page->slot_size;
@@ -725,8 +728,12 @@ bool keel__segment_page_free(keel_theap* heap, keel_page* page) {
     if (heap->empty_cached_bytes > keel__cache_budget(KEEL_OPT_HEAP_EMPTY_CACHE) &&
         (!segment_is_empty(seg) || seg->first_class == KEEL_FIRST_CLASS_HOME)) {
         /* past the heap's own: the purge thread's to reset after purge_delay (taken back if needed before) */
-        if (offers_on(heap)) slot_offer(heap, seg, page);
-        else (void)page_slot_purge(heap, page);
+        if (offers_on(heap)) {
+            slot_offer(heap, seg, page);
+            offered = true;
+        } else {
+            (void)page_slot_purge(heap, page);
+        }
     }
     if (segment_is_empty(seg) && seg->first_class != KEEL_FIRST_CLASS_HOME) {
         size_t i;
@@ -746,6 +753,8 @@ bool keel__segment_page_free(keel_theap* heap, keel_page* page) {
         heap_list_remove(list, seg);
         heap_list_push_front(list, seg);
     }
+    /* the heap whole again: a thread that was ending sees the offer (purge.c) */
+    if (offered) keel__purge_wake();
     return false;
 }
 
