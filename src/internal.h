@@ -326,12 +326,10 @@ KEEL_HIDDEN void keel__purge_register(keel_purge_pass_fn pass);
 /* Memory entered a cache (call with no lock held): starts the thread if
    none runs and it is wanted. */
 KEEL_HIDDEN void keel__purge_wake(void);
-/* keel__purge_wake, then whether a purge thread runs: memory left for it
-   will go back after purge_delay even if the program calls keel no more. */
-KEEL_HIDDEN bool keel__purge_active(void);
-/* Whether a purge thread runs, starting none: for the middle of a heap
-   operation, where starting a thread (pthread_create allocates) would
-   enter keel again before its state is whole. */
+/* Whether a purge thread runs (memory left for it goes back after
+   purge_delay even if the program calls keel no more), starting none: for
+   the middle of a heap operation, where starting a thread (pthread_create
+   allocates) would enter keel again before its state is whole. */
 KEEL_HIDDEN bool keel__purge_running(void);
 KEEL_HIDDEN void keel__purge_child_reset(void);   /* in a forked child */
 

@@ -112,11 +112,6 @@ bool keel__purge_running(void) {
     return atomic_load_explicit(&a_state, memory_order_relaxed) == PURGE_RUNNING && purge_wanted();
 }
 
-bool keel__purge_active(void) {
-    keel__purge_wake();
-    return atomic_load_explicit(&a_state, memory_order_relaxed) == PURGE_RUNNING && purge_wanted();
-}
-
 void keel__purge_child_reset(void) {
     /* the parent's thread did not come along */
     if (atomic_load_explicit(&a_state, memory_order_relaxed) == PURGE_RUNNING)
