@@ -207,10 +207,12 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
             }
         }
         if (p) {
+            keel__purge_start_due();   /* the scans may have emptied a segment: the heap is whole now */
             errno = saved;
             return p;
         }
         if (!keel__oom_retry(heap ? heap : &keel__heap_empty, keel__harden_asked(size), attempt)) {
+            keel__purge_start_due();
             errno = ENOMEM;
             return NULL;
         }

@@ -189,6 +189,11 @@ void keel__free_flagged(keel_segment* seg, keel_page* page, keel_theap* heap, vo
     keel__free_slow(seg, page, p);
 }
 
+void keel__free_flagged_top(keel_segment* seg, keel_page* page, keel_theap* heap, void* p) {
+    keel__free_flagged(seg, page, heap, p);
+    keel__purge_start_due();   /* a large block cached, a segment emptied: the free is whole */
+}
+
 void keel_free(void* ptr) {
     keel_segment* seg = keel__segment_of(ptr);
     if (KEEL_UNLIKELY(seg == NULL)) {

@@ -22,8 +22,12 @@ _Static_assert(offsetof(keel_page, has_aligned) == offsetof(keel_page, in_full) 
                    offsetof(keel_page, in_full) == offsetof(keel_page, free_flags),
                "free_flags is in_full then has_aligned");
 
-/* The owner's free of block ptr into page, which is not in the full queue. */
-static inline void keel__free_push_local(keel_theap* heap, keel_page* page, void* ptr) {
+/* The owner's free of block ptr into page, which is not in the full queue.
+   top: called from the public free (not from inside keel: the hardened
+   build's quarantine), so an emptied page's retire may start the purge
+   thread (keel__purge_start_due). */
+static inline __attribute__((always_inline)) void keel__free_push_local_at(keel_theap* heap, keel_page* page,
+                                                                           void* ptr, bool top) {
     keel_block* b = (keel_block*)ptr;
     uint32_t used;
     keel__assert(keel__page_used(page) > 0);
@@ -33,7 +37,13 @@ static inline void keel__free_push_local(keel_theap* heap, keel_page* page, void
     used = keel__page_used(page) - 1;   /* last: its flags decide the branch below */
     keel__page_used_set(page, used);
     /* an empty page goes back */
-    if (KEEL_UNLIKELY(used == 0) && !keel__page_keep_when_empty(page)) keel__page_retire(heap, page);
+    if (KEEL_UNLIKELY(used == 0) && !keel__page_keep_when_empty(page)) {
+        if (top) keel__page_retire_top(heap, page);
+        else keel__page_retire(heap, page);
+    }
+}
+static inline void keel__free_push_local(keel_theap* heap, keel_page* page, void* ptr) {
+    keel__free_push_local_at(heap, page, ptr, false);
 }
 
 /* The owner's tests of block_check.h before a push: p is a carved block's
@@ -48,29 +58,35 @@ static inline bool keel__free_plain_ok(const keel_page* page, void* p) {
    block that is not one of them, take the push above; the rest go on to
    keel__free_slow. A function of its own, so the fast path stays as it is. */
 KEEL_HIDDEN void keel__free_flagged(keel_segment* seg, keel_page* page, keel_theap* heap, void* p);
+KEEL_HIDDEN void keel__free_flagged_top(keel_segment* seg, keel_page* page, keel_theap* heap, void* p);
 
 /* The free of a pointer whose segment is known, for reuse at once: a page
    index, an owner check, the block-start and may-be-free tests
-   (block_check.h), a push on local_free. */
-static inline void keel__free_now(keel_segment* seg, void* ptr) {
+   (block_check.h), a push on local_free. top: as keel__free_push_local_at. */
+static inline __attribute__((always_inline)) void keel__free_now_at(keel_segment* seg, void* ptr, bool top) {
     keel_page* page = keel__page_of(seg, ptr);
     keel_theap* heap = keel__tls_heap;
     /* relaxed: only this thread can have stored its own heap here */
     if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0 &&
                     keel__free_plain_ok(page, ptr))) {
-        keel__free_push_local(heap, page, ptr);
+        keel__free_push_local_at(heap, page, ptr, top);
         return;
     }
-    keel__free_flagged(seg, page, heap, ptr);
+    if (top) keel__free_flagged_top(seg, page, heap, ptr);
+    else keel__free_flagged(seg, page, heap, ptr);
 }
+/* From inside keel (the hardened build's quarantine): starts no thread. */
+static inline void keel__free_now(keel_segment* seg, void* ptr) { keel__free_now_at(seg, ptr, false); }
 
 /* The body of keel_free for a pointer whose segment is known: freed now,
-   or in the hardened build checked, zeroed and quarantined (harden.h). */
+   or in the hardened build checked, zeroed and quarantined (harden.h).
+   The public free's own: the purge thread may start at its end. */
 static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
 #if KEEL_HARDENED
     keel__harden_free(seg, ptr);
+    keel__purge_start_due();
 #else
-    keel__free_now(seg, ptr);
+    keel__free_now_at(seg, ptr, true);
 #endif
 }
 

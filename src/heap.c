@@ -225,6 +225,7 @@ static void heap_thread_exit(void* value) {
 #endif
     keel__tls_heap = &keel__heap_empty;   /* later frees and allocations still work */
     heap_retire(heap);
+    keel__purge_start_due();   /* its segments wait, abandoned or cached */
     errno = saved;
 }
 

@@ -218,14 +218,13 @@ void keel_heap_destroy(keel_heap* heap) {
     /* no keel__unlock(&heap->lock): the memory goes now */
     if (home) {   /* in a region: the heap is inside its home segment's header */
         keel__segment_home_release(home);
-        return;
-    }
-    {
+    } else {
         size_t bytes = heap_struct_bytes();
         if (!vmem_free(heap, bytes)) keel__fatal("the OS refused to release a heap's structure");
         keel__stat_committed(-(ptrdiff_t)bytes);
         keel__stat_reserved(-(ptrdiff_t)bytes);
     }
+    keel__purge_start_due();   /* its segments went to the cache */
 }
 
 /* ---- lookups and walks ---- */

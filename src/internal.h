@@ -323,13 +323,22 @@ extern KEEL_HIDDEN _Thread_local keel_theap* keel__tls_heap KEEL_TLS_ATTR;
    held longer than purge_delay; returns the committed bytes still cached. */
 typedef size_t (*keel_purge_pass_fn)(void);
 KEEL_HIDDEN void keel__purge_register(keel_purge_pass_fn pass);
-/* Memory entered a cache (call with no lock held): starts the thread if
-   none runs and it is wanted. */
+/* Memory entered a cache (call with no lock held): when no thread runs
+   and one is wanted, its start is due. Starts nothing: the caller may be
+   in the middle of a heap operation, where starting a thread
+   (pthread_create allocates) would enter keel again before its state is
+   whole. */
 KEEL_HIDDEN void keel__purge_wake(void);
+KEEL_HIDDEN void keel__purge_start(void);
+extern KEEL_HIDDEN _Atomic(int) keel__purge_due;
+/* Starts the thread when a wake made it due. Only where an allocation on
+   this thread may run: at the end of a public call, no keel lock held,
+   no page or queue of the thread's heap held by a caller. */
+static inline void keel__purge_start_due(void) {
+    if (KEEL_UNLIKELY(atomic_load_explicit(&keel__purge_due, memory_order_relaxed) != 0)) keel__purge_start();
+}
 /* Whether a purge thread runs (memory left for it goes back after
-   purge_delay even if the program calls keel no more), starting none: for
-   the middle of a heap operation, where starting a thread (pthread_create
-   allocates) would enter keel again before its state is whole. */
+   purge_delay even if the program calls keel no more), starting none. */
 KEEL_HIDDEN bool keel__purge_running(void);
 KEEL_HIDDEN void keel__purge_child_reset(void);   /* in a forked child */
 

@@ -69,6 +69,11 @@ void keel__page_retire(keel_theap* heap, keel_page* page) {
     errno = saved;
 }
 
+void keel__page_retire_top(keel_theap* heap, keel_page* page) {
+    keel__page_retire(heap, page);
+    keel__purge_start_due();
+}
+
 /* Collects every page of the heap and retires the empty ones. */
 void keel__heap_collect_all(keel_theap* heap, bool retire_all_empty) {
     size_t cls;

@@ -11,6 +11,8 @@ KEEL_HIDDEN void keel__queue_push_back(keel_page_queue* q, keel_page* page);
 KEEL_HIDDEN void keel__queue_remove(keel_page_queue* q, keel_page* page);
 KEEL_HIDDEN void keel__page_unfull(keel_theap* heap, keel_page* page);     /* a block came back */
 KEEL_HIDDEN void keel__page_retire(keel_theap* heap, keel_page* page);     /* empty: to its segment */
+/* The same from the public free, where the purge thread may start after it (internal.h). */
+KEEL_HIDDEN void keel__page_retire_top(keel_theap* heap, keel_page* page);
 KEEL_HIDDEN void keel__heap_collect_all(keel_theap* heap, bool retire_all_empty);
 /* Whether an empty page stays with its heap instead of retiring: the only
    small page of its class, so that one block allocated and freed in a loop

@@ -32,6 +32,17 @@
    back warm if it needs pages within purge_delay, else this thread resets
    them. It touches nothing else of a live thread's heap.
 
+   Starting it allocates: pthread_create takes glibc's thread vector from
+   malloc, which is keel, on the calling thread. A wake comes from deep
+   inside keel (a cache push at the end of a page's retire, whose caller
+   may be walking a page queue and holding the next page), where a nested
+   allocation could move or retire pages under the caller. So a wake only
+   marks the start due (a_start_due); the thread starts at the end of the
+   public call that woke it (keel__purge_start_due: the top-level free,
+   the allocation slow path, keel_trim, a heap's destroy, a thread's exit),
+   where this thread's heap is whole and no keel lock is held. The flag is
+   global: whichever thread next reaches such a point starts it.
+
    Layer 2: the pass it runs is registered by the process set-up
    (keel__purge_register, heap.c), so the caches above call down to wake
    it. */
@@ -39,11 +50,13 @@
 #include "internal.h"
 #include "options.h"
 
+#include <errno.h>
 #include <string.h>
 
 enum { PURGE_IDLE, PURGE_RUNNING, PURGE_REFUSED };
 
 static _Atomic(int) a_state;                   /* PURGE_* */
+_Atomic(int) keel__purge_due;                  /* a wake found no thread: start one at the next safe point */
 static _Atomic(keel_purge_pass_fn) a_pass;     /* reclaim.c's pass, registered at set-up */
 
 void keel__purge_register(keel_purge_pass_fn pass) { atomic_store_explicit(&a_pass, pass, memory_order_release); }
@@ -93,12 +106,21 @@ static bool under_valgrind(void) {
 }
 
 void keel__purge_wake(void) {
-    int idle = PURGE_IDLE;
     atomic_thread_fence(memory_order_seq_cst);   /* the cached memory first, then the state */
     if (atomic_load_explicit(&a_state, memory_order_seq_cst) != PURGE_IDLE || !purge_wanted()) return;
-    if (!atomic_compare_exchange_strong_explicit(&a_state, &idle, PURGE_RUNNING, memory_order_seq_cst,
-                                                 memory_order_relaxed))
+    atomic_store_explicit(&keel__purge_due, 1, memory_order_relaxed);
+}
+
+void keel__purge_start(void) {
+    int idle = PURGE_IDLE, saved = errno;   /* the public calls keep errno */
+    atomic_store_explicit(&keel__purge_due, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);   /* as a wake: the state after the memory */
+    if (atomic_load_explicit(&a_state, memory_order_seq_cst) != PURGE_IDLE || !purge_wanted() ||
+        !atomic_compare_exchange_strong_explicit(&a_state, &idle, PURGE_RUNNING, memory_order_seq_cst,
+                                                 memory_order_relaxed)) {
+        errno = saved;
         return;
+    }
     if (KEEL_VALGRIND || under_valgrind() || !keel__os_thread_start(purge_main)) {
         /* no threads here (a sandbox, a limit), or memcheck, which
            reports a thread alive at exit as a possible leak (the process
@@ -106,6 +128,7 @@ void keel__purge_wake(void) {
            back by age when keel is called, as with purge_thread 0 */
         atomic_store_explicit(&a_state, PURGE_REFUSED, memory_order_relaxed);
     }
+    errno = saved;
 }
 
 bool keel__purge_running(void) {

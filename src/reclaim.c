@@ -99,6 +99,7 @@ bool keel_heap_set_limit(keel_heap* heap, size_t max_bytes) {
     }
     if (ok) atomic_store_explicit(&heap->a_limit, max_bytes, memory_order_relaxed);
     keel__unlock(&heap->lock);
+    keel__purge_start_due();
     if (!ok) errno = EINVAL;
     return ok;
 }
@@ -116,6 +117,7 @@ size_t keel_trim(void) {
     }
     give_back_cached(heap ? heap : &keel__heap_empty);
     keel__first_class_trim();
+    keel__purge_start_due();   /* what the OS refused stays cached, to age */
     after = keel__stat_committed_now();
     errno = saved;
     return before > after ? before - after : 0;

@@ -286,6 +286,7 @@ int main(void) {
        tests/CMakeLists.txt) */
     if (!ht_under_qemu() && keel_option_set("purge_thread", 1)) {
         keel__purge_wake();
+        keel__purge_start_due();
         if (keel__purge_running()) test_segment_cache(1);
     }
     test_abandoned_bound();
