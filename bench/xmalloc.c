@@ -70,7 +70,7 @@ static void* xm_run(void* arg) {
     xm_queue* mine = &xm_queues[t->index];
     xm_queue* next = &xm_queues[(t->index + 1) % xm_threads];
     bench_rng rng = bench_rng_seed((uint64_t)t->index + 7);
-    size_t made = 0, i;
+    size_t made = 0, n, i;
     xm_batch* b = NULL;
     while (made < t->blocks) {
         xm_drain(mine);
@@ -83,8 +83,9 @@ static void* xm_run(void* arg) {
                 bench_touch(b->p[i], sz);
             }
         }
+        n = b->n;   /* before the push: the consumer may free b at once */
         if (!xm_push(next, b)) { sched_yield(); continue; }
-        made += b->n;
+        made += n;
         b = NULL;
     }
     while (atomic_load(&a_xm_blocks_left) > 0)
