@@ -161,8 +161,8 @@ static inline void* page_pop(keel_theap* heap, keel_page* page, size_t size, boo
     keel__harden_check_zero(b, zero || page->block_size <= KEEL_HARDEN_SCAN ? page->block_size : KEEL_HARDEN_SCAN);
 #endif
     page->free = next;
-    keel__page_used_set(page, keel__page_used(page) + 1);
-    keel__counter_add(&heap->a_allocs, 1);
+    keel__page_used_inc(page);
+    keel__counter_inc(&heap->a_allocs);
     if (zero) {
         if (KEEL_HARDENED || page->free_is_zero) {
             keel__link_zero(b);
@@ -409,6 +409,20 @@ void* keel__alloc_slow(keel_theap* heap, size_t size, bool zero, void* caller) {
 
 /* ---- the fast path ---- */
 
+/* The direct page's free list ran dry but its owner freed blocks into it
+   (local_free): a page that keeps a live block and serves one block at a
+   time comes here once per OS page's worth of blocks. Those blocks become
+   the free list (with any other threads freed) and the allocation goes on
+   as the fast path's would, without the slow path's search. */
+static KEEL_NOINLINE void* alloc_local(keel_theap* heap, keel_page* page, size_t size, bool zero, void* caller) {
+    page->free = page->local_free;
+    page->local_free = NULL;
+    page->free_is_zero = 0;
+    if (atomic_load_explicit(&page->a_thread_free, memory_order_relaxed) != NULL) (void)keel__page_collect(heap, page);
+    if (KEEL_UNLIKELY((heap->sample_left -= (ptrdiff_t)size) < 0)) return alloc_event(heap, page, NULL, size, zero, caller);
+    return page_pop(heap, page, size, zero);
+}
+
 /* Always inlined, at -O0 too: __builtin_return_address(0) is then the
    return address of the public entry point, where the heap profile starts
    its stacks (read only on the paths that need it). */
@@ -423,6 +437,8 @@ static inline __attribute__((always_inline)) void* heap_alloc_at(keel_theap* hea
                 return alloc_event(heap, page, NULL, size, zero, caller ? caller : KEEL_CALLER);
             return page_pop(heap, page, size, zero);
         }
+        /* keel__page_empty (a thread with no heap yet) has no local_free */
+        if (page->local_free != NULL) return alloc_local(heap, page, size, zero, caller ? caller : KEEL_CALLER);
     }
     return keel__alloc_slow(heap, size, zero, caller ? caller : KEEL_CALLER);
 }

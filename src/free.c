@@ -178,7 +178,8 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
 /* heap: the calling thread's (keel__tls_heap), read by the caller. A
    segment's owner is a heap or NULL, never keel__heap_empty, so the owner
    test alone tells a thread that has a heap. */
-void keel__free_flagged(keel_segment* seg, keel_page* page, keel_theap* heap, void* p) {
+void keel__free_flagged(keel_segment* seg, keel_theap* heap, void* p) {
+    keel_page* page = keel__page_of(seg, p);
     /* the owner test first: free_flags is the owner's to read */
     if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap &&
         page->free_flags == KEEL_FREE_FLAGS_SAMPLED && keel__free_plain_ok(page, p) &&
@@ -189,8 +190,8 @@ void keel__free_flagged(keel_segment* seg, keel_page* page, keel_theap* heap, vo
     keel__free_slow(seg, page, p);
 }
 
-void keel__free_flagged_top(keel_segment* seg, keel_page* page, keel_theap* heap, void* p) {
-    keel__free_flagged(seg, page, heap, p);
+void keel__free_flagged_top(keel_segment* seg, keel_theap* heap, void* p) {
+    keel__free_flagged(seg, heap, p);
     keel__purge_start_due();   /* a large block cached, a segment emptied: the free is whole */
 }
 

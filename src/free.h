@@ -29,15 +29,12 @@ _Static_assert(offsetof(keel_page, has_aligned) == offsetof(keel_page, in_full) 
 static inline __attribute__((always_inline)) void keel__free_push_local_at(keel_theap* heap, keel_page* page,
                                                                            void* ptr, bool top) {
     keel_block* b = (keel_block*)ptr;
-    uint32_t used;
     keel__assert(keel__page_used(page) > 0);
     keel__ann_free(ptr);
     keel__link_set(b, page->local_free);
     page->local_free = b;
-    used = keel__page_used(page) - 1;   /* last: its flags decide the branch below */
-    keel__page_used_set(page, used);
-    /* an empty page goes back */
-    if (KEEL_UNLIKELY(used == 0) && !keel__page_keep_when_empty(page)) {
+    /* an empty page goes back (the count last: its flags decide the branch) */
+    if (KEEL_UNLIKELY(keel__page_used_dec_zero(page)) && !keel__page_keep_when_empty(page)) {
         if (top) keel__page_retire_top(heap, page);
         else keel__page_retire(heap, page);
     }
@@ -56,9 +53,11 @@ static inline bool keel__free_plain_ok(const keel_page* page, void* p) {
 /* Frees of pages with a flag set (free.c): those of a page marked only
    because it holds blocks the heap profile sampled, by its owner, of a
    block that is not one of them, take the push above; the rest go on to
-   keel__free_slow. A function of its own, so the fast path stays as it is. */
-KEEL_HIDDEN void keel__free_flagged(keel_segment* seg, keel_page* page, keel_theap* heap, void* p);
-KEEL_HIDDEN void keel__free_flagged_top(keel_segment* seg, keel_page* page, keel_theap* heap, void* p);
+   keel__free_slow. A function of its own, so the fast path stays as it is.
+   The page is found again there: passing it would keep a second register
+   (and its computation) live on the fast path. */
+KEEL_HIDDEN void keel__free_flagged(keel_segment* seg, keel_theap* heap, void* p);
+KEEL_HIDDEN void keel__free_flagged_top(keel_segment* seg, keel_theap* heap, void* p);
 
 /* The free of a pointer whose segment is known, for reuse at once: a page
    index, an owner check, the block-start and may-be-free tests
@@ -66,14 +65,19 @@ KEEL_HIDDEN void keel__free_flagged_top(keel_segment* seg, keel_page* page, keel
 static inline __attribute__((always_inline)) void keel__free_now_at(keel_segment* seg, void* ptr, bool top) {
     keel_page* page = keel__page_of(seg, ptr);
     keel_theap* heap = keel__tls_heap;
+#if defined(__GNUC__) || defined(__clang__)
+    /* one register for the page: else GCC addresses some fields from
+       seg + index x 128 and others from the page, and computes both */
+    __asm__("" : "+r"(page));
+#endif
     /* relaxed: only this thread can have stored its own heap here */
     if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0 &&
                     keel__free_plain_ok(page, ptr))) {
         keel__free_push_local_at(heap, page, ptr, top);
         return;
     }
-    if (top) keel__free_flagged_top(seg, page, heap, ptr);
-    else keel__free_flagged(seg, page, heap, ptr);
+    if (top) keel__free_flagged_top(seg, heap, ptr);
+    else keel__free_flagged(seg, heap, ptr);
 }
 /* From inside keel (the hardened build's quarantine): starts no thread. */
 static inline void keel__free_now(keel_segment* seg, void* ptr) { keel__free_now_at(seg, ptr, false); }

@@ -57,7 +57,7 @@
                                                             not realloc's growing blocks);
                                                             above: large */
 #define KEEL_MAX_PAGES (KEEL_SEGMENT_SIZE >> KEEL_SMALL_PAGE_SHIFT)   /* 64 */
-#define KEEL_DIRECT_MAX 1024                             /* sizes served by the direct table */
+#define KEEL_DIRECT_MAX 4096                             /* sizes served by the direct table */
 #define KEEL_DIRECT_COUNT (KEEL_DIRECT_MAX / 16 + 1)
 #define KEEL_CLASS_COUNT 113                             /* classes 1..112; 0 unused */
 #define KEEL_ALIGN 16
@@ -456,6 +456,55 @@ static inline void keel__page_used_set(keel_page* page, uint32_t v) {
 }
 static inline void keel__counter_add(_Atomic(size_t)* c, size_t v) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
+/* The same two counters, by one on the fast paths. On x86 one instruction
+   with a memory operand (add/sub, no lock prefix) does the load and the
+   store: other threads' relaxed loads see the old value or the new one,
+   never a mix, as with the pair above (an aligned access). A compiler sees
+   no RMW in atomic_load + atomic_store and keeps three instructions; TSan
+   must see the atomic accesses, so its build keeps them. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KEEL_TSAN_BUILD 1
+#endif
+#endif
+#ifndef KEEL_TSAN_BUILD
+#define KEEL_TSAN_BUILD 0
+#endif
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(__SANITIZE_THREAD__) && !KEEL_TSAN_BUILD
+#define KEEL_OWNER_RMW 1
+#else
+#define KEEL_OWNER_RMW 0
+#endif
+static inline void keel__page_used_inc(keel_page* page) {
+#if KEEL_OWNER_RMW
+    __asm__("addl $1, %0" : "+m"(*(uint32_t*)(void*)&page->a_used));
+#else
+    keel__page_used_set(page, keel__page_used(page) + 1);
+#endif
+}
+/* true: the page's count went to 0 */
+static inline bool keel__page_used_dec_zero(keel_page* page) {
+#if KEEL_OWNER_RMW
+    bool zero;
+    __asm__("subl $1, %0" : "+m"(*(uint32_t*)(void*)&page->a_used), "=@ccz"(zero));
+    return zero;
+#else
+    uint32_t used = keel__page_used(page) - 1;
+    keel__page_used_set(page, used);
+    return used == 0;
+#endif
+}
+static inline void keel__counter_inc(_Atomic(size_t)* c) {
+#if KEEL_OWNER_RMW && UINTPTR_MAX > 0xFFFFFFFFu
+    __asm__("addq $1, %0" : "+m"(*(size_t*)(void*)c));
+#elif KEEL_OWNER_RMW
+    __asm__("addl $1, %0" : "+m"(*(size_t*)(void*)c));
+#else
+    keel__counter_add(c, 1);
+#endif
 }
 
 /* ---- large blocks (large.c) ---- */

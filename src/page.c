@@ -36,17 +36,27 @@ void keel__page_init(keel_page* page, size_t class_index) {
     keel__ann_unused(page->start, page->slot_size);
 }
 
+/* The OS page size, read once (vmem_get_page_size is a call). */
+static size_t os_page_size(void) {
+    static size_t cached;
+    size_t v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (KEEL_UNLIKELY(v == 0)) __atomic_store_n(&cached, v = vmem_get_page_size(), __ATOMIC_RELAXED);
+    return v;
+}
+
 /* Carves more blocks into `free` (which is empty): about one OS page's
-   worth at a time, so a page's memory is touched only as it is used.
+   worth at a time, so a page's memory is touched only as it is used, but
+   at least KEEL_EXTEND_MIN blocks up to 4 KiB: one block per carve made
+   every 1..4 KiB allocation of a busy class take the slow path (st-mixed).
    false when every block is already carved. */
+#define KEEL_EXTEND_MIN 4
 bool keel__page_extend(keel_page* page) {
     uint32_t n = page->reserved - page->capacity, want, i;
     uint8_t* p;
     keel__assert(page->free == NULL);
     if (n == 0) return false;
-    /* about one OS page's worth: the page is touched only as it is used */
-    want = (uint32_t)(vmem_get_page_size() / page->block_size);
-    if (want < 1) want = 1;
+    want = (uint32_t)(os_page_size() / page->block_size);
+    if (want < KEEL_EXTEND_MIN) want = page->block_size <= 4096 ? KEEL_EXTEND_MIN : 1;
     if (n > want) n = want;
     p = page->start + (size_t)page->capacity * page->block_size;
 #if KEEL_HARDENED
