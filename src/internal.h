@@ -409,6 +409,14 @@ static inline bool keel__block_in_page(const keel_page* page, const void* b) {
            (size_t)(p - page->start) % page->block_size == 0;
 }
 KEEL_HIDDEN bool keel__page_extend(keel_page* page);
+/* The OS page size, read once (vmem_get_page_size is a call into vmem.c
+   that asks vmem_get_page_info): for the allocation paths. */
+extern KEEL_HIDDEN size_t keel__page_size_cached;
+KEEL_HIDDEN size_t keel__os_page_size_read(void);
+static inline size_t keel__os_page_size(void) {
+    size_t v = __atomic_load_n(&keel__page_size_cached, __ATOMIC_RELAXED);
+    return KEEL_LIKELY(v != 0) ? v : keel__os_page_size_read();
+}
 KEEL_HIDDEN size_t keel__page_collect(keel_theap* heap, keel_page* page);
 KEEL_HIDDEN void keel__page_repair_after_fork(keel_page* page);   /* a fork orphan's, before use */
 static inline keel_page* keel__page_of(keel_segment* seg, const void* p) {

@@ -36,11 +36,10 @@ void keel__page_init(keel_page* page, size_t class_index) {
     keel__ann_unused(page->start, page->slot_size);
 }
 
-/* The OS page size, read once (vmem_get_page_size is a call). */
-static size_t os_page_size(void) {
-    static size_t cached;
-    size_t v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (KEEL_UNLIKELY(v == 0)) __atomic_store_n(&cached, v = vmem_get_page_size(), __ATOMIC_RELAXED);
+size_t keel__page_size_cached;
+size_t keel__os_page_size_read(void) {
+    size_t v = vmem_get_page_size();
+    __atomic_store_n(&keel__page_size_cached, v, __ATOMIC_RELAXED);
     return v;
 }
 
@@ -55,7 +54,7 @@ bool keel__page_extend(keel_page* page) {
     uint8_t* p;
     keel__assert(page->free == NULL);
     if (n == 0) return false;
-    want = (uint32_t)(os_page_size() / page->block_size);
+    want = (uint32_t)(keel__os_page_size() / page->block_size);
     if (want < KEEL_EXTEND_MIN) want = page->block_size <= 4096 ? KEEL_EXTEND_MIN : 1;
     if (n > want) n = want;
     p = page->start + (size_t)page->capacity * page->block_size;
