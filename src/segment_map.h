@@ -29,13 +29,14 @@ extern KEEL_HIDDEN _Atomic(keel_map_entry*) keel__map_top[KEEL_MAP_TOP_COUNT];
    may read a stale NULL: it is invalid anyway. */
 static inline keel_segment* keel__segment_of(const void* p) {
     uintptr_t a = (uintptr_t)p;
-    size_t chunk;
+    size_t chunk = (size_t)(a >> KEEL_SEGMENT_SHIFT), top = chunk >> KEEL_MAP_LEAF_BITS;
     keel_map_entry* leaf;
 #if KEEL_MAP_ADDRESS_BITS < 64 && UINTPTR_MAX > 0xFFFFFFFFu
-    if (KEEL_UNLIKELY(a >> KEEL_MAP_ADDRESS_BITS)) return NULL;
+    /* an address past the map's bits: the top index says so (one compare
+       on the index the lookup needs anyway) */
+    if (KEEL_UNLIKELY(top >= KEEL_MAP_TOP_COUNT)) return NULL;
 #endif
-    chunk = (size_t)(a >> KEEL_SEGMENT_SHIFT);
-    leaf = atomic_load_explicit(&keel__map_top[chunk >> KEEL_MAP_LEAF_BITS], memory_order_relaxed);
+    leaf = atomic_load_explicit(&keel__map_top[top], memory_order_relaxed);
     if (KEEL_UNLIKELY(leaf == NULL)) return NULL;
     return atomic_load_explicit(&leaf[chunk & (KEEL_MAP_LEAF_COUNT - 1)], memory_order_relaxed);
 }
