@@ -376,19 +376,11 @@ static inline void* sample_charge(keel_theap* heap, void* p, size_t size, bool z
     return p;
 }
 
-/* The slow path without the samplers. */
+/* The slow path without the samplers. A direct page with local_free never
+   comes here (heap_alloc_at takes it to alloc_local); should one, the
+   search collects it. */
 static void* alloc_plain(keel_theap* heap, size_t size, bool zero) {
-    if (KEEL_LIKELY(size <= KEEL_DIRECT_MAX)) {
-        /* the direct page's free list ran dry but its owner freed blocks
-           into it: those first, without the search (a page that keeps a
-           live block and serves one block at a time comes here on every
-           other allocation). keel__page_empty has no local_free. */
-        keel_page* page = heap->direct[(size + 15) >> 4];
-        if (page->local_free != NULL) {
-            (void)keel__page_collect(heap, page);
-            return page_pop(heap, page, size, zero);
-        }
-    } else if (KEEL_LIKELY(size <= KEEL_BIG_MAX)) {
+    if (size > KEEL_DIRECT_MAX && KEEL_LIKELY(size <= KEEL_BIG_MAX)) {
         /* sizes past the direct table: the class's first page, if it has a
            block, is as good as the direct table's (a heap that no big page
            serves has none of a big class) */
@@ -412,12 +404,11 @@ void* keel__alloc_slow(keel_theap* heap, size_t size, bool zero, void* caller) {
 /* The direct page's free list ran dry but its owner freed blocks into it
    (local_free): a page that keeps a live block and serves one block at a
    time comes here once per OS page's worth of blocks. Those blocks become
-   the free list (with any other threads freed) and the allocation goes on
-   as the fast path's would, without the slow path's search. */
+   the free list (with any other threads freed, which keel__page_collect
+   adds) and the allocation goes on as the fast path's would, without the
+   slow path's search. */
 static KEEL_NOINLINE void* alloc_local(keel_theap* heap, keel_page* page, size_t size, bool zero, void* caller) {
-    page->free = page->local_free;
-    page->local_free = NULL;
-    page->free_is_zero = 0;
+    keel__page_take_local(page);
     if (atomic_load_explicit(&page->a_thread_free, memory_order_relaxed) != NULL) (void)keel__page_collect(heap, page);
     if (KEEL_UNLIKELY((heap->sample_left -= (ptrdiff_t)size) < 0)) return alloc_event(heap, page, NULL, size, zero, caller);
     return page_pop(heap, page, size, zero);

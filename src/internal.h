@@ -418,6 +418,13 @@ static inline size_t keel__os_page_size(void) {
     return KEEL_LIKELY(v != 0) ? v : keel__os_page_size_read();
 }
 KEEL_HIDDEN size_t keel__page_collect(keel_theap* heap, keel_page* page);
+/* The owner's frees (local_free) become the free list, which is empty:
+   keel__page_collect's first step, inline for the allocation's refill. */
+static inline void keel__page_take_local(keel_page* page) {
+    page->free = page->local_free;
+    page->local_free = NULL;
+    page->free_is_zero = 0;
+}
 KEEL_HIDDEN void keel__page_repair_after_fork(keel_page* page);   /* a fork orphan's, before use */
 static inline keel_page* keel__page_of(keel_segment* seg, const void* p) {
     return &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];

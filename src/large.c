@@ -32,7 +32,7 @@ void keel__large_lock(void) { keel__lock(&large_lock); }
 void keel__large_unlock(void) { keel__unlock(&large_lock); }
 void keel__large_child_reset(void) { keel__lock_reset(&large_lock); }
 
-static size_t os_page(void) { return vmem_get_page_size(); }
+static size_t os_page(void) { return keel__os_page_size(); }
 static size_t round_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
 
 static void cache_trim_locked(size_t limit, keel_segment** to_release);

@@ -101,11 +101,7 @@ bool keel__page_extend(keel_page* page) {
 size_t keel__page_collect(keel_theap* heap, keel_page* page) {
     keel_block* tf;
     size_t n = 0;
-    if (page->free == NULL && page->local_free != NULL) {
-        page->free = page->local_free;
-        page->local_free = NULL;
-        page->free_is_zero = 0;
-    }
+    if (page->free == NULL && page->local_free != NULL) keel__page_take_local(page);
     /* relaxed peek first: the exchange is a locked instruction */
     if (atomic_load_explicit(&page->a_thread_free, memory_order_relaxed) == NULL) return 0;
     /* acquire: pairs with the release push in keel__free_slow, so the links

@@ -27,24 +27,13 @@
 #define BLOCKS 12
 #define BLOCK ((size_t)2 << 20)   /* past the big classes: a large block */
 
-static void nap_ms(unsigned ms) {
-#if defined(_WIN32)
-    Sleep(ms);
-#else
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-#endif
-}
-
 /* Polls (every 20 ms, up to max_ms) until the cached bytes are at most
    `below`; returns whether they got there. */
 static int cached_falls_to(size_t below, unsigned max_ms) {
     unsigned waited;
     for (waited = 0; waited <= max_ms; waited += 20) {
         if (keel_get_stats().cached_bytes <= below) return 1;
-        nap_ms(20);
+        ht_sleep_ms(20);
     }
     return 0;
 }
@@ -78,7 +67,7 @@ static void test_large(void) {
     CHECK(keel_option_set("purge_thread", 0));
     cached = cache_large();
     CHECK(cached >= 4 * BLOCK);
-    nap_ms(1000);   /* five times the delay */
+    ht_sleep_ms(1000);   /* five times the delay */
     CHECK_NOTE(keel_get_stats().cached_bytes >= 4 * BLOCK, "cached memory went back with purge_thread 0");
     keel_trim();
     CHECK(keel_option_set("purge_thread", 1));
@@ -87,7 +76,7 @@ static void test_large(void) {
     CHECK(keel_option_set("purge_delay", -1));
     cached = cache_large();
     CHECK(cached >= 4 * BLOCK);
-    nap_ms(600);
+    ht_sleep_ms(600);
     CHECK_NOTE(keel_get_stats().cached_bytes >= 4 * BLOCK, "cached memory went back with purge_delay -1");
     keel_trim();
     CHECK(keel_option_set("purge_delay", 200));
@@ -161,7 +150,7 @@ static void test_offered(void) {
     of_free_most();
     for (waited = 0; waited < 10000; waited += 20) {
         if (committed_now() <= 12 * HT_MIB) break;
-        nap_ms(20);
+        ht_sleep_ms(20);
     }
     printf(NAME ": offered slots: %.1f MiB committed %zu ms after the free\n", ht_mib(committed_now()), waited);
     CHECK_NOTE(waited < 10000, "offered pages were not reset by the purge thread while this thread was idle");
@@ -189,7 +178,7 @@ static void of_worker(void* arg) {
     purge_thread_up();
     of_free_most();
     atomic_store(&of_stage, 1);
-    while (atomic_load(&of_stage) != 2) nap_ms(5);   /* alive, its heap holding the offers */
+    while (atomic_load(&of_stage) != 2) ht_sleep_ms(5);   /* alive, its heap holding the offers */
     of_free_all();
 }
 
@@ -203,7 +192,7 @@ static void test_offered_trim(void) {
     st.fn = of_worker;
     st.arg = NULL;
     if (!CHECK(shim_create(&t, &st))) return;
-    while (atomic_load(&of_stage) != 1) nap_ms(5);
+    while (atomic_load(&of_stage) != 1) ht_sleep_ms(5);
     before = committed_now();
     (void)keel_trim();
     after = committed_now();
@@ -247,7 +236,7 @@ static void test_exited_thread(void) {
     CHECK_NOTE(after > before + 2 * HT_MIB, "an exited thread's empty pages were not kept at all (nothing to test)");
     for (waited = 0; waited <= 10000 && !back; waited += 20) {
         back = keel_get_stats().virtual_memory_size <= before + HT_MIB;
-        if (!back) nap_ms(20);
+        if (!back) ht_sleep_ms(20);
     }
     CHECK_NOTE(back, "an exited thread's empty pages stay committed past purge_delay");
 }

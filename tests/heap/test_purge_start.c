@@ -14,32 +14,16 @@
 #include "heap_test.h"
 
 #include <string.h>
-#if defined(_WIN32)
-#include <windows.h>
-#else
-#include <time.h>
-#endif
 
 #define NAME "test_purge_start"
 #define BLOCK ((size_t)2 << 20)   /* past the big classes: a large block */
-
-static void nap_ms(unsigned ms) {
-#if defined(_WIN32)
-    Sleep(ms);
-#else
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-#endif
-}
 
 /* Polls until the thread has ended (nothing left to age), up to max_ms. */
 static int thread_ends(unsigned max_ms) {
     unsigned waited;
     for (waited = 0; waited <= max_ms; waited += 10) {
         if (!keel__purge_running()) return 1;
-        nap_ms(10);
+        ht_sleep_ms(10);
     }
     return 0;
 }
