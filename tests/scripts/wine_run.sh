@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# wine_run.sh WINE PROGRAM ARGS... — how the tests of the Windows targets run
+# (tests/CMakeLists.txt puts it in front of the toolchain's emulator).
+#
+# It runs the program under wine and passes its output and exit status on. On
+# a failure it says how long the run took, so a log shows whether the program
+# ran at all. Wine takes tens of milliseconds to reach main; one CI run saw a
+# test "fail" in 0.00 s with no output at all: wine itself had not started the
+# program. Such a run (non-zero status, nothing on stdout or stderr, under
+# 20 ms) is started once more, and the log says so; any run that printed
+# something, or took longer, is the verdict as it is.
+set -u
+wine=$1; shift
+out=$(mktemp) err=$(mktemp)
+trap 'rm -f "$out" "$err"' EXIT
+for attempt in 1 2; do
+  t0=$(date +%s%N)
+  "$wine" "$@" >"$out" 2>"$err"
+  rc=$?
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  cat "$out"; cat "$err" >&2
+  [ $rc = 0 ] && exit 0
+  echo "wine_run: $wine $* exited with status $rc after $ms ms (attempt $attempt)" >&2
+  if [ $attempt = 1 ] && [ ! -s "$out" ] && [ ! -s "$err" ] && [ $ms -lt 20 ]; then
+    echo "wine_run: nothing printed in $ms ms: wine did not run the program; once more" >&2
+    continue
+  fi
+  exit $rc
+done
+exit $rc
