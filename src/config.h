@@ -63,6 +63,18 @@
 #ifndef KEEL_GUARDED_SLOTS
 #define KEEL_GUARDED_SLOTS 256
 #endif
+/* COMPILE-TIME: the cost cap of guarded sampling at N > 1 (guarded.h): the
+   pool's system calls may take one part in KEEL_GUARDED_COST_SHARE of the
+   time that passes (200: 0.5%, leaving room in DESIGN.md's 1% for what
+   they cost besides: the first touch of a slot's page, the TLB refills
+   after a protect), with up to KEEL_GUARDED_COST_BURST_NS saved for a
+   burst; a sample due beyond it goes unguarded. */
+#ifndef KEEL_GUARDED_COST_SHARE
+#define KEEL_GUARDED_COST_SHARE 200
+#endif
+#ifndef KEEL_GUARDED_COST_BURST_NS
+#define KEEL_GUARDED_COST_BURST_NS 1000000
+#endif
 
 /* COMPILE-TIME: the heap profile's bounds (profile.c): frames kept per
    stack, live samples (beyond them new samples are dropped and counted;

@@ -3,6 +3,7 @@
    records of the slots live here, never in the slots' pages, under one
    lock; system calls are made outside it. */
 #include "guarded.h"
+#include "options.h"
 #include "profile.h"
 #include "segment_map.h"
 
@@ -33,7 +34,17 @@ static size_t ring_head, ring_count;
 _Static_assert(KEEL_GUARDED_SLOTS >= 1 && KEEL_GUARDED_SLOTS <= 65536, "KEEL_GUARDED_SLOTS: 1 to 65536");
 
 /* for keel_get_stats and the report: read without the lock */
-static _Atomic(size_t) a_live_blocks, a_live_bytes, a_taken, a_skipped;
+static _Atomic(size_t) a_live_blocks, a_live_bytes, a_taken, a_skipped, a_skipped_cost;
+
+/* The cost cap (guarded.h, "What it costs"): the nanoseconds of system
+   calls the pool may still spend. It earns one part in cost_share of the
+   time that passes, keeps at most cost_burst, and pays what each protect
+   or commit took. Under the lock. */
+static int64_t budget_ns = KEEL_GUARDED_COST_BURST_NS;
+static uint64_t budget_at;   /* when it last earned (keel__os_now_ns); 0: never */
+static int64_t cost_burst = KEEL_GUARDED_COST_BURST_NS;
+static uint64_t cost_share = KEEL_GUARDED_COST_SHARE;
+_Static_assert(KEEL_GUARDED_COST_SHARE >= 1 && KEEL_GUARDED_COST_BURST_NS >= 0, "KEEL_GUARDED_COST_*");
 
 void keel__guarded_lock(void) { keel__lock(&pool_lock); }
 void keel__guarded_unlock(void) { keel__unlock(&pool_lock); }
@@ -109,6 +120,35 @@ static guarded_slot* slot_of(const void* p) {
     return &slots[i];
 }
 
+/* Whether the budget allows a sample now. Caller holds the lock. */
+static bool budget_allows(uint64_t now) {
+    if (budget_at == 0 || now < budget_at) budget_at = now;
+    if (now - budget_at >= cost_share) {   /* whole nanoseconds earned; the rest stays for later */
+        uint64_t earned = (now - budget_at) / cost_share;
+        budget_at += earned * cost_share;
+        budget_ns = earned >= (uint64_t)(cost_burst - budget_ns) ? cost_burst : budget_ns + (int64_t)earned;
+    }
+    return budget_ns > 0;
+}
+
+/* Pays for a system call that began at t0. */
+static void budget_pay(uint64_t t0) {
+    uint64_t t1 = keel__os_now_ns();
+    int64_t spent = t1 > t0 ? (int64_t)(t1 - t0) : 0;
+    keel__lock(&pool_lock);
+    budget_ns -= spent;
+    keel__unlock(&pool_lock);
+}
+
+void keel__guarded_cost_cap(int64_t burst_ns, uint64_t share) {
+    keel__lock(&pool_lock);
+    cost_burst = burst_ns < 0 ? KEEL_GUARDED_COST_BURST_NS : burst_ns;
+    cost_share = share == 0 ? KEEL_GUARDED_COST_SHARE : share;
+    budget_ns = cost_burst;
+    budget_at = 0;
+    keel__unlock(&pool_lock);
+}
+
 static void ring_push(size_t i) {
     ring[(ring_head + ring_count) % slot_count] = (uint16_t)i;
     ring_count++;
@@ -128,9 +168,19 @@ void* keel__guarded_alloc(size_t size, bool zero) {
     guarded_slot* s;
     uint8_t* data;
     uint8_t* p;
-    bool fresh;
+    bool fresh, capped, ok;
+    uint64_t t0;
     if (len == 0) return NULL;
+    /* N = 1 asks for every block whatever it costs; N > 1 is sampling,
+       within the cost cap */
+    capped = keel__option(KEEL_OPT_GUARDED_SAMPLE_RATE) != 1;
+    t0 = capped ? keel__os_now_ns() : 0;
     keel__lock(&pool_lock);
+    if (capped && !budget_allows(t0)) {
+        keel__unlock(&pool_lock);
+        counter_add(&a_skipped_cost, 1);
+        return NULL;
+    }
     if (!pool && !pool_failed) pool_failed = !pool_make();
     if (!pool) {
         keel__unlock(&pool_lock);
@@ -150,7 +200,10 @@ void* keel__guarded_alloc(size_t size, bool zero) {
 
     data = slot_data(i);
     fresh = !s->committed;
-    if (!(fresh ? slot_commit(data) : vmem_protect(data, page, VMEM_READ_WRITE))) {
+    if (capped) t0 = keel__os_now_ns();
+    ok = fresh ? slot_commit(data) : vmem_protect(data, page, VMEM_READ_WRITE);
+    if (capped) budget_pay(t0);
+    if (!ok) {
         keel__lock(&pool_lock);
         s->state = SLOT_FREE;
         ring_push(i);
@@ -195,6 +248,8 @@ void keel__guarded_free(void* p) {
     guarded_slot* s;
     size_t i, len;
     uint8_t* data;
+    uint64_t t0;
+    bool capped, ok;
     int saved = errno;
     keel__lock(&pool_lock);
     s = live_slot(p, "free");
@@ -207,8 +262,12 @@ void keel__guarded_free(void* p) {
     data = slot_data(i);
     if (keel__profile_ever_on()) keel__profile_free_large(data + page - len);
     /* inaccessible from now on; a slot the OS would not protect is never
-       reused (it stays BUSY) */
-    if (vmem_protect(data, page, VMEM_NO_ACCESS)) {
+       reused (it stays BUSY). Paid from the cost cap's budget at N > 1. */
+    capped = keel__option(KEEL_OPT_GUARDED_SAMPLE_RATE) != 1;
+    t0 = capped ? keel__os_now_ns() : 0;
+    ok = vmem_protect(data, page, VMEM_NO_ACCESS);
+    if (capped) budget_pay(t0);
+    if (ok) {
         keel__lock(&pool_lock);
         s->state = SLOT_FREE;
         ring_push(i);
@@ -243,9 +302,10 @@ void keel__guarded_live(size_t* blocks, size_t* bytes) {
     *bytes = atomic_load_explicit(&a_live_bytes, memory_order_relaxed);
 }
 
-void keel__guarded_counts(size_t* taken, size_t* skipped) {
+void keel__guarded_counts(size_t* taken, size_t* skipped, size_t* skipped_cost) {
     *taken = atomic_load_explicit(&a_taken, memory_order_relaxed);
     *skipped = atomic_load_explicit(&a_skipped, memory_order_relaxed);
+    *skipped_cost = atomic_load_explicit(&a_skipped_cost, memory_order_relaxed);
 }
 
 void keel__guarded_validate(void) {

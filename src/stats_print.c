@@ -246,9 +246,9 @@ void keel__stats_report(keel_output_fn out, void* user_data, const char* title) 
     sp_emit(&b, &sink);
 
     {   /* guarded sampling (guarded.h), once it has guarded a block */
-        size_t taken, skipped, live_blocks, live_bytes;
-        keel__guarded_counts(&taken, &skipped);
-        if (taken || skipped) {
+        size_t taken, skipped, skipped_cost, live_blocks, live_bytes;
+        keel__guarded_counts(&taken, &skipped, &skipped_cost);
+        if (taken || skipped || skipped_cost) {
             keel__guarded_live(&live_blocks, &live_bytes);
             sp_put(&b, "guarded ");
             sp_uint(&b, taken);
@@ -258,7 +258,9 @@ void keel__stats_report(keel_output_fn out, void* user_data, const char* title) 
             sp_size(&b, live_bytes);
             sp_put(&b, "); ");
             sp_uint(&b, skipped);
-            sp_put(&b, " samples skipped, the pool full");
+            sp_put(&b, " samples skipped, the pool full; ");
+            sp_uint(&b, skipped_cost);
+            sp_put(&b, " skipped, the cost cap");
             sp_emit(&b, &sink);
         }
     }

@@ -50,6 +50,9 @@ unsigned long long keel__os_pid(void);
 uint64_t keel__os_random_seed(void);
 void keel__os_yield(void);
 uint64_t keel__os_now_ms(void);
+/* A monotonic clock in nanoseconds (its resolution is the OS's): what the
+   guarded pool's system calls cost (guarded.c). */
+uint64_t keel__os_now_ns(void);
 void keel__os_sleep_ms(unsigned ms);
 /* Runs fn on a new detached thread that takes no signals (POSIX: every
    signal blocked in it, so the program's handlers keep running on its own

@@ -196,6 +196,12 @@ uint64_t keel__os_now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t keel__os_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void keel__os_write_stderr(const char* text, size_t len) {
     while (len > 0) {
         ssize_t n = write(2, text, len);

@@ -89,6 +89,16 @@ void keel__os_yield(void) { (void)SwitchToThread(); }
 
 uint64_t keel__os_now_ms(void) { return (uint64_t)GetTickCount64(); }
 
+uint64_t keel__os_now_ns(void) {
+    static LARGE_INTEGER freq;   /* fixed at boot: a race writes the same value */
+    LARGE_INTEGER t;
+    if (freq.QuadPart == 0) QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&t);
+    /* seconds and the remainder apart: no overflow for centuries of uptime */
+    return (uint64_t)(t.QuadPart / freq.QuadPart) * 1000000000u +
+           (uint64_t)(t.QuadPart % freq.QuadPart) * 1000000000u / (uint64_t)freq.QuadPart;
+}
+
 void keel__os_sleep_ms(unsigned ms) { Sleep(ms); }
 
 static keel_thread_fn os_thread_fn;

@@ -13,13 +13,20 @@
    - a first-class heap's blocks are never guarded; neither are blocks
      larger than a page;
    with the rate at 1000, about one allocation in 1000 is guarded, for a
-   fixed size and for mixed sizes; with 0, none.
+   fixed size and for mixed sizes (the cost cap set wide open); with 0,
+   none;
+   - the cost cap (N > 1): with a spent budget that earns nothing, no
+     sample is guarded and each is counted as skipped, in the counts and in
+     keel_stats_print's line; N = 1 ignores it; a budget that earns as time
+     passes guards some and skips others; opened wide, every sample is
+     guarded.
    Under ASan keel guards nothing (ASan sees every block): checked too. */
 #define _DEFAULT_SOURCE
 #include "keel/keel.h"
 #include "keel/vmem.h"
 #include "check.h"
 #include "heap_test.h"
+#include "guarded.h"    /* the cost cap's settings and counts (white box) */
 #include "internal.h"   /* KEEL_SEGMENT_SHIFT: the pool is one segment (white box) */
 #include "probe.h"
 #include "thread_shim.h"
@@ -301,6 +308,7 @@ static int count_guarded(int n, size_t size) {
 static void test_rate(void) {
     int fixed, mixed;
     char note[96];
+    keel__guarded_cost_cap(INT64_MAX / 4, 1);   /* the rate alone: a budget no sample spends */
     rate(1000);
     fixed = count_guarded(200000, 64);
     mixed = count_guarded(200000, 0);
@@ -310,6 +318,62 @@ static void test_rate(void) {
     CHECK_NOTE(mixed >= 140 && mixed <= 260, note);
     rate(0);
     CHECK_NOTE(count_guarded(20000, 64) == 0, "guarded blocks with the rate back at 0");
+    keel__guarded_cost_cap(-1, 0);
+}
+
+/* The rate at n from this thread's next allocation on: a heap notices a
+   new rate on its next slow path (src/alloc.c), which a block past the
+   direct table takes (small: its size is the mean the heap aims with). */
+static void rate_now(long long n) {
+    rate(n);
+    keel_free(keel_alloc(KEEL_DIRECT_MAX + 16));
+}
+
+static void test_cost_cap(void) {
+    size_t taken0, skipped0, cost0, taken1, skipped1, cost1;
+    int pooled;
+    void* p;
+    char note[128];
+    keel__guarded_counts(&taken0, &skipped0, &cost0);
+    keel__guarded_cost_cap(0, (uint64_t)1 << 62);   /* nothing saved, and it earns nothing */
+    rate_now(2);
+    pooled = count_guarded(2000, 64);
+    keel__guarded_counts(&taken1, &skipped1, &cost1);
+    snprintf(note, sizeof note, "budget spent: %d guarded, %zu skipped by the cap of about 1000 samples",
+             pooled, cost1 - cost0);
+    CHECK_NOTE(pooled == 0 && taken1 == taken0, note);
+    CHECK_NOTE(cost1 - cost0 >= 500 && cost1 - cost0 <= 2000, note);
+    CHECK_NOTE(skipped1 == skipped0, "the cost cap's skips counted as the pool's");
+    report_len = 0;
+    keel_stats_print(collect, NULL);
+    snprintf(note, sizeof note, "; %zu skipped, the cost cap", cost1);
+    CHECK_NOTE(check_contains(report, note), "keel_stats_print does not count the cost cap's skips");
+
+    rate_now(1);   /* every block, whatever it costs */
+    p = keel_alloc(64);
+    CHECK_NOTE(in_pool(p) && guarded(p, 64), "N = 1 is held back by the cost cap");
+    keel_free(p);
+
+    /* earning half the time that passes, saving 1 µs at most: at rate 2
+       the protects take nearly all of the loop's time, so some samples
+       are guarded and some skipped */
+    keel__guarded_cost_cap(1000, 2);
+    rate_now(2);
+    keel__guarded_counts(&taken0, &skipped0, &cost0);
+    pooled = count_guarded(2000, 64);
+    keel__guarded_counts(&taken1, &skipped1, &cost1);
+    snprintf(note, sizeof note, "a budget that earns: %d guarded, %zu skipped", pooled, cost1 - cost0);
+    CHECK_NOTE(pooled >= 1 && cost1 - cost0 >= 1, note);
+
+    keel__guarded_cost_cap(INT64_MAX / 4, 1);   /* wide open: every sample */
+    keel__guarded_counts(&taken0, &skipped0, &cost0);
+    pooled = count_guarded(2000, 64);
+    keel__guarded_counts(&taken1, &skipped1, &cost1);
+    snprintf(note, sizeof note, "wide open: %d guarded of 2000 at rate 2, %zu skipped", pooled, cost1 - cost0);
+    CHECK_NOTE(pooled >= 500 && pooled <= 1500 && cost1 == cost0, note);
+
+    keel__guarded_cost_cap(-1, 0);
+    rate(0);
 }
 
 int main(void) {
@@ -336,6 +400,7 @@ int main(void) {
     test_not_guarded();
     test_threads();
     test_rate();
+    test_cost_cap();
     keel_validate();
     return check_done(NAME);
 }
