@@ -3,6 +3,8 @@
 #ifndef KEEL_CONFIG_H
 #define KEEL_CONFIG_H
 
+#include <stdint.h>   /* UINTPTR_MAX: defaults that depend on the address space */
+
 /* Every tunable below is the compile-time default of the run-time option of
    the same name (KEEL_HEAP_EMPTY_CACHE is option heap_empty_cache): the
    environment variable KEEL_<NAME> overrides it at start-up and
@@ -115,14 +117,24 @@
 #define KEEL_ABANDONED_EMPTY_MAX ((size_t)16 << 20)
 #endif
 
-/* TUNABLE: freed large blocks kept for reuse: at most this many spans, this
-   many committed bytes; memory cached longer than KEEL_PURGE_DELAY is
-   decommitted at the next cache operation. */
+/* TUNABLE: freed large blocks kept for reuse: at most this many spans (64
+   where address space is plentiful, 16 on 32-bit: each keeps its
+   reservation), this many committed bytes or, when more, one part in
+   KEEL_LARGE_CACHE_SHARE of the memory the program uses (keel's committed
+   memory less its caches); memory cached longer than KEEL_PURGE_DELAY is
+   decommitted by the purge thread or at the next cache operation. */
 #ifndef KEEL_LARGE_CACHE_COUNT
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define KEEL_LARGE_CACHE_COUNT 64
+#else
 #define KEEL_LARGE_CACHE_COUNT 16
+#endif
 #endif
 #ifndef KEEL_LARGE_CACHE_BYTES
 #define KEEL_LARGE_CACHE_BYTES ((size_t)32 << 20)
+#endif
+#ifndef KEEL_LARGE_CACHE_SHARE
+#define KEEL_LARGE_CACHE_SHARE 2
 #endif
 
 /* TUNABLE: address space reserved beyond a large block (64-bit, and none

@@ -79,6 +79,8 @@ void keel__stat_reserved(ptrdiff_t delta) {
     atomic_fetch_add_explicit(&a_reserved, (size_t)delta, memory_order_relaxed);
 }
 
+size_t keel__stat_cached_now(void) { return atomic_load_explicit(&a_cached, memory_order_relaxed); }
+
 void keel__stat_cached(ptrdiff_t delta) {
     atomic_fetch_add_explicit(&a_cached, (size_t)delta, memory_order_relaxed);
 }

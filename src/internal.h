@@ -531,6 +531,10 @@ KEEL_HIDDEN bool keel__large_resize_in_place(keel_segment* seg, size_t new_size)
 KEEL_HIDDEN size_t keel__large_usable(const keel_segment* seg);
 KEEL_HIDDEN size_t keel__large_cache_flush(bool all);
 KEEL_HIDDEN size_t keel__large_cache_age(void);     /* the purge thread's pass (purge.c) */
+/* n bytes were committed for a heap's page: the cache decommits as much of
+   what it holds beyond large_cache_bytes (oldest spans first), so its
+   share of the memory in use never adds to a peak the heaps make. */
+KEEL_HIDDEN void keel__large_cache_yield(size_t n);
 KEEL_HIDDEN void keel__large_lock(void);
 KEEL_HIDDEN void keel__large_unlock(void);
 KEEL_HIDDEN void keel__large_child_reset(void);
@@ -692,6 +696,7 @@ KEEL_HIDDEN void keel__stat_committed(ptrdiff_t delta);        /* held committed
 KEEL_HIDDEN bool keel__commit_charge(size_t n);                /* + n unless past the limit */
 KEEL_HIDDEN void keel__stat_reserved(ptrdiff_t delta);
 KEEL_HIDDEN void keel__stat_cached(ptrdiff_t delta);
+KEEL_HIDDEN size_t keel__stat_cached_now(void);                /* committed in keel's caches */
 KEEL_HIDDEN void keel__stat_remote_free(keel_theap* heap, size_t bytes);
 KEEL_HIDDEN void keel__stat_fold_heap(keel_theap* heap);       /* at heap retirement        */
 KEEL_HIDDEN void keel__stat_collected_global(size_t blocks, size_t bytes);

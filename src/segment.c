@@ -632,7 +632,10 @@ static bool page_commit(keel_page* page) {
     } else if (page->slot_state == KEEL_SLOT_RESET) {
         if (!keel__commit_charge_in(seg, page->slot_size)) return false;
         page->slot_state = KEEL_SLOT_DIRTY;   /* may read old data */
+    } else {
+        return true;
     }
+    keel__large_cache_yield(page->slot_size);   /* memory that came in goes out of the large cache's surplus */
     return true;
 }
 

@@ -1,7 +1,8 @@
 /* test_heap_caches.c — the memory keel keeps while it is empty, each cache
    against its bound (src/config.h): the segment cache (count and committed
    bytes), the segments of exited threads (their empty committed slots), the
-   large-block cache (count, bytes, reuse, age), and a cross-thread free of
+   large-block cache (count, bytes, reuse, age; its share of the memory in
+   use, which gives way to the heaps' pages), and a cross-thread free of
    an interior-aligned block. White box: internal.h gives the bounds and the
    counters that keel_get_stats does not show. */
 #define _DEFAULT_SOURCE
@@ -205,6 +206,46 @@ static void test_large_cache(void) {
     CHECK(keel_option_set("purge_delay", delay));
 }
 
+/* Beside a program that uses much memory the large-block cache keeps more
+   than KEEL_LARGE_CACHE_BYTES: up to one part in KEEL_LARGE_CACHE_SHARE of
+   the memory in use. What it keeps beyond KEEL_LARGE_CACHE_BYTES gives way
+   as the heaps commit pages, so it never adds to their peak. */
+static void test_large_cache_share(void) {
+    enum { N = 16, SMALL = 1024 };
+    size_t live_size = 160 * HT_MIB, size = 4 * HT_MIB, i, cached, after, small_n = (size_t)40 * HT_MIB / SMALL;
+    void* live;
+    void* b[N];
+    void** small;
+    long long delay = keel_option_get("purge_delay");
+    CHECK(keel_option_set("purge_delay", 60000));   /* nothing ages during the test */
+    (void)keel_trim();
+    live = keel_alloc(live_size);   /* committed: memory in use */
+    CHECK(live != NULL);
+    for (i = 0; i < N; i++) CHECK((b[i] = keel_alloc(size)) != NULL);
+    for (i = 0; i < N; i++) keel_free(b[i]);
+    cached = keel__large_cache_age();
+    printf(NAME ": %d freed %zu MiB blocks beside %zu MiB in use: %.1f MiB cached\n", N, size / HT_MIB,
+           live_size / HT_MIB, ht_mib(cached));
+    CHECK_NOTE(cached >= (size_t)N * size - size && cached > KEEL_LARGE_CACHE_BYTES,
+               "the large cache kept no more than large_cache_bytes beside much memory in use");
+    CHECK_NOTE(cached <= (live_size + (size_t)N * size) / KEEL_LARGE_CACHE_SHARE, "the large cache kept more than its share");
+
+    /* the heaps commit 40 MiB of pages: the cache's surplus gives way */
+    small = (void**)keel_alloc(small_n * sizeof(void*));
+    CHECK(small != NULL);
+    for (i = 0; small && i < small_n; i++) CHECK((small[i] = keel_alloc(SMALL)) != NULL);
+    after = keel__large_cache_age();
+    printf(NAME ": after 40 MiB of small blocks, %.1f MiB cached\n", ht_mib(after));
+    CHECK_NOTE(after <= KEEL_LARGE_CACHE_BYTES + size, "the large cache's surplus did not give way to the heaps' pages");
+    CHECK_NOTE(after >= KEEL_LARGE_CACHE_BYTES - size, "the large cache gave way past large_cache_bytes");
+    for (i = 0; small && i < small_n; i++) keel_free(small[i]);
+    keel_free(small);
+    keel_free(live);
+    keel_validate();
+    (void)keel_trim();
+    CHECK(keel_option_set("purge_delay", delay));
+}
+
 /* An interior-aligned block freed by another thread than its allocator's
    goes back whole: the live bytes return to where they were. */
 enum { AL_N = 200 };
@@ -291,6 +332,7 @@ int main(void) {
     }
     test_abandoned_bound();
     test_large_cache();
+    test_large_cache_share();
     test_aligned_from_classes();
     test_cross_thread_aligned_free();
     return check_done(NAME);
