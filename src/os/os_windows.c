@@ -90,9 +90,8 @@ void keel__os_yield(void) { (void)SwitchToThread(); }
 uint64_t keel__os_now_ms(void) { return (uint64_t)GetTickCount64(); }
 
 uint64_t keel__os_now_ns(void) {
-    static LARGE_INTEGER freq;   /* fixed at boot: a race writes the same value */
-    LARGE_INTEGER t;
-    if (freq.QuadPart == 0) QueryPerformanceFrequency(&freq);
+    LARGE_INTEGER freq, t;   /* the frequency is fixed at boot; asking is cheap */
+    QueryPerformanceFrequency(&freq);
     QueryPerformanceCounter(&t);
     /* seconds and the remainder apart: no overflow for centuries of uptime */
     return (uint64_t)(t.QuadPart / freq.QuadPart) * 1000000000u +
