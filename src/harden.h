@@ -55,11 +55,12 @@
    order, and the quarantine returns freed blocks in a random one: the
    next block handed out cannot be predicted from the last.
 
-   Guard pages, reserved and never committed: at least one OS page after
-   every large block, which keeps no committed slack past its size
-   (large.c); the last OS page of every small and medium page slot, and
-   one between a segment's header and its first page (keel__slot_bounds,
-   internal.h). An overflow past them faults at once.
+   Guard pages: at least one OS page after every large block, reserved
+   and never committed, or, where the block keeps committed slack to grow
+   into, the slack's first page made inaccessible (large.c, guard_bytes);
+   the last OS page of every small and medium page slot, and one between a
+   segment's header and its first page, reserved and never committed
+   (keel__slot_bounds, internal.h). An overflow past them faults at once.
 
    What it costs: the "Hardened build cost" section of make bench's
    report, against the budget of DESIGN.md section 10. */

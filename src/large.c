@@ -84,10 +84,29 @@ static size_t reserve_round(bool limited) {
     return limited || UINTPTR_MAX <= 0xFFFFFFFFu ? vmem_get_page_info().alloc_alignment : KEEL_LARGE_RESERVE_ROUND;
 }
 
-/* The hardened build's guard (harden.h): address space after a block's
-   last OS page that stays reserved and never committed, so a write past
-   the block faults. None in the other builds. */
+/* The hardened build's guard (harden.h): the OS page right after a
+   block's usable size never gives access, so a write past the block
+   faults. None in the other builds. Where the block's committed memory
+   ends there, the guard is that page of address space, reserved and never
+   committed (guard_bytes of room kept for it). Where the span keeps
+   committed slack past the block (a cached span reused for a smaller
+   block, a block grown in place that may grow again), the slack's first
+   page is protected (no access) instead: the slack stays committed and
+   warm as in the other builds, and moving the guard costs two protection
+   changes, not a decommit and the faults that bring the memory back
+   (realloc-vec of make bench: 454K page faults with the slack given back).
+   The invariant, kept by span_fit: while a span is in use and its
+   committed memory goes past its usable size, the page at the usable size
+   is protected; keel__large_free_span opens it before the span is cached,
+   so a cached span's committed memory is all accessible. */
 static size_t guard_bytes(void) { return KEEL_HARDENED ? os_page() : 0; }
+
+/* Where an in-use span's guard is protected inside its committed memory
+   (an offset from the block), or SIZE_MAX when it has none there. */
+static size_t guard_in_slack(const keel_segment* seg) {
+    if (!KEEL_HARDENED || !seg->pages[0].in_use || seg->large_committed <= seg->large_usable) return SIZE_MAX;
+    return seg->large_usable;
+}
 
 static size_t large_header_size(void) {
     return round_up(sizeof(keel_segment) + sizeof(keel_page), os_page());
@@ -123,10 +142,22 @@ typedef enum span_fit_mode { FIT_EXACT, FIT_REUSE, FIT_GROW } span_fit_mode;
 
 /* Makes round_up(size) bytes the block's usable size, committing what is
    missing and giving back the excess as mode says; counts its slack. */
+/* Gives back the span's committed memory past `want` bytes of its block. */
+static bool span_decommit_past(keel_segment* seg, size_t want) {
+    uint8_t* block = (uint8_t*)seg + seg->large_offset;
+    size_t excess = seg->large_committed - want;
+    keel__ann_returned(block + want, excess);
+    if (!vmem_decommit(block + want, excess)) return false;
+    keel__stat_committed(-(ptrdiff_t)excess);
+    keel__segment_committed_owner(seg, -(ptrdiff_t)excess);
+    seg->large_committed = want;
+    return true;
+}
+
 static bool span_fit(keel_segment* seg, size_t size, span_fit_mode mode) {
     size_t want = round_up(size, os_page());
     uint8_t* block = (uint8_t*)seg + seg->large_offset;
-    size_t excess, keep;
+    size_t excess, keep, guard = guard_in_slack(seg);
     if (want > seg->large_committed) {
         if (!keel__commit_charge_in(seg, want - seg->large_committed)) return false;
         if (!vmem_commit(block + seg->large_committed, want - seg->large_committed)) {
@@ -135,21 +166,25 @@ static bool span_fit(keel_segment* seg, size_t size, span_fit_mode mode) {
         }
         seg->large_committed = want;
     }
+    /* the hardened guard moves with the usable size: its old page is the
+       block's, or plain slack, again */
+    if (guard != SIZE_MAX && guard != want) {
+        if (!vmem_protect(block + guard, os_page(), VMEM_READ_WRITE))
+            keel__fatal("the OS refused to open a large block's guard page");
+        guard = SIZE_MAX;
+    }
     excess = seg->large_committed - want;
     keep = mode == FIT_EXACT ? want / 4 + os_page() : 3 * want + ((size_t)1 << 20);
-    if (KEEL_HARDENED) keep = 0;   /* the guard follows the usable size at once */
-    if (mode == FIT_GROW && !KEEL_HARDENED &&
+    if (mode == FIT_GROW &&
         atomic_load_explicit(&a_slack, memory_order_relaxed) - seg->large_slack + excess <=
             keel__cache_budget(KEEL_OPT_LARGE_CACHE_BYTES))
         keep = excess;
-    if (excess > keep) {
-        keel__ann_returned(block + want, excess);
-        if (vmem_decommit(block + want, excess)) {
-            keel__stat_committed(-(ptrdiff_t)excess);
-            keel__segment_committed_owner(seg, -(ptrdiff_t)excess);
-            seg->large_committed = want;
-        }
-    }
+    if (excess > keep) (void)span_decommit_past(seg, want);   /* refused: kept as slack */
+    /* slack kept in the hardened build: its first page becomes the guard,
+       or, if the OS will not protect it, the slack goes */
+    if (KEEL_HARDENED && seg->large_committed > want && guard != want &&
+        !vmem_protect(block + want, os_page(), VMEM_NO_ACCESS) && !span_decommit_past(seg, want))
+        keel__fatal("the OS refused to decommit a large block's slack");
     /* relaxed: a total for the bound above, exact once every thread is done */
     atomic_fetch_add_explicit(&a_slack, (seg->large_committed - want) - seg->large_slack, memory_order_relaxed);
     seg->large_slack = seg->large_committed - want;
@@ -369,7 +404,13 @@ static void release_list(keel_segment* list) {
 
 void keel__large_free_span(keel_segment* seg) {
     keel_segment* to_release = NULL;
-    bool warm;
+    bool warm, reusable = seg->large_offset == large_header_size();   /* else over-aligned */
+    size_t guard = guard_in_slack(seg);
+    /* a cached span's committed memory is all accessible (guard_bytes):
+       the guard in its slack opens, or the span goes back to the OS */
+    if (guard != SIZE_MAX && reusable &&
+        !vmem_protect((uint8_t*)seg + seg->large_offset + guard, os_page(), VMEM_READ_WRITE))
+        reusable = false;
     /* its slack, and all its memory, is the cache's now */
     atomic_fetch_sub_explicit(&a_slack, seg->large_slack, memory_order_relaxed);
     seg->large_slack = 0;
@@ -377,7 +418,7 @@ void keel__large_free_span(keel_segment* seg) {
     seg->pages[0].in_use = 0;
     keel__page_used_set(&seg->pages[0], 0);
     atomic_store_explicit(&seg->pages[0].a_stat_block_size, 0, memory_order_relaxed);
-    if (seg->large_offset != large_header_size()) {   /* over-aligned: not reusable */
+    if (!reusable) {
         span_release(seg);
         return;
     }
