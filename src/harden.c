@@ -166,6 +166,14 @@ void keel__harden_out_at(void* p, size_t n) {
 
 void keel__harden_resize(keel_segment* seg, void* p, size_t old_n, size_t n) {
     uint8_t* end = block_end(seg, p, NULL);
+    if (n < old_n) {
+        /* shrunk: the program's bytes past its new size, and the old
+           canary, are zero again (a free zeroes only what the new size can
+           have written: zero_written) */
+        uint8_t* old_stop = (uint8_t*)p + old_n + CANARY_SPAN;
+        if (old_stop > end - KEEL_CANARY) old_stop = end - KEEL_CANARY;
+        memset((uint8_t*)p + n, 0, (size_t)(old_stop - ((uint8_t*)p + n)));
+    }
     canary_set(p, n, end);
     hidden_add(seg, old_n - n);
 }
@@ -180,6 +188,26 @@ static inline void zero(uint8_t* p, size_t n) {
     } else {
         memset(p, 0, n);
     }
+}
+
+/* Zeroes what the live block at start..end, handed out at p for n bytes,
+   can have had written: its link words (an aligned block's p lies past
+   them), the program's bytes, the canary after them and its last word.
+   The rest was zero when it was handed out (every free block is, harden.h)
+   and is not the program's: the slack of an aligned block (up to its
+   alignment, 64 KiB for some) and of its size class is left as it is. A
+   write outside the program's bytes is caught by the canary, or if it
+   lands farther, at the block's next hand-out (its first bytes, or all of
+   it for calloc). */
+static inline void zero_written(uint8_t* start, uint8_t* p, size_t n, uint8_t* end) {
+    size_t reach = (n + CANARY_SPAN + 15) & ~(size_t)15;   /* blocks and p are 16-byte aligned */
+    if (p != start) zero(start, 16);
+    if ((size_t)(end - p) <= reach + 16) {
+        zero(p, (size_t)(end - p));
+        return;
+    }
+    zero(p, reach);
+    zero(end - 16, 16);   /* the canary's last word */
 }
 
 /* ---- the quarantine's mark: a freed block's first two words ---- */
@@ -334,7 +362,7 @@ void keel__harden_free(keel_segment* seg, void* p) {
             end = block_end(seg, p, &start);
         }
     }
-    zero(start, (size_t)(end - start));
+    zero_written(start, (uint8_t*)p, n, end);
     first_class = keel__first_class_of(seg);
     if (first_class) {
         /* its own quarantine, which destroy drops; a try: this thread may

@@ -28,10 +28,12 @@
    is checked against it: "keel: sized free mismatch at 0x...". Large
    blocks have no canary: a guard page follows each (large.c).
 
-   Zero on free, checked on reuse. A freed small or medium block is zeroed
-   whole; every block on a free list is zero but for its first 16 bytes
-   (link and check word), and blocks carved from a page are zeroed too
-   (unless the page's memory was fresh). When a block is handed out again
+   Zero on free, checked on reuse. Every block on a free list is zero but
+   for its first 16 bytes (link and check word): blocks carved from a page
+   are zeroed (unless the page's memory was fresh), and a freed small or
+   medium block gets zero where it can have been written (its link words,
+   the program's bytes, the canary), which is all of it but the slack of an
+   aligned block or of a size class wider than the size asked. When a block is handed out again
    its first KEEL_HARDEN_SCAN bytes are checked, all of it for calloc
    (which then has nothing to clear): "keel: write after free detected at
    0x...". A stale pointer writes a struct's first fields; the scan of

@@ -140,6 +140,52 @@ static void test_quarantine(void) {
     keel_validate();
 }
 
+/* A freed block is zero but for its mark (16 bytes at the pointer freed)
+   also where the free zeroes only what can have been written (harden.c,
+   zero_written): an aligned block's slack before and after the program's
+   bytes, a size class wider than the size asked, a block realloc shrank
+   in place (its old bytes past the new size). */
+static int freed_block_zero(unsigned char* q) {
+    keel_page* page = page_of(q);
+    unsigned char* start = (unsigned char*)keel__block_start(page, q);
+    unsigned char* end = start + page->block_size;
+    /* the mark at q; an aligned block's start holds nothing else */
+    return (q == start || ht_all_bytes(start, (size_t)(q - start), 0)) && ht_all_bytes(q + 16, (size_t)(end - q - 16), 0);
+}
+
+static void test_zero_written(void) {
+    void* keep = keel_alloc(3000);   /* the pages stay in use */
+    void* keep_aligned = keel_alloc_aligned(100, 4096);
+    unsigned char* q;
+    size_t a;
+    for (a = 64; a <= 4096; a *= 4) {
+        q = (unsigned char*)keel_alloc_aligned(100, a);
+        if (!CHECK(q != NULL)) continue;
+        memset(q, 0xA5, 100);
+        keel_free(q);
+        CHECK_NOTE(freed_block_zero(q), "an aligned block is not zero once freed");
+    }
+    q = (unsigned char*)keel_alloc(3000);   /* a class of 3072 bytes or more */
+    if (CHECK(q != NULL)) {
+        CHECK(page_of(q)->block_size >= 3000 + 16 + 32);   /* room the free leaves alone */
+        memset(q, 0xA5, 3000);
+        keel_free(q);
+        CHECK_NOTE(freed_block_zero(q), "a block wider than its size is not zero once freed");
+    }
+    q = (unsigned char*)keel_alloc(3000);
+    if (CHECK(q != NULL)) {
+        unsigned char* r;
+        memset(q, 0xA5, 3000);
+        r = (unsigned char*)keel_realloc(q, 2000);
+        CHECK(r == q && keel_usable_size(r) == 2000);   /* in place */
+        keel_free(r);
+        CHECK_NOTE(freed_block_zero(q), "a block shrunk in place is not zero once freed");
+    }
+    keel_free(keep);
+    keel_free(keep_aligned);
+    keel_validate();
+}
+
 static void test_keys_and_order(void) {
     enum { N = 32 };
     void* a[N];
@@ -258,6 +304,7 @@ int main(void) {
     test_sizes();
     test_quarantine();
     test_keys_and_order();
+    test_zero_written();
     test_large_guard();
     test_page_guards();
     test_first_class();
