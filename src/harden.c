@@ -59,18 +59,85 @@ static inline uint8_t canary_byte(uint64_t pw, const uint8_t* q) {
    neither written nor read. */
 #define CANARY_SPAN 16
 
+/* The canary's bytes as an 8-byte word read from q, at any alignment:
+   byte i is pw's byte (q + i) mod 8, so the word is pw rotated by q's
+   misalignment (right on a little-endian machine, left on a big-endian
+   one). Where the byte order is not known at compile time, byte by byte. */
+#if (defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) || defined(_WIN32)
+#define CANARY_WORDS 1
+static inline uint64_t canary_word(uint64_t pw, const uint8_t* q) {
+    unsigned s = (unsigned)((uintptr_t)q & 7) * 8;
+    return s ? (pw >> s) | (pw << (64 - s)) : pw;
+}
+/* The first k bytes (k < 8) of a word read from memory. */
+static inline uint64_t canary_mask(size_t k) { return k ? ~(uint64_t)0 >> (64 - 8 * k) : 0; }
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define CANARY_WORDS 1
+static inline uint64_t canary_word(uint64_t pw, const uint8_t* q) {
+    unsigned s = (unsigned)((uintptr_t)q & 7) * 8;
+    return s ? (pw << s) | (pw >> (64 - s)) : pw;
+}
+static inline uint64_t canary_mask(size_t k) { return k ? ~(uint64_t)0 << (64 - 8 * k) : 0; }
+#else
+#define CANARY_WORDS 0
+#endif
+
+static inline uint64_t load64(const uint8_t* q) {
+    uint64_t v;
+    memcpy(&v, q, sizeof v);
+    return v;
+}
+static inline void store64(uint8_t* q, uint64_t v) { memcpy(q, &v, sizeof v); }
+
+/* The canary's first bytes, from q = the end of the program's bytes to
+   min(q + CANARY_SPAN, tail), tail the block's last word (q <= tail):
+   whole words where there are 8 bytes or more (two, overlapping, cover up
+   to 16), else one word whose bytes past the span are kept as they are
+   (they are the last word's, written after). */
+static inline void canary_span_set(uint64_t pw, uint8_t* q, const uint8_t* tail) {
+    size_t len = (size_t)(tail - q);
+    if (len > CANARY_SPAN) len = CANARY_SPAN;
+#if CANARY_WORDS
+    if (len >= 8) {
+        store64(q, canary_word(pw, q));
+        store64(q + len - 8, canary_word(pw, q + len - 8));
+    } else if (len) {
+        uint64_t m = canary_mask(len);
+        store64(q, (load64(q) & ~m) | (canary_word(pw, q) & m));
+    }
+#else
+    {
+        size_t i;
+        for (i = 0; i < len; i++) q[i] = canary_byte(pw, q + i);
+    }
+#endif
+}
+
+/* Whether the canary's first bytes at q are intact (canary_span_set). */
+static inline bool canary_span_ok(uint64_t pw, const uint8_t* q, const uint8_t* tail) {
+    size_t len = (size_t)(tail - q);
+    if (len > CANARY_SPAN) len = CANARY_SPAN;
+#if CANARY_WORDS
+    if (len >= 8)
+        return ((load64(q) ^ canary_word(pw, q)) | (load64(q + len - 8) ^ canary_word(pw, q + len - 8))) == 0;
+    return ((load64(q) ^ canary_word(pw, q)) & canary_mask(len)) == 0;
+#else
+    {
+        size_t i;
+        for (i = 0; i < len; i++)
+            if (q[i] != canary_byte(pw, q + i)) return false;
+        return true;
+    }
+#endif
+}
+
 static inline void canary_set(void* p, size_t n, uint8_t* end) {
-    uint64_t w = block_word(p), pw = w | CANARY_ONES, last;
+    uint64_t w = block_word(p);
     uint8_t* q = (uint8_t*)p + n;
     uint8_t* tail = end - KEEL_CANARY;   /* 8-aligned: blocks are 16-byte multiples */
-    uint8_t* stop;
     keel__assert(q <= tail);
-    stop = (size_t)(tail - q) > CANARY_SPAN ? q + CANARY_SPAN : tail;
-    last = w + (uint64_t)(size_t)(end - q);
-    for (; q < stop && ((uintptr_t)q & 7); q++) *q = canary_byte(pw, q);
-    for (; q + 8 <= stop; q += 8) memcpy(q, &pw, sizeof pw);
-    for (; q < stop; q++) *q = canary_byte(pw, q);
-    memcpy(tail, &last, sizeof last);
+    canary_span_set(w | CANARY_ONES, q, tail);
+    store64(tail, w + (uint64_t)(size_t)(end - q));
 }
 
 /* A canary found damaged at p (block end `end`, n the size asked if
@@ -88,25 +155,13 @@ static KEEL_NORETURN void canary_damaged(const void* p, const uint8_t* end, size
 /* The bytes the program asked for at p, whose block ends at end; an
    overflow ends the program. op: the call, for canary_damaged. */
 static size_t canary_check(const void* p, const uint8_t* end, const char* op) {
-    uint64_t w = block_word(p), pw = w | CANARY_ONES, last, gap, v;
+    uint64_t w = block_word(p), gap;
     size_t span = (size_t)(end - (const uint8_t*)p);
-    const uint8_t* q;
-    const uint8_t* stop;
     const uint8_t* tail = end - KEEL_CANARY;
-    memcpy(&last, tail, sizeof last);
-    gap = last - w;   /* end minus the end of the program's bytes */
+    gap = load64(tail) - w;   /* end minus the end of the program's bytes */
     /* the last word overwritten: the size asked is lost, say the most it was */
     if (KEEL_UNLIKELY(gap < KEEL_CANARY || gap > span)) canary_damaged(p, end, span - KEEL_CANARY, op);
-    q = end - gap;
-    stop = (size_t)(tail - q) > CANARY_SPAN ? q + CANARY_SPAN : tail;
-    for (; q < stop && ((uintptr_t)q & 7); q++)
-        if (KEEL_UNLIKELY(*q != canary_byte(pw, q))) canary_damaged(p, end, span - (size_t)gap, op);
-    for (; q + 8 <= stop; q += 8) {
-        memcpy(&v, q, sizeof v);
-        if (KEEL_UNLIKELY(v != pw)) canary_damaged(p, end, span - (size_t)gap, op);
-    }
-    for (; q < stop; q++)
-        if (KEEL_UNLIKELY(*q != canary_byte(pw, q))) canary_damaged(p, end, span - (size_t)gap, op);
+    if (KEEL_UNLIKELY(!canary_span_ok(w | CANARY_ONES, end - gap, tail))) canary_damaged(p, end, span - (size_t)gap, op);
     return span - (size_t)gap;
 }
 

@@ -5,6 +5,8 @@
    - keel_usable_size is the size asked (a 0-byte block has 1), for small,
      medium and aligned blocks; calloc's bytes are zero; realloc keeps the
      contents and the new size, in place and moved;
+   - one bit flipped in any byte of a canary (sizes 1..64: every
+     misalignment, spans of 0..16 bytes, the last word) makes free abort;
    - keel_get_stats counts the program's bytes only: canaries and blocks
      in the quarantine are not live;
    - a freed block is not handed out again for at least
@@ -186,6 +188,55 @@ static void test_zero_written(void) {
     keel_validate();
 }
 
+/* Every byte of the canary counts: for each size asked from 1 to 64 bytes
+   (every misalignment of the program's end, canaries of 0 to 16 bytes
+   before the last word), one bit flipped in any byte of the canary's span
+   or of its last word makes the free abort; none flipped, the free
+   returns. In a child process each (probe.h forks the same way). */
+#if !defined(_WIN32)
+#include <fcntl.h>
+#include <signal.h>
+static int free_aborts(size_t n, long k) {
+    int status;
+    pid_t pid;
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        unsigned char* p = (unsigned char*)keel_alloc(n);
+        if (null >= 0) dup2(null, 2);   /* the abort's message */
+        if (!p) _exit(3);
+        memset(p, 0x33, n);
+        if (k >= 0) p[n + (size_t)k] ^= 0x40;
+        keel_free(p);
+        _exit(0);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT ? 1 : WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static void test_canary_bytes(void) {
+    size_t n;
+    int missed = 0, wrong = 0;
+    for (n = 1; n <= 64; n++) {
+        unsigned char* p = (unsigned char*)keel_alloc(n);
+        size_t block, span, k;
+        if (!CHECK(p != NULL)) return;
+        block = page_of(p)->block_size;
+        keel_free(p);
+        span = block - KEEL_CANARY - n;   /* the bytes between the program's and the last word */
+        if (span > 16) span = 16;
+        if (free_aborts(n, -1) != 0) wrong++;
+        for (k = 0; k < span; k++) missed += free_aborts(n, (long)k) != 1;
+        for (k = block - KEEL_CANARY - n; k < block - n; k++) missed += free_aborts(n, (long)k) != 1;
+    }
+    CHECK_NOTE(wrong == 0, "a free of an intact block aborted");
+    CHECK_NOTE(missed == 0, "a flipped canary byte went unnoticed");
+}
+#else
+static void test_canary_bytes(void) {}
+#endif
+
 static void test_keys_and_order(void) {
     enum { N = 32 };
     void* a[N];
@@ -305,6 +356,7 @@ int main(void) {
     test_quarantine();
     test_keys_and_order();
     test_zero_written();
+    test_canary_bytes();
     test_large_guard();
     test_page_guards();
     test_first_class();
