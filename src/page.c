@@ -8,8 +8,25 @@
 
 #include <string.h>
 
+#if KEEL_HARDENED
+/* The slot's last page left it with every block free (`left`, from
+   keel__segment_page_free: its carved blocks and class), each zero but for
+   its first 16 bytes, and nothing past them written: those words cleared,
+   the slot is zero again. A store per block instead of clearing the slot
+   as it is carved (page_extend). Cleared even for blocks of the same size:
+   the next page may carve fewer, and the words it leaves would outlive
+   its record. */
+static void slot_rezero(keel_page* page, uintptr_t left) {
+    uint32_t prev = keel__class_size[left & 0xff], count = (uint32_t)(left >> 8), i;
+    for (i = 0; i < count; i++) memset(page->start + (size_t)i * prev, 0, 16);
+}
+#endif
+
 void keel__page_init(keel_page* page, size_t class_index) {
     uint32_t bsize = keel__class_size[class_index];
+#if KEEL_HARDENED
+    uintptr_t left = page->link_key;   /* keel__segment_page_free's record, or 0 */
+#endif
     keel__assert(page->in_use && keel__slot_holds_memory(page->slot_state) && page->slot_size >= bsize);
     page->block_size = bsize;
     atomic_store_explicit(&page->a_stat_block_size, bsize, memory_order_relaxed);
@@ -31,6 +48,12 @@ void keel__page_init(keel_page* page, size_t class_index) {
     atomic_store_explicit(&page->a_sampled_more, 0, memory_order_relaxed);
     page->free_is_zero = page->slot_state == KEEL_SLOT_FRESH;
     page->uncarved_zero = page->free_is_zero;
+#if KEEL_HARDENED
+    if (!page->uncarved_zero && left != 0) {
+        slot_rezero(page, left);
+        page->uncarved_zero = 1;
+    }
+#endif
     page->slot_state = KEEL_SLOT_DIRTY;   /* from now on blocks get written */
     page->next = page->prev = NULL;
     keel__ann_unused(page->start, page->slot_size);
