@@ -155,7 +155,7 @@ static inline void* page_pop(keel_theap* heap, keel_page* page, size_t size, boo
     keel_block* next;
     keel__assert(page->in_use && keel__block_in_page(page, b));
     /* never through a damaged link (block_check.h) */
-    if (KEEL_UNLIKELY(!keel__link_take(b, &next))) return keel__free_block_damaged(b);
+    if (KEEL_UNLIKELY(!keel__link_take_keyed(b, &next, keel__page_link_key(page)))) return keel__free_block_damaged(b);
 #if KEEL_HARDENED
     /* zero since its free (harden.h): its first 256 bytes, all of it for calloc */
     keel__harden_check_zero(b, zero || page->block_size <= KEEL_HARDEN_SCAN ? page->block_size : KEEL_HARDEN_SCAN);

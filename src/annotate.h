@@ -123,10 +123,11 @@ static inline KEEL_LINK_ATTR void keel__link_set(keel_block* b, keel_block* next
    and if so: its link in *next, its check word cleared (a live block never
    looks free to keel__link_maybe_free unless its data say so). The caller
    reports a damaged block (keel__free_block_damaged): a call it can make
-   as a tail call, so the fast path keeps no stack frame. */
-static inline KEEL_LINK_ATTR bool keel__link_take(keel_block* b, keel_block** next) {
+   as a tail call, so the fast path keeps no stack frame. key: that of
+   b's page (keel__link_key(b), or keel__page_link_key of the page whose
+   list b heads). */
+static inline KEEL_LINK_ATTR bool keel__link_take_keyed(keel_block* b, keel_block** next, uintptr_t key) {
     bool ok;
-    uintptr_t key = keel__link_key(b);
 #if KEEL_VALGRIND
     VALGRIND_MAKE_MEM_DEFINED(b, sizeof *b);
 #endif
@@ -137,6 +138,20 @@ static inline KEEL_LINK_ATTR bool keel__link_take(keel_block* b, keel_block** ne
     VALGRIND_MAKE_MEM_NOACCESS(b, sizeof *b);
 #endif
     return ok;
+}
+
+static inline KEEL_LINK_ATTR bool keel__link_take(keel_block* b, keel_block** next) {
+    return keel__link_take_keyed(b, next, keel__link_key(b));
+}
+/* The key of page's blocks (keel__link_key without the address walk, for
+   a block known to be of page). */
+static inline uintptr_t keel__page_link_key(const keel_page* page) {
+#if KEEL_HARDENED
+    return page->link_key;
+#else
+    (void)page;
+    return 0;
+#endif
 }
 
 /* Zeroes the link of a block keel__link_take handed out (calloc of fresh

@@ -154,8 +154,8 @@ static KEEL_NORETURN void canary_damaged(const void* p, const uint8_t* end, size
 
 /* The bytes the program asked for at p, whose block ends at end; an
    overflow ends the program. op: the call, for canary_damaged. */
-static size_t canary_check(const void* p, const uint8_t* end, const char* op) {
-    uint64_t w = block_word(p), gap;
+static inline size_t canary_check_word(const void* p, const uint8_t* end, const char* op, uint64_t w) {
+    uint64_t gap;
     size_t span = (size_t)(end - (const uint8_t*)p);
     const uint8_t* tail = end - KEEL_CANARY;
     gap = load64(tail) - w;   /* end minus the end of the program's bytes */
@@ -163,6 +163,9 @@ static size_t canary_check(const void* p, const uint8_t* end, const char* op) {
     if (KEEL_UNLIKELY(gap < KEEL_CANARY || gap > span)) canary_damaged(p, end, span - KEEL_CANARY, op);
     if (KEEL_UNLIKELY(!canary_span_ok(w | CANARY_ONES, end - gap, tail))) canary_damaged(p, end, span - (size_t)gap, op);
     return span - (size_t)gap;
+}
+static size_t canary_check(const void* p, const uint8_t* end, const char* op) {
+    return canary_check_word(p, end, op, block_word(p));
 }
 
 /* The bytes keel_get_stats must not count as the program's (stats.c):
@@ -267,18 +270,21 @@ static inline void zero_written(uint8_t* start, uint8_t* p, size_t n, uint8_t* e
 
 /* ---- the quarantine's mark: a freed block's first two words ---- */
 
-static inline uintptr_t mark_word(const void* p) { return (uintptr_t)(block_word(p) * 0xD6E8FEB86659FD93u); }
+/* From the block's word (block_word), which the free has at hand. */
+static inline uintptr_t mark_of(uint64_t word) { return (uintptr_t)(word * 0xD6E8FEB86659FD93u); }
+static inline uintptr_t mark_word(const void* p) { return mark_of(block_word(p)); }
 
-static inline bool marked(const void* p) {
+static inline bool marked_as(const void* p, uintptr_t m) {
     uintptr_t w[2];
     memcpy(w, p, sizeof w);
-    return w[0] == mark_word(p) && w[1] == ~w[0];
+    return w[0] == m && w[1] == ~m;
 }
+static inline bool marked(const void* p) { return marked_as(p, mark_word(p)); }
 
-static inline void mark(void* p) {
+static inline void mark_as(void* p, uintptr_t m) {
     uintptr_t w[2];
-    w[0] = mark_word(p);
-    w[1] = ~w[0];
+    w[0] = m;
+    w[1] = ~m;
     memcpy(p, w, sizeof w);
 }
 
@@ -340,7 +346,9 @@ void keel__harden_check_zero(const void* b, size_t size) {
 /* Block p leaves heap's quarantine: still marked (else it was written
    after it was freed), unmarked, and freed for reuse. */
 static void release(keel_theap* heap, void* p) {
-    keel_segment* seg = keel__segment_of(p);
+    /* a small or medium block (keel__harden_free): its segment is aligned,
+       no need of the segment map */
+    keel_segment* seg = keel__segment_of_page((const keel_page*)p);
     keel_page* page = keel__page_of(seg, p);
     static const keel_block none;
     if (KEEL_UNLIKELY(!marked(p))) written_after_free(p);
@@ -352,14 +360,15 @@ static void release(keel_theap* heap, void* p) {
         keel__free_first_class_locked(seg, p);
         return;
     }
-    hidden_add_in(NULL, (size_t)0 - (size_t)(block_end(seg, p, NULL) - (uint8_t*)p));
     /* the owner's plain page, p a block's start: its checks were made at
        the free that quarantined it, so straight to the push (free.h) */
     if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0 &&
         keel__block_start_ok(page, p)) {
+        hidden_add_in(NULL, (size_t)0 - page->block_size);
         keel__free_push_local(heap, page, p);
         return;
     }
+    hidden_add_in(NULL, (size_t)0 - (size_t)(block_end(seg, p, NULL) - (uint8_t*)p));
     keel__free_now(seg, p);
 }
 
@@ -389,6 +398,7 @@ void keel__harden_free(keel_segment* seg, void* p) {
     uint8_t* start;
     uint8_t* end;
     size_t room, n;
+    uintptr_t m;   /* its mark */
     void* out;
     if (seg->kind == KEEL_SEGMENT_LARGE) {   /* its checks are free.c's; a guard page follows it */
         keel__free_now(seg, p);
@@ -408,13 +418,16 @@ void keel__harden_free(keel_segment* seg, void* p) {
            live block's start (free.h); the rest takes every check */
         if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == keel__tls_heap &&
                         page->free_flags == 0 && keel__free_plain_ok(page, p))) {
-            if (KEEL_UNLIKELY(marked(p))) keel__misuse_double_free(p);
+            uint64_t word = block_word(p);   /* the canary's, and the mark's */
+            m = mark_of(word);
+            if (KEEL_UNLIKELY(marked_as(p, m))) keel__misuse_double_free(p);
             start = (uint8_t*)p;
             end = start + page->block_size;
-            n = canary_check(p, end, "free");
+            n = canary_check_word(p, end, "free", word);
         } else {
             n = keel__harden_live(seg, p, "free", &room);
             end = block_end(seg, p, &start);
+            m = mark_word(p);
         }
     }
     zero_written(start, (uint8_t*)p, n, end);
@@ -436,8 +449,8 @@ void keel__harden_free(keel_segment* seg, void* p) {
             return;
         }
     }
-    mark(p);
-    hidden_add(seg, n);   /* the program's bytes are no longer its */
+    mark_as(p, m);
+    hidden_add_in(first_class, n);   /* the program's bytes are no longer its */
     keel__counter_add(&heap->a_quarantined_blocks, 1);
     out = quarantine_put(heap, p);
     if (out) release(heap, out);   /* a first-class heap's: under its lock */
