@@ -54,7 +54,7 @@
    no load, in the other builds. */
 static inline uintptr_t keel__link_key(const keel_block* b) {
 #if KEEL_HARDENED
-    const keel_segment* seg = (const keel_segment*)((uintptr_t)b & ~(uintptr_t)(KEEL_SEGMENT_SIZE - 1));
+    const keel_segment* seg = keel__segment_at(b);
     return seg->pages[((uintptr_t)b - (uintptr_t)seg) >> seg->page_shift].link_key;
 #else
     (void)b;

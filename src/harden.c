@@ -346,9 +346,8 @@ void keel__harden_check_zero(const void* b, size_t size) {
 /* Block p leaves heap's quarantine: still marked (else it was written
    after it was freed), unmarked, and freed for reuse. */
 static void release(keel_theap* heap, void* p) {
-    /* a small or medium block (keel__harden_free): its segment is aligned,
-       no need of the segment map */
-    keel_segment* seg = keel__segment_of_page((const keel_page*)p);
+    /* a small or medium block (keel__harden_free): no segment map */
+    keel_segment* seg = keel__segment_at(p);
     keel_page* page = keel__page_of(seg, p);
     static const keel_block none;
     if (KEEL_UNLIKELY(!marked(p))) written_after_free(p);

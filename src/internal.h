@@ -401,6 +401,10 @@ static inline void keel__slot_bounds(size_t i, size_t page_size, size_t header, 
 
 /* ---- pages (page.c) ---- */
 KEEL_HIDDEN void keel__page_init(keel_page* page, size_t class_index);
+/* The page leaves its class with every block free (keel__segment_page_free):
+   in the hardened build it records, for keel__page_init, what its slot
+   holds; nothing in the others. */
+KEEL_HIDDEN void keel__page_note_empty(keel_page* page);
 KEEL_HIDDEN bool keel__page_counts_add_up(const keel_page* page);   /* for keel__assert_expensive */
 /* Whether b is a block start inside the carved part of the page. */
 static inline bool keel__block_in_page(const keel_page* page, const void* b) {
@@ -429,10 +433,14 @@ KEEL_HIDDEN void keel__page_repair_after_fork(keel_page* page);   /* a fork orph
 static inline keel_page* keel__page_of(keel_segment* seg, const void* p) {
     return &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];
 }
-/* The segment a page descriptor lives in: segments are aligned to their size. */
-static inline keel_segment* keel__segment_of_page(const keel_page* page) {
-    return (keel_segment*)((uintptr_t)page & ~(uintptr_t)(KEEL_SEGMENT_SIZE - 1));
+/* The segment an address of a small or medium segment lies in (its
+   header, a page descriptor, a block): those segments are aligned to their
+   size, so no segment map. Not for large spans or foreign pointers. */
+static inline keel_segment* keel__segment_at(const void* p) {
+    return (keel_segment*)((uintptr_t)p & ~(uintptr_t)(KEEL_SEGMENT_SIZE - 1));
 }
+/* The segment a page descriptor lives in. */
+static inline keel_segment* keel__segment_of_page(const keel_page* page) { return keel__segment_at(page); }
 static inline uint32_t keel__page_used(const keel_page* page) {
     return atomic_load_explicit(&page->a_used, memory_order_relaxed);
 }

@@ -140,8 +140,6 @@ static void span_release(keel_segment* seg) {
    slack total stays within the cache's budget. */
 typedef enum span_fit_mode { FIT_EXACT, FIT_REUSE, FIT_GROW } span_fit_mode;
 
-/* Makes round_up(size) bytes the block's usable size, committing what is
-   missing and giving back the excess as mode says; counts its slack. */
 /* Gives back the span's committed memory past `want` bytes of its block. */
 static bool span_decommit_past(keel_segment* seg, size_t want) {
     uint8_t* block = (uint8_t*)seg + seg->large_offset;
@@ -154,6 +152,8 @@ static bool span_decommit_past(keel_segment* seg, size_t want) {
     return true;
 }
 
+/* Makes round_up(size) bytes the block's usable size, committing what is
+   missing and giving back the excess as mode says; counts its slack. */
 static bool span_fit(keel_segment* seg, size_t size, span_fit_mode mode) {
     size_t want = round_up(size, os_page());
     uint8_t* block = (uint8_t*)seg + seg->large_offset;

@@ -8,14 +8,25 @@
 
 #include <string.h>
 
+/* The hardened build's record of an emptied slot, in link_key while the
+   slot is unused (0: nothing known; page_clear and a first-class heap's
+   discard write that): its blocks all free, so each zero but for its first
+   16 bytes (harden.h), and nothing past them written, when its page had
+   carved from zero memory. Its carved count and class. */
+void keel__page_note_empty(keel_page* page) {
 #if KEEL_HARDENED
-/* The slot's last page left it with every block free (`left`, from
-   keel__segment_page_free: its carved blocks and class), each zero but for
-   its first 16 bytes, and nothing past them written: those words cleared,
-   the slot is zero again. A store per block instead of clearing the slot
-   as it is carved (page_extend). Cleared even for blocks of the same size:
-   the next page may carve fewer, and the words it leaves would outlive
-   its record. */
+    page->link_key = page->uncarved_zero ? (uintptr_t)page->capacity << 8 | page->class_index : 0;
+#else
+    (void)page;
+#endif
+}
+
+#if KEEL_HARDENED
+/* The slot's last page left it as its record `left` says (nonzero):
+   those words cleared, the slot is zero again. A store per block instead
+   of clearing the slot as it is carved (page_extend). Cleared even for
+   blocks of the same size: the next page may carve fewer, and the words it
+   leaves would outlive its record. */
 static void slot_rezero(keel_page* page, uintptr_t left) {
     uint32_t prev = keel__class_size[left & 0xff], count = (uint32_t)(left >> 8), i;
     for (i = 0; i < count; i++) memset(page->start + (size_t)i * prev, 0, 16);
@@ -25,7 +36,7 @@ static void slot_rezero(keel_page* page, uintptr_t left) {
 void keel__page_init(keel_page* page, size_t class_index) {
     uint32_t bsize = keel__class_size[class_index];
 #if KEEL_HARDENED
-    uintptr_t left = page->link_key;   /* keel__segment_page_free's record, or 0 */
+    uintptr_t left = page->link_key;   /* keel__page_note_empty's record, or 0 */
 #endif
     keel__assert(page->in_use && keel__slot_holds_memory(page->slot_state) && page->slot_size >= bsize);
     page->block_size = bsize;

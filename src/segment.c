@@ -41,7 +41,7 @@ static void page_clear(keel_page* pg) {
     pg->next = pg->prev = NULL;
     pg->slot_size = 0;
     atomic_store_explicit(&pg->a_offer, KEEL_OFFER_NONE, memory_order_relaxed);
-    pg->link_key = 0;   /* hardened: nothing known of the slot's bytes (keel__segment_page_free) */
+    pg->link_key = 0;   /* hardened: nothing known of the slot's bytes (keel__page_note_empty) */
 }
 
 /* Lays out the pages of a small or medium segment. A segment from the cache
@@ -725,12 +725,7 @@ bool keel__segment_page_free(keel_theap* heap, keel_page* page) {
     keel_segment_list* list = heap_list(heap, (keel_segment_kind)seg->kind);
     bool was_full = seg->used_pages == seg->page_count, offered = false;
     keel__assert(page->in_use && page->slot_size > 0 && seg->used_pages > 0);
-#if KEEL_HARDENED
-    /* every block free, so zero but for its link words (harden.h), and
-       nothing past them written: what the slot's next cut need not clear
-       (keel__page_init); kept in link_key, unused until then */
-    page->link_key = page->uncarved_zero ? (uintptr_t)page->capacity << 8 | page->class_index : 0;
-#endif
+    keel__page_note_empty(page);   /* hardened: what its slot's next cut need not clear */
     page_unuse(page);
     heap->empty_cached_bytes += page->slot_size;
     keel__stat_cached((ptrdiff_t)page->slot_size);
