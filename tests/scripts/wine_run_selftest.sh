@@ -27,6 +27,7 @@ case \$1 in
   ok) echo "out \$2"; echo "err \$2" >&2; exit 0 ;;
   quiet-once) [ "\$n" = 1 ] && exit 3; echo "ran"; exit 0 ;;
   quiet) exit 3 ;;
+  wine-error-once) [ "\$n" = 1 ] && { echo "wine client error:0: recvmsg: Connection reset by peer" >&2; exit 1; }; echo "ran"; exit 0 ;;
   loud) echo "failing" >&2; exit 4 ;;
   slow) sleep 0.2; exit 5 ;;
 esac
@@ -55,6 +56,11 @@ check "instant quiet failure: the log says so" grep -q "once more" "$tmp/err"
 run quiet
 check "two instant quiet failures: the status" [ $rc = 3 ]
 check "two instant quiet failures: run twice, not more" [ "$runs" = 2 ]
+
+run wine-error-once
+check "a wine client error alone, then success: status 0" [ $rc = 0 ]
+check "a wine client error alone: run twice" [ "$runs" = 2 ]
+check "a wine client error alone: the log says so" grep -q "once more" "$tmp/err"
 
 run loud
 check "a failure that printed: the status" [ $rc = 4 ]
