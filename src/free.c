@@ -227,12 +227,5 @@ size_t keel_usable_size(const void* ptr) {
         keel__report_invalid("usable_size", ptr);
         return 0;
     }
-#if KEEL_HARDENED
-    if (seg->kind != KEEL_SEGMENT_LARGE) {   /* it ends where the canary begins (harden.h) */
-        size_t room;
-        return keel__harden_live(seg, ptr, "usable_size", &room);
-    }
-#endif
-    /* under memcheck or ASan the whole usable size becomes the program's (annotate.h) */
-    return keel__ann_usable((void*)(uintptr_t)ptr, keel__usable_size_checked(seg, ptr, "usable_size"));
+    return keel__usable_size_in(seg, ptr);
 }

@@ -94,4 +94,32 @@ static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
 #endif
 }
 
+/* keel_usable_size of ptr, a block of seg (any kind), for the public
+   calls (keel_usable_size, the override's malloc_usable_size): a block of
+   the caller's own page with no aligned block needs only the free fast
+   path's two tests (its start, and words that do not look free; not under
+   memcheck, where reading a live block's words would change what memcheck
+   knows of them); the rest goes through keel__usable_size_checked, which
+   ends the program on a misuse. Programs that count their memory (redis)
+   ask at every allocation and free. */
+static inline size_t keel__usable_size_in(keel_segment* seg, const void* ptr) {
+#if KEEL_HARDENED
+    if (seg->kind != KEEL_SEGMENT_LARGE) {   /* it ends where the canary begins (harden.h) */
+        size_t room;
+        return keel__harden_live(seg, ptr, "usable_size", &room);
+    }
+#else
+    if (seg->kind < KEEL_SEGMENT_LARGE) {   /* small, medium or big: pages of size classes */
+        keel_page* page = keel__page_of(seg, ptr);
+        /* relaxed: only this thread can have stored its own heap here */
+        if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == keel__tls_heap &&
+                        !keel__page_has_aligned(page) && keel__block_start_ok(page, ptr) &&
+                        (KEEL_VALGRIND || !keel__link_maybe_free((void*)(uintptr_t)ptr))))
+            return keel__ann_usable((void*)(uintptr_t)ptr, page->block_size);
+    }
+#endif
+    /* under memcheck or ASan the whole usable size becomes the program's (annotate.h) */
+    return keel__ann_usable((void*)(uintptr_t)ptr, keel__usable_size_checked(seg, ptr, "usable_size"));
+}
+
 #endif /* KEEL_FREE_H */

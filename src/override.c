@@ -167,12 +167,14 @@ OVERRIDE_API void* pvalloc(size_t size) {
 }
 
 OVERRIDE_API size_t malloc_usable_size(void* ptr) {
+    keel_segment* seg;
     if (!ptr) return 0;
-    if (!keel__segment_of(ptr)) {
+    seg = keel__segment_of(ptr);
+    if (!seg) {
         foreign("usable_size", ptr, "");
         return 0;
     }
-    return keel_usable_size(ptr);
+    return keel__usable_size_in(seg, ptr);
 }
 
 /* ---- the glibc extras, reporting keel's numbers ---- */

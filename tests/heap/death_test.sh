@@ -158,7 +158,7 @@ fi
 
 misuse_cases="double_free_small double_free_delayed double_free_medium double_free_large double_free_remote
   free_interior free_unaligned free_header free_unused_page free_uncarved
-  realloc_interior realloc_freed usable_size_interior overflow_1 overflow_8 write_after_free"
+  realloc_interior realloc_freed usable_size_interior usable_size_freed overflow_1 overflow_8 write_after_free"
 for c in $misuse_cases; do
   expect_misuse "misuse_$c" owner
   expect_misuse "misuse_$c" thread
