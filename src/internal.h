@@ -124,15 +124,20 @@ struct keel_segment;
 typedef struct keel_page {
     union {
         struct {
+            /* first cache line: what the fast paths of allocation, free and
+               usable_size read (and a remote free's tests: start, reserved,
+               block_magic), so that a free touches one line of its page */
             keel_block* free;                 /* blocks to allocate from (owner only)             */
             _Atomic(uint32_t) a_used;         /* owner writes (relaxed); stats/validate read      */
             uint32_t block_size;              /* bytes; 0 while the page is not in use            */
-            _Atomic(size_t) a_stat_block_size;  /* block_size (large: usable size) for keel_get_stats,
-                                                 which reads pages of every thread: relaxed       */
             keel_block* local_free;           /* freed by the owner thread                        */
             _Atomic(keel_block*) a_thread_free; /* freed by other threads: lock-free stack       */
             uint8_t* start;                   /* first block                                      */
-            uint32_t capacity;                /* blocks carved into lists so far                  */
+            /* block starts without a division (block_check.h): bytes of the
+               carved blocks (capacity x block_size; the owner's), and
+               ceil(2^64 / block_size); both 0 while the page is not in use */
+            uint64_t block_area;
+            uint64_t block_magic;
             uint32_t reserved;                /* blocks that fit in the page                      */
             union {                           /* either set sends keel_free to its slow path     */
                 uint16_t free_flags;          /* both bytes at once, for the fast path           */
@@ -150,6 +155,8 @@ typedef struct keel_page {
             uint8_t class_index;              /* size class; 0 for a large block                  */
             uint8_t free_is_zero;             /* every block in `free` is fresh zero memory
                                                  but for its link and check words                 */
+            /* second line: the slow paths' */
+            uint32_t capacity;                /* blocks carved into lists so far                  */
             uint8_t slot_state;               /* keel_slot_state of the page's memory (owner)     */
             uint8_t in_use;                   /* handed to a size class                           */
             uint8_t uncarved_zero;            /* hardened build: the page's memory was fresh zero
@@ -157,6 +164,8 @@ typedef struct keel_page {
                                                  still to carve are zero (page.c)                 */
             _Atomic(uint8_t) a_offer;         /* keel_offer: an empty slot offered to the purge
                                                  thread (segment.c, "offered slots")             */
+            _Atomic(size_t) a_stat_block_size;  /* block_size (large: usable size) for keel_get_stats,
+                                                 which reads pages of every thread: relaxed       */
             struct keel_page* next;           /* in a heap queue                                  */
             struct keel_page* prev;
             size_t slot_size;                 /* bytes of the page's area in the segment          */
@@ -168,11 +177,6 @@ typedef struct keel_page {
             _Atomic(uint32_t) a_sampled_more;
             _Atomic(uint32_t) a_offered_at;   /* offered slot: when (ms, low 32 bits), written
                                                  before a_offer says OPEN                         */
-            /* block starts without a division (block_check.h): bytes of the
-               carved blocks (capacity x block_size; the owner's), and
-               ceil(2^64 / block_size); both 0 while the page is not in use */
-            uint64_t block_area;
-            uint64_t block_magic;
             /* the hardened build's per-page secret (harden.h): its free
                lists' links are stored xor this; drawn at keel__page_init.
                Unused (0) in the other builds */
@@ -183,6 +187,9 @@ typedef struct keel_page {
     };
 } keel_page;
 _Static_assert(sizeof(keel_page) == 128, "keel_page must stay 128 bytes");
+#if UINTPTR_MAX > 0xFFFFFFFFu
+_Static_assert(offsetof(keel_page, capacity) == 64, "the fast paths' fields fill the first cache line");
+#endif
 
 typedef struct keel_page_queue { keel_page* first; keel_page* last; } keel_page_queue;
 
