@@ -7,6 +7,7 @@
    counters that keel_get_stats does not show. */
 #define _DEFAULT_SOURCE
 #include "keel/keel.h"
+#include "harden.h"
 #include "internal.h"
 #include "segment_map.h"
 #include "check.h"
@@ -320,8 +321,57 @@ static void test_cross_thread_aligned_free(void) {
     keel_validate();
 }
 
+/* A heap takes a warm empty slot before it commits a cold one, in any of
+   its segments: here its first medium segment is one it adopted from an
+   exited thread (cold free slots), and the warm one waits in the next. */
+static void* warm_thread_block;
+static void warm_thread_main(void* arg) {
+    (void)arg;
+    warm_thread_block = keel_alloc(30000);   /* a medium page of its own segment */
+    if (warm_thread_block) memset(warm_thread_block, 5, 30000);
+}
+
+static void test_warm_slot_first(void) {
+    shim_thread th;
+    shim_start st;
+    keel_segment* warm_seg;
+    keel_stats s0, s1;
+    void* keep;
+    void* gone;
+    void* p;
+    (void)keel_trim();   /* every empty slot reset, every abandoned segment adopted */
+    keep = keel_alloc(20000);   /* our medium segment stays */
+    gone = keel_alloc(40000);   /* another class: a page of its own, emptied below */
+    if (!CHECK(keep != NULL && gone != NULL)) return;
+    memset(gone, 6, 40000);
+    warm_seg = keel__segment_of(gone);
+    keel_free(gone);   /* its page empty, its slot kept warm (heap_empty_cache) */
+#if KEEL_HARDENED
+    keel__harden_quarantine_flush(keel__heap_get());   /* the free is whole only out of the quarantine */
+#endif
+    CHECK(keel__heap_get()->empty_cached_bytes > 0);
+    st.fn = warm_thread_main;
+    st.arg = NULL;
+    if (!CHECK(shim_create(&th, &st))) return;
+    shim_join(th);   /* its segment is abandoned, with cold free slots */
+    if (!CHECK(warm_thread_block != NULL)) return;
+    s0 = keel_get_stats();
+    p = keel_alloc(60000);   /* a third class: its page comes from a slot */
+    s1 = keel_get_stats();
+    CHECK(p != NULL);
+    CHECK_NOTE(keel__segment_of(warm_thread_block)->a_heap == keel__heap_get(),
+               "the exited thread's segment was not adopted: the case is not exercised");
+    CHECK_NOTE(keel__segment_of(p) == warm_seg, "a cold slot was committed while a warm one waited");
+    CHECK_NOTE(s1.virtual_memory_size <= s0.virtual_memory_size, "committed memory grew for a page a warm slot could hold");
+    keel_free(p);
+    keel_free(warm_thread_block);
+    keel_free(keep);
+    keel_validate();
+}
+
 int main(void) {
     ht_unbuffered();
+    test_warm_slot_first();
     test_segment_cache(0);
     /* the busy bounds where a purge thread can run (not under qemu-user:
        tests/CMakeLists.txt) */
