@@ -78,4 +78,12 @@ static inline bool keel__block_reserved_ok(const keel_page* page, const void* p)
     return off < (uint64_t)page->reserved * page->block_size && off * page->block_magic < page->block_magic;
 }
 
+/* keel__block_reserved_ok from the page's third line (internal.h), which
+   the owner does not write while the page is in use: the test of other
+   threads' frees (free.c). */
+static inline bool keel__block_remote_ok(const keel_page* page, const void* p) {
+    uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)page->remote_start);
+    return off < page->remote_reserved_area && off * page->remote_block_magic < page->remote_block_magic;
+}
+
 #endif /* KEEL_BLOCK_CHECK_H */

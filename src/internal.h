@@ -124,14 +124,19 @@ struct keel_segment;
 typedef struct keel_page {
     union {
         struct {
-            /* first cache line: what the fast paths of allocation, free and
-               usable_size read (and a remote free's tests: start, reserved,
-               block_magic), so that a free touches one line of its page */
+            /* first cache line: what the owner's fast paths of allocation,
+               free and usable_size read, so that they touch one line of the
+               page; other threads' frees do not touch it (third line) */
             keel_block* free;                 /* blocks to allocate from (owner only)             */
             _Atomic(uint32_t) a_used;         /* owner writes (relaxed); stats/validate read      */
             uint32_t block_size;              /* bytes; 0 while the page is not in use            */
             keel_block* local_free;           /* freed by the owner thread                        */
-            _Atomic(keel_block*) a_thread_free; /* freed by other threads: lock-free stack       */
+            /* 8 bytes unused. Not a_offer: the purge thread reads it in
+               every slot of a segment with an offered slot, and here it
+               made larson 1.56x slower (farm-bench -n 7; capacity,
+               slot_state, in_use and uncarved_zero here with a_offer in
+               the second line: 0.99x) */
+            uint64_t unused_;
             uint8_t* start;                   /* first block                                      */
             /* block starts without a division (block_check.h): bytes of the
                carved blocks (capacity x block_size; the owner's), and
@@ -155,7 +160,7 @@ typedef struct keel_page {
             uint8_t class_index;              /* size class; 0 for a large block                  */
             uint8_t free_is_zero;             /* every block in `free` is fresh zero memory
                                                  but for its link and check words                 */
-            /* second line: the slow paths' */
+            /* second line: the owner's slow paths' */
             uint32_t capacity;                /* blocks carved into lists so far                  */
             uint8_t slot_state;               /* keel_slot_state of the page's memory (owner)     */
             uint8_t in_use;                   /* handed to a size class                           */
@@ -182,14 +187,37 @@ typedef struct keel_page {
                Unused (0) in the other builds */
             uintptr_t link_key;
         };
-        /* a power-of-two size: keel_free finds a page descriptor with a shift */
-        uint8_t size_is_a_power_of_two[128];
+        uint8_t owner_lines_[128];
+    };
+    /* Third line: what other threads' frees read and write (free.c,
+       free_remote_plain), apart from the lines the owner writes at every
+       allocation and free: a remote free and the owner's allocations from
+       the same page do not take a cache line from each other at every
+       block (xmalloc, where every block is freed by another thread: 0.56 ->
+       0.48 s and 2.58 -> 2.32 s, the machine's two speeds). The remote_*
+       fields are copies, written with the originals at keel__page_init and
+       cleared when the page leaves its class. The fourth line is padding:
+       a power-of-two size (keel_free finds a descriptor with a shift), and
+       the adjacent-line prefetch of a third line brings no owner line. */
+    union {
+        struct {
+            _Atomic(keel_block*) a_thread_free; /* freed by other threads: lock-free stack       */
+            uint8_t* remote_start;            /* start                                            */
+            uint64_t remote_block_magic;      /* block_magic                                      */
+            uint64_t remote_reserved_area;    /* reserved x block_size: the bytes of the blocks
+                                                 that fit in the page                             */
+            uint32_t remote_block_size;       /* block_size                                       */
+            uint8_t remote_flags;             /* has_aligned, kept with it (keel__page_flag_set):
+                                                 read and written with relaxed atomic builtins    */
+        };
+        uint8_t remote_lines_[128];
     };
 } keel_page;
-_Static_assert(sizeof(keel_page) == 128, "keel_page must stay 128 bytes");
+_Static_assert(sizeof(keel_page) == 256, "keel_page must stay 256 bytes");
 #if UINTPTR_MAX > 0xFFFFFFFFu
-_Static_assert(offsetof(keel_page, capacity) == 64, "the fast paths' fields fill the first cache line");
+_Static_assert(offsetof(keel_page, capacity) == 64, "the owner's fast paths' fields fill the first cache line");
 #endif
+_Static_assert(offsetof(keel_page, a_thread_free) == 128, "other threads' frees have the third line");
 
 typedef struct keel_page_queue { keel_page* first; keel_page* last; } keel_page_queue;
 
@@ -242,8 +270,10 @@ typedef struct keel_segment {
                                          adds (release) after offering, subtracts when it
                                          takes one back; the purge thread reads it first
                                          (acquire), then the layout it was offered in    */
-    keel_page pages[];                /* page_count descriptors                           */
+    _Alignas(64) keel_page pages[];   /* page_count descriptors                           */
 } keel_segment;
+
+_Static_assert(offsetof(keel_segment, pages) % 64 == 0, "page descriptors start on a cache line");
 
 #define KEEL_SEGMENT_COOKIE 0x6b65656cu  /* "keel" */
 #define KEEL_STAT_LARGE 0x80000000u      /* a_stat_pages: one large block, no class */
@@ -475,6 +505,7 @@ static inline bool keel__page_sample_only(const keel_page* page) {
 static inline void keel__page_flag_set(keel_page* page, unsigned flag, bool on) {
     unsigned v = __atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED);
     __atomic_store_n(&page->has_aligned, (uint8_t)(on ? v | flag : v & ~flag), __ATOMIC_RELAXED);
+    __atomic_store_n(&page->remote_flags, (uint8_t)(on ? v | flag : v & ~flag), __ATOMIC_RELAXED);
 }
 static inline void keel__page_has_aligned_set(keel_page* page) {
     keel__page_flag_set(page, KEEL_PAGE_ALIGNED, true);

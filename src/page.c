@@ -46,6 +46,11 @@ void keel__page_init(keel_page* page, size_t class_index) {
     page->capacity = 0;
     page->block_area = 0;
     page->block_magic = keel__block_magic(bsize);
+    page->remote_start = page->start;
+    page->remote_block_magic = page->block_magic;
+    page->remote_block_size = bsize;
+    page->remote_reserved_area = (uint64_t)page->reserved * bsize;
+    page->remote_flags = 0;
 #if KEEL_HARDENED
     page->link_key = (uintptr_t)keel__random();   /* its links' secret (harden.h) */
 #endif
