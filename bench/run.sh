@@ -206,7 +206,7 @@ prepare() {
 # ALLOCATOR keel_arena: the arena half of bump (no preload).
 RUNS=$OUT/runs.csv
 run_one() {
-    local name=$1 alloc=$2 rep=$3 scale=$4 lib var=LD_PRELOAD stdin=/dev/null line rc kv wall rss log
+    local name=$1 alloc=$2 rep=$3 scale=$4 lib var=LD_PRELOAD stdin=/dev/null line rc kv wall rss log xcore=
     local -a cmd envp=()
     [ "$alloc" = keel_prof ] && envp=("KEEL_PROFILE_SAMPLE=$PROFILE_RATE")
     [ "$alloc" = keel_guard ] && envp=("KEEL_GUARDED_SAMPLE_RATE=$GUARD_RATE")
@@ -220,9 +220,16 @@ run_one() {
     # heap-destroy's rows of the heap APIs: keel's linked in, mimalloc's by dlopen; no preload
     if [ "$alloc" = keel_heap ] || [ "$alloc" = mi_heap ]; then cmd[${#cmd[@]}-1]=$alloc; lib=; fi
     log=$LOGS/$name.$alloc.$rep.log
+    # the cross-core round trip just before a run whose threads share
+    # memory (bench/xcore.c: a shared VM's vCPUs move, and such runs follow)
+    case $name in larson | xmalloc | cache-scratch | cache-thrash | mstress | thread-churn)
+        [ "$rep" != 0 ] && xcore=$("$BIN/xcore" 2>/dev/null) ;;
+    *) xcore= ;;
+    esac
     line=$(env "${envp[@]}" "$BIN/runner" --preload "$lib" --preload-var "$var" --stdin "$stdin" --log "$log" --timeout 600 -- "${cmd[@]}")
     rc=$?
     [ "$rep" = 0 ] && return 0
+    line="$line $xcore"
     for kv in $line; do
         echo "$name,$alloc,$rep,${kv%%=*},${kv#*=}" >>"$RUNS"
     done
@@ -254,6 +261,9 @@ parallelism() {
     awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "%.2f", 2 * (b - a) / (c - b) }'
 }
 PARALLELISM=$(parallelism)
+# and what a cache line costs to move between two threads (bench/xcore.c)
+xcore_ns() { local v; v=$("$BIN/xcore" 2>/dev/null); echo "${v#xcore_ns=}"; }
+XCORE=$(xcore_ns)
 
 # CPU time the whole machine spent busy (steal included: a VM's neighbours),
 # and what this script's own finished children spent, in clock ticks; the
@@ -445,7 +455,7 @@ META=$OUT/meta.txt
     done
     echo "programs=gcc $(gcc -dumpfullversion 2>/dev/null), $($PYTHON --version 2>&1), sqlite3 $(sqlite3 --version 2>/dev/null | awk '{ print $1 }'), redis $(redis-server --version 2>/dev/null | awk '{ print $3 }' | sed 's/v=//')"
     PARALLELISM_AFTER=$(parallelism)
-    echo "parallelism=two CPU-bound processes side by side ran ${PARALLELISM}x as fast as one before the runs, ${PARALLELISM_AFTER}x after (2.00: two full cores)"
+    echo "parallelism=two CPU-bound processes side by side ran ${PARALLELISM}x as fast as one before the runs, ${PARALLELISM_AFTER}x after (2.00: two full cores); a cache line's round trip between two threads took ${XCORE:-?} ns before, $(xcore_ns) ns after (bench/xcore.c; also before each run of a threaded workload: xcore_ns)"
     echo "load=$(load_verdict "$PARALLELISM_AFTER")"
     echo "elapsed=$(($(date +%s) - t_start)) s"
 } >"$META"
