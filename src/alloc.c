@@ -64,7 +64,13 @@ static keel_page* page_from_queue(keel_theap* heap, size_t cls) {
 /* Phase 2: full pages that other threads freed into. Every one found comes
    back to the queue; those checked in vain go to the back of the full queue,
    so a bounded scan keeps reaching new ones (a producer whose blocks are all
-   freed by consumers keeps many full pages). Returns the first found. */
+   freed by consumers keeps many full pages). One pass over at most
+   KEEL_FULL_SCAN_MAX pages, then one rotation that puts the first page not
+   reached in front: the pages checked in vain are what is left before it
+   (the found ones have left the queue). A rotation per page checked in
+   vain, as before, went round a queue shorter than the bound again and
+   again (callgrind, st 1 0.1 mixed: 387.0M -> 371.4M instructions).
+   Returns the first found. */
 static keel_page* page_from_full(keel_theap* heap, size_t cls) {
     keel_page_queue* fq = &heap->full[cls];
     keel_page* found = NULL;
@@ -73,19 +79,14 @@ static keel_page* page_from_full(keel_theap* heap, size_t cls) {
     unsigned n;
     for (n = 0; f && n < KEEL_FULL_SCAN_MAX; n++, f = next) {
         next = f->next;
-        if (atomic_load_explicit(&f->a_thread_free, memory_order_relaxed) == NULL) {
-            if (next) {
-                keel__queue_remove(fq, f);
-                keel__queue_push_back(fq, f);
-            }
-            continue;
-        }
+        if (atomic_load_explicit(&f->a_thread_free, memory_order_relaxed) == NULL) continue;
         (void)keel__page_collect(heap, f);
         if (f->free) {
             keel__page_unfull(heap, f);
             if (!found) found = f;
         }
     }
+    keel__queue_rotate_to(fq, f);
     return found;
 }
 

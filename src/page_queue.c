@@ -35,6 +35,20 @@ void keel__queue_remove(keel_page_queue* q, keel_page* page) {
     page->next = page->prev = NULL;
 }
 
+void keel__queue_rotate_to(keel_page_queue* q, keel_page* page) {
+    keel_page* head = q->first;
+    keel_page* before;
+    if (!page || page == head) return;
+    keel__assert(page->prev && page->prev->next == page && q->last);
+    before = page->prev;   /* the last page of the prefix that moves */
+    q->last->next = head;
+    head->prev = q->last;
+    before->next = NULL;
+    page->prev = NULL;
+    q->first = page;
+    q->last = before;
+}
+
 void keel__page_unfull(keel_theap* heap, keel_page* page) {
     size_t cls = page->class_index;
     keel__assert(page->in_full);

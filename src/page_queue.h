@@ -9,6 +9,9 @@
 KEEL_HIDDEN void keel__queue_push(keel_page_queue* q, keel_page* page);
 KEEL_HIDDEN void keel__queue_push_back(keel_page_queue* q, keel_page* page);
 KEEL_HIDDEN void keel__queue_remove(keel_page_queue* q, keel_page* page);
+/* page (of q, or NULL: nothing moves) becomes q's first; the pages before
+   it go to the back, in their order. O(1). */
+KEEL_HIDDEN void keel__queue_rotate_to(keel_page_queue* q, keel_page* page);
 KEEL_HIDDEN void keel__page_unfull(keel_theap* heap, keel_page* page);     /* a block came back */
 KEEL_HIDDEN void keel__page_retire(keel_theap* heap, keel_page* page);     /* empty: to its segment */
 /* The same from the public free, where the purge thread may start after it (internal.h). */
