@@ -224,7 +224,6 @@ run_one() {
     # memory (bench/xcore.c: a shared VM's vCPUs move, and such runs follow)
     case $name in larson | xmalloc | cache-scratch | cache-thrash | mstress | thread-churn)
         [ "$rep" != 0 ] && xcore=$("$BIN/xcore" 2>/dev/null) ;;
-    *) xcore= ;;
     esac
     line=$(env "${envp[@]}" "$BIN/runner" --preload "$lib" --preload-var "$var" --stdin "$stdin" --log "$log" --timeout 600 -- "${cmd[@]}")
     rc=$?

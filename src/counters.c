@@ -85,14 +85,9 @@ void keel__stat_cached(ptrdiff_t delta) {
     atomic_fetch_add_explicit(&a_cached, (size_t)delta, memory_order_relaxed);
 }
 
-void keel__stat_remote_free(keel_theap* heap, size_t bytes) {
-    if (heap != &keel__heap_empty) {
-        keel__counter_add(&heap->a_remote_freed_bytes, bytes);
-        keel__counter_add(&heap->a_remote_freed_blocks, 1);
-    } else {
-        atomic_fetch_add_explicit(&a_remote_bytes, bytes, memory_order_relaxed);
-        atomic_fetch_add_explicit(&a_remote_blocks, 1, memory_order_relaxed);
-    }
+void keel__stat_remote_free_global(size_t bytes) {
+    atomic_fetch_add_explicit(&a_remote_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&a_remote_blocks, 1, memory_order_relaxed);
 }
 
 void keel__stat_collected_global(size_t blocks, size_t bytes) {

@@ -203,12 +203,7 @@ static bool free_remote_plain(keel_segment* seg, keel_page* page, void* p, keel_
         keel__link_set(b, head);
     } while (!atomic_compare_exchange_weak_explicit(&page->a_thread_free, &head, b, memory_order_release,
                                                     memory_order_relaxed));
-    if (KEEL_LIKELY(heap != &keel__heap_empty)) {   /* keel__stat_remote_free, inline */
-        keel__counter_add(&heap->a_remote_freed_bytes, bsize);
-        keel__counter_add(&heap->a_remote_freed_blocks, 1);
-    } else {
-        keel__stat_remote_free(heap, bsize);
-    }
+    keel__stat_remote_free(heap, bsize);
     return true;
 }
 

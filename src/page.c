@@ -46,11 +46,6 @@ void keel__page_init(keel_page* page, size_t class_index) {
     page->capacity = 0;
     page->block_area = 0;
     page->block_magic = keel__block_magic(bsize);
-    page->remote_start = page->start;
-    page->remote_block_magic = page->block_magic;
-    page->remote_block_size = bsize;
-    page->remote_reserved_area = (uint64_t)page->reserved * bsize;
-    page->remote_flags = 0;
 #if KEEL_HARDENED
     page->link_key = (uintptr_t)keel__random();   /* its links' secret (harden.h) */
 #endif
@@ -58,6 +53,7 @@ void keel__page_init(keel_page* page, size_t class_index) {
     page->local_free = NULL;
     keel__page_used_set(page, 0);
     page->free_flags = 0;
+    keel__page_remote_sync(page);
     /* no block is live, so none is sampled (profile.c) */
     atomic_store_explicit(&page->a_sampled[0], 0, memory_order_relaxed);
     atomic_store_explicit(&page->a_sampled[1], 0, memory_order_relaxed);

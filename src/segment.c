@@ -35,10 +35,7 @@ static void page_clear(keel_page* pg) {
     pg->block_area = 0;
     pg->block_magic = 0;
     pg->free_flags = 0;
-    pg->remote_start = NULL;
-    pg->remote_block_magic = pg->remote_reserved_area = 0;
-    pg->remote_block_size = 0;
-    pg->remote_flags = 0;
+    keel__page_remote_sync(pg);
     pg->class_index = pg->free_is_zero = 0;
     pg->slot_state = KEEL_SLOT_DECOMMITTED;
     pg->in_use = 0;
@@ -743,9 +740,7 @@ static void page_unuse(keel_page* page) {
     page->block_area = 0;
     page->block_magic = 0;
     page->free_flags = 0;
-    page->remote_block_magic = page->remote_reserved_area = 0;
-    page->remote_block_size = 0;
-    page->remote_flags = 0;
+    keel__page_remote_sync(page);
     page->next = page->prev = NULL;
     atomic_store_explicit(&page->a_sampled[0], 0, memory_order_relaxed);
     atomic_store_explicit(&page->a_sampled[1], 0, memory_order_relaxed);
