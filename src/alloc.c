@@ -245,6 +245,22 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
    never left. Medium blocks are sampled where they are: few to a page,
    and a slow free costs little next to their size. */
 
+/* The class of the sample pages that serve a sampled block of a small
+   class of block_size bytes: the first of 64, 256, 1024, 4096 and 8192
+   bytes that holds it. Five sample pages at most, not one per class
+   sampled: a thread that samples 40 classes would commit and reset 40
+   pages for a block or two each (larson's threads did). A sampled block
+   may so be up to four times its class (its usable size says so); a
+   sample stands for about profile_sample bytes, so that is at most 0.8%
+   of a heap's bytes at the usual rate, and nothing at all when the
+   profile is off. The blocks of these classes are at least as aligned as
+   those of the classes they serve (all of them powers of two). */
+static size_t sample_class(size_t block_size) {
+    size_t s = 64;
+    while (s < block_size) s <<= 2;
+    return keel__class_of(s < KEEL_SMALL_MAX ? s : KEEL_SMALL_MAX);
+}
+
 /* A page of the heap's sample_pages[cls] with a free block,
    collected (or carved) if need be, or a fresh one; NULL when the OS
    refuses memory. */
@@ -273,7 +289,7 @@ static void* profile_take(keel_theap* heap, keel_page* page, void* p, size_t siz
         if (seg->kind != KEEL_SEGMENT_LARGE && seg->kind != KEEL_SEGMENT_GUARDED) page = keel__page_of(seg, p);
     }
     if (page && page->block_size <= KEEL_SMALL_MAX && !keel__page_sample_only(page)) {
-        keel_page* own = sample_page_for(heap, page->class_index);
+        keel_page* own = sample_page_for(heap, sample_class(page->block_size));
         void* q = own ? page_pop(heap, own, size, zero) : NULL;
         if (q) {   /* else p stays, sampled in its page */
             page_unpop(heap, page, p);

@@ -21,15 +21,25 @@
    A sample is the block's start, its size, its weight and a stack id. The
    samples live in an open-addressed table keyed by address, the stacks in
    a table of distinct stacks (their cumulative allocation totals are kept
-   there); both come from vmem directly, never from keel's heap, reserved
+   per shard, below); all come from vmem directly, never from keel's heap, reserved
    when the first sample is taken and bounded (KEEL_PROFILE_SAMPLES_MAX,
    KEEL_PROFILE_STACKS_MAX: beyond them a sample is dropped and counted).
-   One keel_lock guards them; the stack is captured before taking it.
+   Threads that sample at once must not queue on one lock (larson samples
+   about 100,000 times a second on two threads, and a sample's table work
+   is a cache miss or two): the sample table is cut into PROF_SHARDS
+   shards by address, each with its own lock, and the stack table is read
+   without a lock (stacks are only ever added: an index slot is published
+   after its stack is written) and locked only to add one. Allocation
+   totals are kept per shard and stack, under the shard's lock, so that
+   no counter passes between cores at each sample; a dump sums them. No
+   two of these locks are held together,
+   but by a dump and the fork handlers, which take them all in one order.
+   The stack is captured before any of them.
 
    Frees. A page that hands out a sampled block is marked KEEL_PAGE_SAMPLED
    (internal.h), so that its frees take keel__free_slow, and the page keeps
    the offsets of up to two live sampled blocks (a_sampled, and a count of
-   more): a free there takes the lock only when its block may be sampled.
+   more): a free there takes a lock only when its block may be sampled.
    The owner unmarks the page when it holds no sampled block any more.
    Sampled small blocks come from pages of their own (alloc.c, "the heap
    profile's pages"), as tcmalloc gives a sampled object a span of its own:
@@ -41,14 +51,14 @@
 
    Stacks. glibc's backtrace (through the OS seam) loads libgcc_s and
    allocates on its first call: that happens once, when the first sample is
-   due, outside the lock, with the heap's sample_busy set so no allocation
+   due, outside every lock, with the heap's sample_busy set so no allocation
    made there is sampled. Frames up to the public entry point are keel's
    and dropped: alloc.c passes the entry point's return address, and when
    keel is a shared object every leading frame inside it is dropped too.
 
    The dump (keel_profile_dump, and KEEL_PROFILE=path at exit) sums the live
-   samples per stack under the lock and writes with raw writes from a stack
-   buffer: no allocation while the lock is held. */
+   samples per stack under every lock and writes with raw writes from a stack
+   buffer: no allocation while the locks are held. */
 #include "profile.h"
 #include "options.h"
 #include "segment_map.h"
@@ -58,9 +68,15 @@
 
 #define PROFILE_OFF KEEL_SAMPLE_OFF
 #define SAMPLE_SLOTS ((size_t)65536)              /* > KEEL_PROFILE_SAMPLES_MAX: probes stay short */
+#define PROF_SHARDS 16                            /* the sample table's, each with its lock */
+#define SHARD_SLOTS (SAMPLE_SLOTS / PROF_SHARDS)   /* the most a shard's table grows to */
+#define SHARD_FIRST_SLOTS ((size_t)64)
+#define SHARD_MAX (KEEL_PROFILE_SAMPLES_MAX / PROF_SHARDS)
 #define STACK_SLOTS ((size_t)2 * KEEL_PROFILE_STACKS_MAX)
 #define LN2 0.69314718055994530942
 _Static_assert((SAMPLE_SLOTS & (SAMPLE_SLOTS - 1)) == 0 && SAMPLE_SLOTS > KEEL_PROFILE_SAMPLES_MAX, "sample table");
+_Static_assert(PROF_SHARDS == 16 && KEEL_PROFILE_SAMPLES_MAX % PROF_SHARDS == 0 && SHARD_MAX < SHARD_SLOTS,
+               "shards: the top 4 bits of the address hash pick one");
 _Static_assert((STACK_SLOTS & (STACK_SLOTS - 1)) == 0, "stack index");
 
 typedef struct prof_sample {
@@ -71,41 +87,95 @@ typedef struct prof_sample {
 } prof_sample;
 
 typedef struct prof_stack {
-    uint64_t hash;
-    uint32_t depth;
-    double alloc_blocks, alloc_bytes;   /* every sample taken here, scaled     */
+    uint64_t hash;                      /* hash, depth and frames: written     */
+    uint32_t depth;                     /* once, before the stack is published */
     double live_blocks, live_bytes;     /* the live samples, summed by a dump  */
+    double alloc_blocks, alloc_bytes;   /* every sample taken, summed by a dump */
     uintptr_t frames[KEEL_PROFILE_DEPTH];   /* innermost first: [0] the program's call site */
 } prof_stack;
 
+/* Every sample a shard took under a stack, scaled (its allocations since
+   start). Kept per shard, under its lock: a counter in the stack itself
+   would pass between the cores of threads that sample the same place at
+   each sample. */
+typedef struct prof_total {
+    double blocks, bytes;
+} prof_total;
+
+/* A shard of the sample table: the samples whose address hash has its
+   top bits; a line of its own, so shards' locks do not share one. */
+typedef struct prof_shard {
+    _Alignas(64) keel_lock lock;
+    size_t count;                       /* under lock: samples in the table,   */
+    size_t mask;                        /* its slots - 1 (a power of two), and */
+    prof_sample* slots;                 /* where it lies (linear probing)      */
+    prof_sample* area;                  /* 2 SHARD_SLOTS: a table of n slots   */
+    prof_total* totals;                 /* lies at area + n; KEEL_PROFILE_     */
+} prof_shard;                           /* STACKS_MAX; both set before ready   */
+
 _Atomic(int) keel__profile_was_on;
-static keel_lock prof_lock = KEEL_LOCK_INIT;
 static _Atomic(int) a_prof_state;        /* 0 not started, 1 starting, 2 ready, 3 failed */
 static _Atomic(uint32_t) a_seeds;        /* heaps seeded so far                           */
 static uintptr_t keel_code_lo, keel_code_hi;   /* keel's code, when a shared object       */
-/* under prof_lock */
-static prof_sample* samples;             /* SAMPLE_SLOTS, linear probing                  */
-static size_t sample_count;
-static prof_stack* stacks;
-static uint32_t stack_count;
-static uint32_t* stack_index;            /* STACK_SLOTS: 1 + index in stacks, 0 empty     */
-static size_t dropped;
+static prof_shard shards[PROF_SHARDS];
+static _Atomic(size_t) a_dropped;        /* samples not kept: a table was full            */
+static _Atomic(int) a_first_class_sampled;   /* a first-class heap's block was sampled    */
+/* stacks: read without a lock, added under stack_lock */
+static keel_lock stack_lock = KEEL_LOCK_INIT;
+static prof_stack* stacks;               /* set before a_prof_state turns 2               */
+static uint32_t stack_count;             /* under stack_lock                              */
+static _Atomic(uint32_t)* stack_index;   /* STACK_SLOTS: 1 + index in stacks, 0 empty     */
 
-void keel__profile_lock(void) { keel__lock(&prof_lock); }
-void keel__profile_unlock(void) { keel__unlock(&prof_lock); }
-void keel__profile_child_reset(void) { keel__lock_reset(&prof_lock); }
+/* Every lock of the profiler, in the one order (the dump, fork). */
+void keel__profile_lock(void) {
+    int i;
+    keel__lock(&stack_lock);
+    for (i = 0; i < PROF_SHARDS; i++) keel__lock(&shards[i].lock);
+}
+
+void keel__profile_unlock(void) {
+    int i;
+    for (i = PROF_SHARDS - 1; i >= 0; i--) keel__unlock(&shards[i].lock);
+    keel__unlock(&stack_lock);
+}
+
+void keel__profile_child_reset(void) {
+    int i;
+    for (i = 0; i < PROF_SHARDS; i++) keel__lock_reset(&shards[i].lock);
+    keel__lock_reset(&stack_lock);
+}
+
+/* Whether the tables are there (acquire: their pointers with them). */
+static bool prof_tables_ready(void) { return atomic_load_explicit(&a_prof_state, memory_order_acquire) == 2; }
 
 /* ---- numbers without libm ---- */
 
 /* -ln(u) for u = k / 2^53, k in [1, 2^53] taken from the top bits of x:
-   k = 2^e m with m in [1, 2), ln m = 2 atanh((m-1)/(m+1)) by its series. */
+   k = 2^e m with m in [1/sqrt 2, sqrt 2), ln m = 2 atanh(t), t = (m-1)/(m+1),
+   by its series: |t| < 0.172, so six terms leave an error below 1e-11. */
+/* 1/n for the series below: multiplications, not divisions (a division
+   costs some 15 cycles, and a draw made 13 of them). */
+static const double inverse[21] = {
+    0.0,      1.0,      1.0 / 2,  1.0 / 3,  1.0 / 4,  1.0 / 5,  1.0 / 6,  1.0 / 7,  1.0 / 8,  1.0 / 9,  1.0 / 10,
+    1.0 / 11, 1.0 / 12, 1.0 / 13, 1.0 / 14, 1.0 / 15, 1.0 / 16, 1.0 / 17, 1.0 / 18, 1.0 / 19, 1.0 / 20,
+};
+
 static double prof_neg_log_unit(uint64_t x) {
     uint64_t k = (x >> 11) + 1;
     int e = 63 - __builtin_clzll(k), i;
-    double m = (double)k / (double)((uint64_t)1 << e);
-    double t = (m - 1.0) / (m + 1.0), t2 = t * t, term = t, sum = 0.0;
-    for (i = 1; i < 26; i += 2) {
-        sum += term / i;
+    uint64_t scale_bits = (uint64_t)(1023 - e) << 52;   /* the double 2^-e */
+    double scale, m, t, t2, term, sum = 0.0;
+    memcpy(&scale, &scale_bits, sizeof scale);
+    m = (double)k * scale;   /* k / 2^e, exact */
+    if (m > 1.4142135623730951) {
+        m *= 0.5;
+        e++;
+    }
+    t = (m - 1.0) / (m + 1.0);
+    t2 = t * t;
+    term = t;
+    for (i = 1; i < 13; i += 2) {
+        sum += term * inverse[i];
         term *= t2;
     }
     return (53 - e) * LN2 - 2.0 * sum;
@@ -117,9 +187,10 @@ static double prof_one_minus_exp_neg(double x) {
     double sum = 0.0, term = x, e = 1.0;
     int i, k;
     if (x < 0.5) {
-        for (i = 1; i < 20; i++) {
+        for (i = 1; i < 20; i++) {   /* alternating and shrinking: stop once a term is lost */
             sum += term;
-            term *= -x / (i + 1);
+            term *= -x * inverse[i + 1];
+            if (term < 1e-17 * sum && -term < 1e-17 * sum) break;
         }
         return sum;
     }
@@ -127,7 +198,7 @@ static double prof_one_minus_exp_neg(double x) {
     k = (int)(x / LN2);
     x -= k * LN2;
     for (i = 1, term = 1.0; i < 20; i++) {
-        term *= -x / i;
+        term *= -x * inverse[i];
         e += term;
     }
     while (k-- > 0) e *= 0.5;
@@ -155,64 +226,120 @@ static ptrdiff_t prof_draw(keel_theap* heap, long long rate) {
     return v >= (double)PROFILE_OFF ? PROFILE_OFF : (ptrdiff_t)v;
 }
 
-/* ---- the tables (prof_lock) ---- */
+/* ---- the tables ---- */
 
-static size_t sample_home(uintptr_t block) {
-    return (size_t)(((uint64_t)block >> 4) * 0x9e3779b97f4a7c15ull >> 48) & (SAMPLE_SLOTS - 1);
-}
+/* The address hash: its top bits pick the shard, the next ones the home
+   slot in it. */
+static uint64_t sample_hash(uintptr_t block) { return ((uint64_t)block >> 4) * 0x9e3779b97f4a7c15ull; }
 
-static prof_sample* sample_find(uintptr_t block) {
+static prof_shard* shard_of(uintptr_t block) { return &shards[sample_hash(block) >> 60]; }
+
+static size_t sample_home(const prof_shard* sh, uintptr_t block) { return (size_t)(sample_hash(block) >> 32) & sh->mask; }
+
+/* (the shard's lock held, its table there) */
+static prof_sample* sample_find(prof_shard* sh, uintptr_t block) {
+    prof_sample* t = sh->slots;
     size_t i;
-    if (!samples) return NULL;
-    for (i = sample_home(block);; i = (i + 1) & (SAMPLE_SLOTS - 1)) {
-        if (samples[i].block == block) return &samples[i];
-        if (samples[i].block == 0) return NULL;
+    for (i = sample_home(sh, block);; i = (i + 1) & sh->mask) {
+        if (t[i].block == block) return &t[i];
+        if (t[i].block == 0) return NULL;
     }
 }
 
 /* Backward-shift deletion: no tombstones, probes stay short. */
-static void sample_remove(prof_sample* s) {
-    size_t i = (size_t)(s - samples), j = i;
+static void sample_remove(prof_shard* sh, prof_sample* s) {
+    prof_sample* t = sh->slots;
+    size_t i = (size_t)(s - t), j = i;
     for (;;) {
         size_t k;
-        j = (j + 1) & (SAMPLE_SLOTS - 1);
-        if (samples[j].block == 0) break;
-        k = sample_home(samples[j].block);
+        j = (j + 1) & sh->mask;
+        if (t[j].block == 0) break;
+        k = sample_home(sh, t[j].block);
         /* the entry at j may move to i unless its home lies cyclically in (i, j] */
         if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
-            samples[i] = samples[j];
+            t[i] = t[j];
             i = j;
         }
     }
-    samples[i].block = 0;
-    sample_count--;
+    t[i].block = 0;
+    sh->count--;
 }
 
-static prof_sample* sample_slot_for(uintptr_t block) {
-    size_t i = sample_home(block);
-    while (samples[i].block != 0) i = (i + 1) & (SAMPLE_SLOTS - 1);
-    return &samples[i];
+static prof_sample* sample_slot_for(prof_shard* sh, uintptr_t block) {
+    prof_sample* t = sh->slots;
+    size_t i = sample_home(sh, block);
+    while (t[i].block != 0) i = (i + 1) & sh->mask;
+    return &t[i];
+}
+
+/* A table of n slots at area + n, zeroed by writes: a page read before it
+   is written maps the zero page, and the write then replaces it, which
+   flushes the TLB of every core running the program (an interrupt each,
+   tens of microseconds on a VM). */
+static void shard_table_at(prof_shard* sh, size_t n) {
+    sh->slots = sh->area + n;
+    sh->mask = n - 1;
+    memset(sh->slots, 0, n * sizeof(prof_sample));
+}
+
+/* Doubles the shard's table once it is three quarters full (the old one
+   stays where it was: at most as much again, touched). */
+static void shard_room(prof_shard* sh) {
+    prof_sample* old = sh->slots;
+    size_t n = sh->mask + 1, i;
+    if ((sh->count + 1) * 4 <= n * 3 || n == SHARD_SLOTS) return;
+    shard_table_at(sh, 2 * n);
+    for (i = 0; i < n; i++)
+        if (old[i].block != 0) *sample_slot_for(sh, old[i].block) = old[i];
+}
+
+static uint64_t stack_hash(const uintptr_t* frames, uint32_t depth) {
+    uint64_t h = 0x6b65656cull + depth;
+    uint32_t k;
+    for (k = 0; k < depth; k++) h = prof_mix(h ^ frames[k]);
+    return h;
+}
+
+/* The stack's index, or UINT32_MAX; *empty: the index slot where the walk
+   ended. Without a lock: a published slot's stack is complete (acquire). */
+static uint32_t stack_find(uint64_t h, const uintptr_t* frames, uint32_t depth, size_t* empty) {
+    size_t i;
+    for (i = (size_t)h & (STACK_SLOTS - 1);; i = (i + 1) & (STACK_SLOTS - 1)) {
+        uint32_t id = atomic_load_explicit(&stack_index[i], memory_order_acquire);
+        const prof_stack* st;
+        if (id == 0) {
+            *empty = i;
+            return UINT32_MAX;
+        }
+        st = &stacks[id - 1];
+        if (st->hash == h && st->depth == depth && memcmp(st->frames, frames, depth * sizeof frames[0]) == 0)
+            return id - 1;
+    }
 }
 
 /* The stack's index, added if new; UINT32_MAX when the table is full. */
 static uint32_t stack_intern(const uintptr_t* frames, uint32_t depth) {
-    uint64_t h = 0x6b65656cull + depth;
-    size_t i;
-    uint32_t k;
-    for (k = 0; k < depth; k++) h = prof_mix(h ^ frames[k]);
-    for (i = (size_t)h & (STACK_SLOTS - 1);; i = (i + 1) & (STACK_SLOTS - 1)) {
-        prof_stack* st;
-        if (stack_index[i] == 0) break;
-        st = &stacks[stack_index[i] - 1];
-        if (st->hash == h && st->depth == depth && memcmp(st->frames, frames, depth * sizeof frames[0]) == 0)
-            return stack_index[i] - 1;
+    uint64_t h = stack_hash(frames, depth);
+    size_t slot;
+    uint32_t id = stack_find(h, frames, depth, &slot);
+    if (id != UINT32_MAX) return id;
+    keel__lock(&stack_lock);
+    id = stack_find(h, frames, depth, &slot);   /* added meanwhile? */
+    if (id == UINT32_MAX && stack_count < KEEL_PROFILE_STACKS_MAX) {
+        prof_stack* st = &stacks[stack_count];
+        int k;
+        /* its totals: written before any shard adds to them (see
+           shard_table_at); no shard touches them before it is published */
+        for (k = 0; k < PROF_SHARDS; k++) shards[k].totals[stack_count] = (prof_total){0.0, 0.0};
+        st->hash = h;
+        st->depth = depth;
+        memcpy(st->frames, frames, depth * sizeof frames[0]);
+        id = stack_count++;
+        /* release: the stack is written before readers can find it */
+        atomic_store_explicit(&stack_index[slot], id + 1, memory_order_release);
     }
-    if (stack_count == KEEL_PROFILE_STACKS_MAX) return UINT32_MAX;
-    stacks[stack_count].hash = h;
-    stacks[stack_count].depth = depth;
-    memcpy(stacks[stack_count].frames, frames, depth * sizeof frames[0]);
-    stack_index[i] = ++stack_count;
-    return stack_count - 1;
+    keel__unlock(&stack_lock);
+    return id;
 }
 
 /* ---- the page marks: offsets of a page's live sampled blocks ---- */
@@ -243,15 +370,15 @@ static void page_tag_remove(keel_page* page, uint32_t tag) {
 /* Reserves the tables and loads what stack capture needs, once; false
    while another thread does it, or for good if it failed. */
 static KEEL_NOINLINE bool prof_ready(keel_theap* heap) {
-    int expected = 0, state = atomic_load_explicit(&a_prof_state, memory_order_acquire);
+    int expected = 0, state = atomic_load_explicit(&a_prof_state, memory_order_acquire), i;
     size_t bytes;
     uint8_t* mem;
     if (state == 2) return true;
     if (state != 0 || !atomic_compare_exchange_strong_explicit(&a_prof_state, &expected, 1, memory_order_acq_rel,
                                                                memory_order_acquire))
         return false;
-    bytes = SAMPLE_SLOTS * sizeof(prof_sample) + KEEL_PROFILE_STACKS_MAX * sizeof(prof_stack) +
-            STACK_SLOTS * sizeof(uint32_t);
+    bytes = 2 * SAMPLE_SLOTS * sizeof(prof_sample) + KEEL_PROFILE_STACKS_MAX * sizeof(prof_stack) +
+            STACK_SLOTS * sizeof(stack_index[0]) + PROF_SHARDS * KEEL_PROFILE_STACKS_MAX * sizeof(prof_total);
     mem = (uint8_t*)vmem_alloc(bytes);   /* zero; its pages are touched as the tables fill */
     if (mem) {
         keel__stat_reserved((ptrdiff_t)bytes);
@@ -261,13 +388,19 @@ static KEEL_NOINLINE bool prof_ready(keel_theap* heap) {
         if (!keel__os_code_range(__builtin_return_address(0), &keel_code_lo, &keel_code_hi))
             keel_code_lo = keel_code_hi = 0;
         heap->sample_busy = 0;
-        keel__lock(&prof_lock);
-        samples = (prof_sample*)(void*)mem;
-        stacks = (prof_stack*)(void*)(mem + SAMPLE_SLOTS * sizeof(prof_sample));
-        stack_index = (uint32_t*)(void*)(mem + SAMPLE_SLOTS * sizeof(prof_sample) +
-                                         KEEL_PROFILE_STACKS_MAX * sizeof(prof_stack));
-        keel__unlock(&prof_lock);
+        uint8_t* at = mem + 2 * SAMPLE_SLOTS * sizeof(prof_sample);
+        stacks = (prof_stack*)(void*)at;
+        at += KEEL_PROFILE_STACKS_MAX * sizeof(prof_stack);
+        stack_index = (_Atomic(uint32_t)*)(void*)at;
+        at += STACK_SLOTS * sizeof(stack_index[0]);
+        for (i = 0; i < PROF_SHARDS; i++) {
+            shards[i].area = (prof_sample*)(void*)mem + (size_t)i * 2 * SHARD_SLOTS;
+            shards[i].totals = (prof_total*)(void*)at + (size_t)i * KEEL_PROFILE_STACKS_MAX;
+            shard_table_at(&shards[i], SHARD_FIRST_SLOTS);
+        }
+        memset((void*)stack_index, 0, STACK_SLOTS * sizeof(stack_index[0]));   /* written first, as above */
     }
+    /* release: the tables' pointers are set before anyone can see state 2 */
     atomic_store_explicit(&a_prof_state, mem ? 2 : 3, memory_order_release);
     return mem != NULL;
 }
@@ -282,6 +415,7 @@ static void prof_record(keel_theap* heap, keel_page* page, void* block, size_t s
     uint32_t depth = 0, id;
     double weight;
     prof_sample* s;
+    prof_shard* sh;
     if (!prof_ready(heap)) return;
     heap->sample_busy = 1;
     n = keel__os_backtrace(raw, KEEL_PROFILE_DEPTH + 16, heap->sample_captures);
@@ -298,31 +432,37 @@ static void prof_record(keel_theap* heap, keel_page* page, void* block, size_t s
         n = caller ? 1 : 0;
     }
     for (; first < n && depth < KEEL_PROFILE_DEPTH; first++) frames[depth++] = (uintptr_t)raw[first];
-    weight = 1.0 / prof_one_minus_exp_neg((double)size / (double)rate);
-    keel__lock(&prof_lock);
+    weight = 1.0 / prof_one_minus_exp_neg((double)(size ? size : 1) / (double)rate);
     id = stack_intern(frames, depth);
-    s = sample_find((uintptr_t)block);
+    sh = shard_of((uintptr_t)block);
+    keel__lock(&sh->lock);
+    s = sample_find(sh, (uintptr_t)block);
     if (s) {   /* a block freed without being forgotten: cannot happen, but stay consistent */
         if (page) page_tag_remove(page, keel__profile_page_tag(page, block));
-        sample_remove(s);
+        sample_remove(sh, s);
     }
-    if (id == UINT32_MAX || sample_count >= KEEL_PROFILE_SAMPLES_MAX) {
-        dropped++;
+    if (heap->first_class && !atomic_load_explicit(&a_first_class_sampled, memory_order_relaxed))
+        atomic_store_explicit(&a_first_class_sampled, 1, memory_order_relaxed);
+    if (id != UINT32_MAX) {   /* the totals since start count samples a full table drops */
+        sh->totals[id].blocks += weight;
+        sh->totals[id].bytes += weight * (double)size;
+    }
+    if (id == UINT32_MAX || sh->count >= SHARD_MAX) {
+        atomic_fetch_add_explicit(&a_dropped, 1, memory_order_relaxed);
     } else {
-        s = sample_slot_for((uintptr_t)block);
+        shard_room(sh);
+        s = sample_slot_for(sh, (uintptr_t)block);
         s->block = (uintptr_t)block;
         s->size = size;
         s->weight = weight;
         s->stack = id;
-        sample_count++;
-        stacks[id].alloc_blocks += weight;
-        stacks[id].alloc_bytes += weight * (double)size;
+        sh->count++;
         if (page) {
             page_tag_add(page, keel__profile_page_tag(page, block));
             keel__page_flag_set(page, KEEL_PAGE_SAMPLED, true);
         }
     }
-    keel__unlock(&prof_lock);
+    keel__unlock(&sh->lock);
 }
 
 bool keel__profile_countdown(keel_theap* heap, ptrdiff_t used) {
@@ -353,14 +493,16 @@ void keel__profile_record(keel_theap* heap, keel_page* page, void* block, size_t
 /* ---- forgetting freed blocks ---- */
 
 static void prof_forget(keel_page* page, const void* block) {
+    prof_shard* sh = shard_of((uintptr_t)block);
     prof_sample* s;
-    keel__lock(&prof_lock);
-    s = sample_find((uintptr_t)block);
+    if (!prof_tables_ready()) return;   /* no sample taken yet */
+    keel__lock(&sh->lock);
+    s = sample_find(sh, (uintptr_t)block);
     if (s) {
         if (page) page_tag_remove(page, keel__profile_page_tag(page, block));
-        sample_remove(s);
+        sample_remove(sh, s);
     }
-    keel__unlock(&prof_lock);
+    keel__unlock(&sh->lock);
 }
 
 void keel__profile_free_in_page(keel_page* page, const void* block, bool owner) {
@@ -380,19 +522,26 @@ void keel__profile_free_in_page(keel_page* page, const void* block, bool owner) 
 void keel__profile_free_large(const void* block) { prof_forget(NULL, block); }
 
 /* Backward-shift deletion moves a later entry into the freed slot, so the
-   slot is looked at again before the walk goes on. */
+   slot is looked at again before the walk goes on. Nothing to walk unless
+   a first-class heap's block was ever sampled. */
 void keel__profile_forget_heap(const keel_theap* heap) {
-    size_t i = 0;
-    keel__lock(&prof_lock);
-    while (samples && i < SAMPLE_SLOTS) {
-        keel_segment* seg = samples[i].block ? keel__segment_of((const void*)samples[i].block) : NULL;
-        if (seg && atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap) {
-            sample_remove(&samples[i]);
-            continue;
+    int k;
+    if (!atomic_load_explicit(&a_first_class_sampled, memory_order_relaxed) || !prof_tables_ready()) return;
+    for (k = 0; k < PROF_SHARDS; k++) {
+        prof_shard* sh = &shards[k];
+        size_t i = 0;
+        keel__lock(&sh->lock);
+        while (sh->count > 0 && i <= sh->mask) {
+            uintptr_t b = sh->slots[i].block;
+            keel_segment* seg = b ? keel__segment_of((const void*)b) : NULL;
+            if (seg && atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap) {
+                sample_remove(sh, &sh->slots[i]);
+                continue;
+            }
+            i++;
         }
-        i++;
+        keel__unlock(&sh->lock);
     }
-    keel__unlock(&prof_lock);
 }
 
 /* ---- the dump ---- */
@@ -453,16 +602,26 @@ static void out_counts(prof_out* o, unsigned long long lb, unsigned long long ly
     out_str(o, "]");
 }
 
-/* Header and one line per stack (prof_lock held). */
+/* Header and one line per stack (every lock of the profiler held). */
 static void write_stacks_locked(prof_out* o) {
     unsigned long long t[4] = {0, 0, 0, 0};
-    uint32_t i, k;
+    uint32_t i, k;   /* stacks, and frames or shards */
     size_t j;
-    for (i = 0; i < stack_count; i++) stacks[i].live_blocks = stacks[i].live_bytes = 0.0;
-    for (j = 0; samples && j < SAMPLE_SLOTS; j++) {
-        if (samples[j].block == 0) continue;
-        stacks[samples[j].stack].live_blocks += samples[j].weight;
-        stacks[samples[j].stack].live_bytes += samples[j].weight * (double)samples[j].size;
+    for (i = 0; i < stack_count; i++) {
+        prof_stack* st = &stacks[i];
+        st->live_blocks = st->live_bytes = st->alloc_blocks = st->alloc_bytes = 0.0;
+        for (k = 0; k < PROF_SHARDS; k++) {
+            st->alloc_blocks += shards[k].totals[i].blocks;
+            st->alloc_bytes += shards[k].totals[i].bytes;
+        }
+    }
+    for (k = 0; prof_tables_ready() && k < PROF_SHARDS; k++) {
+        const prof_sample* t = shards[k].slots;
+        for (j = 0; j <= shards[k].mask; j++) {
+            if (t[j].block == 0) continue;
+            stacks[t[j].stack].live_blocks += t[j].weight;
+            stacks[t[j].stack].live_bytes += t[j].weight * (double)t[j].size;
+        }
     }
     for (i = 0; i < stack_count; i++) {
         t[0] += round_count(stacks[i].live_blocks);
@@ -501,11 +660,11 @@ bool keel_profile_dump(const char* path) {
     o.fd = fd;
     o.failed = 0;
     o.len = 0;
-    keel__lock(&prof_lock);
+    keel__profile_lock();
     write_stacks_locked(&o);
     out_str(&o, "\nMAPPED_LIBRARIES:\n");
     out_flush(&o);
-    keel__unlock(&prof_lock);
+    keel__profile_unlock();
     if (o.failed || keel__os_file_write_maps(fd) != 0) err = errno ? errno : EIO;
     if (keel__os_file_close(fd) != 0 && !err) err = errno ? errno : EIO;
     errno = err ? err : saved;
