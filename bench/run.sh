@@ -17,6 +17,9 @@
 #                               throughput against keel's at the first count)
 #   REPS=N                      runs per allocator and workload (5; QUICK: 1)
 #   WORKLOADS="larson redis"    only these workloads
+#   ALLOCATORS_ONLY="keel keel_prof"  only these allocators (of keel,
+#                               keel_prof, keel_guard, keel_hard, glibc,
+#                               mimalloc, jemalloc, tcmalloc)
 #   CALLGRIND=0|1               instruction counts of the single-thread
 #                               workloads (default: 1, QUICK: 0)
 # As root, installs the missing peers and tools with apt-get; otherwise
@@ -124,6 +127,15 @@ for peer in mimalloc:libmimalloc.so.2:libmimalloc2.0 jemalloc:libjemalloc.so.2:l
         say "$name not found ($soname); install it with: apt-get install $package"
     fi
 done
+# ALLOCATORS_ONLY="keel keel_prof": only these columns (a variant's cost against
+# keel's, measured in a few minutes); the report leaves out what is missing.
+if [ -n "${ALLOCATORS_ONLY:-}" ]; then
+    kept=()
+    for a in "${present[@]}"; do [[ " $ALLOCATORS_ONLY " == *" $a "* ]] && kept+=("$a"); done
+    for a in $ALLOCATORS_ONLY; do [[ " ${present[*]} " == *" $a "* ]] || say "ALLOCATORS_ONLY: no allocator $a (there are: ${present[*]})"; done
+    [ ${#kept[@]} -gt 0 ] || { say "ALLOCATORS_ONLY: nothing left to run"; exit 1; }
+    present=("${kept[@]}")
+fi
 
 # The interpreter for python: Debian's, not a wrapper that may come first in PATH.
 PYTHON=/usr/bin/python3

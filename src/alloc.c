@@ -254,11 +254,17 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
    sample stands for about profile_sample bytes, so that is at most 0.8%
    of a heap's bytes at the usual rate, and nothing at all when the
    profile is off. The blocks of these classes are at least as aligned as
-   those of the classes they serve (all of them powers of two). */
-static size_t sample_class(size_t block_size) {
+   those of the classes they serve (all of them powers of two). Not in the
+   hardened build: there a block's canary is written where a block of the
+   class of the size asked ends (keel__harden_out). */
+static size_t sample_class(const keel_page* page) {
+#if KEEL_HARDENED
+    return page->class_index;
+#else
     size_t s = 64;
-    while (s < block_size) s <<= 2;
+    while (s < page->block_size) s <<= 2;
     return keel__class_of(s < KEEL_SMALL_MAX ? s : KEEL_SMALL_MAX);
+#endif
 }
 
 /* A page of the heap's sample_pages[cls] with a free block,
@@ -289,7 +295,7 @@ static void* profile_take(keel_theap* heap, keel_page* page, void* p, size_t siz
         if (seg->kind != KEEL_SEGMENT_LARGE && seg->kind != KEEL_SEGMENT_GUARDED) page = keel__page_of(seg, p);
     }
     if (page && page->block_size <= KEEL_SMALL_MAX && !keel__page_sample_only(page)) {
-        keel_page* own = sample_page_for(heap, sample_class(page->block_size));
+        keel_page* own = sample_page_for(heap, sample_class(page));
         void* q = own ? page_pop(heap, own, size, zero) : NULL;
         if (q) {   /* else p stays, sampled in its page */
             page_unpop(heap, page, p);

@@ -1,12 +1,14 @@
 /* test_profile.c — keel_profile_dump's contract: EINVAL before profiling
    was ever on; sampled blocks (small, aligned, large) in the in-use totals
    while live and out of them once freed, also when another thread frees
-   them; an unwritable path fails with the OS's errno; a forked child can
-   still allocate and dump. On Windows: false + ENOSYS. */
+   them, also while threads sample at once; more live samples than the
+   tables hold; an unwritable path fails with the OS's errno; a forked
+   child can still allocate and dump. On Windows: false + ENOSYS. */
 #include "check.h"
 #include "thread_shim.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <keel/keel.h>
 #if !defined(_WIN32)
 #include <sys/wait.h>
@@ -54,6 +56,43 @@ static void alloc_blocks(void* arg) {
     (void)arg;
     for (i = 0; i < N; i++) blocks[i] = keel_alloc(1000);
 }
+
+/* Threads that sample at once, and free each other's sampled blocks
+   while they sample (the profiler's shards and its stack table). */
+#define THREADS 4
+#define PER_THREAD 2048
+static void* sets[2][THREADS][PER_THREAD];
+
+static void fill_set(void* arg) {
+    size_t t = (size_t)(uintptr_t)arg, i;
+    for (i = 0; i < PER_THREAD; i++) sets[0][t][i] = keel_alloc(1000);
+}
+
+static void swap_sets(void* arg) {
+    size_t t = (size_t)(uintptr_t)arg, i;
+    for (i = 0; i < PER_THREAD; i++) {
+        keel_free(sets[0][(t + 1) % THREADS][i]);
+        sets[1][t][i] = keel_alloc(1000);
+    }
+}
+
+static void run_threads(shim_fn fn) {
+    shim_thread t[THREADS];
+    shim_start st[THREADS];
+    size_t k;
+    for (k = 0; k < THREADS; k++) {
+        st[k].fn = fn;
+        st[k].arg = (void*)(uintptr_t)k;
+        CHECK(shim_create(&t[k], &st[k]));
+    }
+    for (k = 0; k < THREADS; k++) shim_join(t[k]);
+}
+
+/* More live samples than the tables hold (KEEL_PROFILE_SAMPLES_MAX,
+   49152): the ones past it are dropped, the rest stay counted, and once
+   the blocks are freed the tables take samples again. */
+#define MANY 80000
+static void* many[MANY];
 #endif
 
 int main(void) {
@@ -119,6 +158,37 @@ int main(void) {
         after = dump_inuse();
         CHECK(after >= 0 && after - before < 1000 * N / 20);
     }
+
+    /* threads sampling at once */
+    {
+        size_t t;
+        run_threads(fill_set);
+        with = dump_inuse();
+        CHECK_NOTE(within_quarter(with - before, 1000.0 * THREADS * PER_THREAD), "threads sampling at once");
+        run_threads(swap_sets);
+        with = dump_inuse();
+        CHECK_NOTE(within_quarter(with - before, 1000.0 * THREADS * PER_THREAD), "freed by another thread meanwhile");
+        for (t = 0; t < THREADS; t++)
+            for (i = 0; i < PER_THREAD; i++) keel_free(sets[1][t][i]);
+        after = dump_inuse();
+        CHECK(after >= 0 && after - before < 1000 * THREADS * PER_THREAD / 20);
+    }
+
+    /* the tables full: about 63,000 samples of 100-byte blocks at rate 64 */
+    CHECK(keel_option_set("profile_sample", 64));
+    for (i = 0; i < MANY; i++) many[i] = keel_alloc(100);
+    with = dump_inuse();
+    /* at most the 49152 kept of about 63,000 (each stands for 1.27
+       blocks): between half and all of the 8 MB */
+    CHECK_NOTE(with - before > 100LL * MANY / 2 && with - before < 100LL * MANY * 5 / 4, "a full table");
+    for (i = 0; i < MANY; i++) keel_free(many[i]);
+    after = dump_inuse();
+    CHECK(after >= 0 && after - before < 100 * MANY / 20);
+    for (i = 0; i < N; i++) many[i] = keel_alloc(100);
+    with = dump_inuse();
+    CHECK_NOTE(within_quarter(with - before, 100.0 * N), "room again once freed");
+    for (i = 0; i < N; i++) keel_free(many[i]);
+    CHECK(keel_option_set("profile_sample", RATE));
 
     /* an unwritable path: the open's errno */
     errno = 0;
