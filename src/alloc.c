@@ -315,10 +315,17 @@ static inline bool sample_rates_changed(const keel_theap* heap) {
 }
 
 /* The allocations from one guarded sample to the next: uniform in
-   [1, 2 rate - 1], mean rate. */
-static size_t guard_gap(long long rate) {
-    uint64_t span = 2 * (uint64_t)rate - 1;
-    return (size_t)(1 + keel__random() % span);
+   [1, 2 rate - 1], mean rate, times 2^guard_backoff (guarded.h, "backing
+   off"). From the heap's own xorshift generator (guarded.h says why). */
+static size_t guard_gap(keel_theap* heap, long long rate) {
+    uint64_t span = 2 * (uint64_t)rate - 1, x = heap->guard_rng, gap;
+    if (x == 0) x = keel__random() | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    heap->guard_rng = x;
+    gap = (1 + (x * 0x2545f4914f6cdd1dull >> 11) % span) << heap->guard_backoff;   /* < 2^37 */
+    return gap < SIZE_MAX / 4 ? (size_t)gap : SIZE_MAX / 4;   /* a 32-bit count keeps room */
 }
 
 /* Whether the allocation about to be made (the heap's a_allocs + 1-th) is
@@ -335,11 +342,27 @@ static bool guard_due(keel_theap* heap) {
     }
     if (rate != heap->guard_rate || heap->guard_next == 0) {   /* drawn afresh from here */
         heap->guard_rate = rate;
-        heap->guard_next = now - 1 + guard_gap(rate);
+        heap->guard_backoff = 0;
+        heap->guard_next = now - 1 + guard_gap(heap, rate);
     }
     if (now < heap->guard_next) return false;
-    heap->guard_next = now + guard_gap(rate);
+    heap->guard_next = now + guard_gap(heap, rate);
     return true;
+}
+
+/* The guarded sample due now (guard_due said so): its block, or NULL, and
+   the back-off (guarded.h) follows what the cost cap said. */
+static void* guard_take(keel_theap* heap, size_t size, bool zero) {
+    bool capped = false;
+    size_t now = atomic_load_explicit(&heap->a_allocs, memory_order_relaxed) + 1;
+    void* p = keel__guarded_alloc(size, zero, (size_t)1 << heap->guard_backoff, &capped);
+    if (p) {
+        heap->guard_backoff = 0;
+    } else if (capped && heap->guard_backoff < KEEL_GUARDED_BACKOFF_MAX) {   /* the next gap drawn again, longer */
+        heap->guard_backoff++;
+        heap->guard_next = now + guard_gap(heap, heap->guard_rate);
+    }
+    return p;
 }
 
 /* Sets the countdown to the nearer next event; used: the bytes counted
@@ -378,8 +401,8 @@ static KEEL_NOINLINE void* alloc_event(keel_theap* heap, keel_page* page, void* 
     ptrdiff_t used = spent > (size_t)KEEL_SAMPLE_OFF ? KEEL_SAMPLE_OFF : (ptrdiff_t)spent;
     bool take = keel__profile_countdown(heap, used);
     void* p = made;
-    if (guard_due(heap) && !made) {   /* NULL: too large for a slot, or none free */
-        p = keel__guarded_alloc(size, zero);
+    if (guard_due(heap) && !made) {   /* NULL: too large for a slot, none free, or the cost cap */
+        p = guard_take(heap, size, zero);
         if (p) {
             keel__counter_add(&heap->a_allocs, 1);
             page = NULL;

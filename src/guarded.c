@@ -163,7 +163,7 @@ static bool slot_commit(uint8_t* data) {
     return false;
 }
 
-void* keel__guarded_alloc(size_t size, bool zero) {
+void* keel__guarded_alloc(size_t size, bool zero, size_t stands_for, bool* capped_out) {
     size_t len = block_length(size), i;
     guarded_slot* s;
     uint8_t* data;
@@ -178,7 +178,8 @@ void* keel__guarded_alloc(size_t size, bool zero) {
     keel__lock(&pool_lock);
     if (capped && !budget_allows(t0)) {
         keel__unlock(&pool_lock);
-        counter_add(&a_skipped_cost, 1);
+        counter_add(&a_skipped_cost, stands_for);
+        *capped_out = true;
         return NULL;
     }
     if (!pool && !pool_failed) pool_failed = !pool_make();

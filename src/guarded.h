@@ -62,16 +62,31 @@
    program that allocates a hundred million blocks a second gets as many
    samples as 0.5% of its time buys (about 700 a second where a protect
    takes 3.5 µs). N = 1, the debugging setting, has no cap. make
-   bench's "Guarded sampling cost" section measures it at N = 1000. */
+   bench's "Guarded sampling cost" section measures it at N = 1000.
+
+   Backing off. A sample the cap refuses still costs its event: the
+   clock, the pool's lock (a line every sampling thread writes) and the
+   draw. Where the budget is spent, those events come about every 10 µs a
+   thread (larson), 1% of its time for nothing. So a heap whose sample the
+   cap refused doubles its next gaps (alloc.c, guard_backoff: up to 64
+   times the mean) until a sample is taken again, and each refused event
+   counts as the 2^backoff samples it stands for. The gaps come from a
+   per-heap xorshift generator seeded from keel__random once, not from
+   keel__random itself, whose counter is one more line shared by every
+   sampling thread. */
 #ifndef KEEL_GUARDED_H
 #define KEEL_GUARDED_H
 
 #include "internal.h"
 
 /* A guarded block of `size` bytes (zeroed for zero), or NULL: too large
-   for a slot, no slot free, or the OS refused. The caller counts it as an
-   allocation of its heap. */
-KEEL_HIDDEN void* keel__guarded_alloc(size_t size, bool zero);
+   for a slot, no slot free, the cost cap's budget spent (*capped set
+   then, and stands_for samples counted as skipped: the event stands for
+   that many, see "backing off" below), or the OS refused. The caller
+   counts it as an allocation of its heap. */
+KEEL_HIDDEN void* keel__guarded_alloc(size_t size, bool zero, size_t stands_for, bool* capped);
+/* The most a heap backs off: gaps up to 2^this times the mean. */
+#define KEEL_GUARDED_BACKOFF_MAX 6u
 /* keel_alloc_aligned handed out q, inside the guarded block p: frees and
    usable_size of q are then those of the block. */
 KEEL_HIDDEN void keel__guarded_moved(void* p, void* q);

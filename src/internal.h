@@ -305,6 +305,8 @@ typedef struct keel_theap {
     size_t guard_next;                            /* the a_allocs count of the next guarded
                                                      allocation (0: off)                   */
     long long guard_rate;                         /* the guarded_sample_rate it was drawn for */
+    uint64_t guard_rng;                           /* xorshift state for the gaps; 0: unseeded */
+    unsigned guard_backoff;                       /* gaps x 2^this while the cost cap refuses */
     long long sample_rate;                        /* the profile_sample it was drawn for   */
     uint64_t sample_rng;                          /* xorshift state; 0 until first drawn  */
     int sample_busy;                              /* inside the profiler: take no sample  */

@@ -344,6 +344,8 @@ static void test_cost_cap(void) {
     CHECK_NOTE(pooled == 0 && taken1 == taken0, note);
     CHECK_NOTE(cost1 - cost0 >= 500 && cost1 - cost0 <= 2000, note);
     CHECK_NOTE(skipped1 == skipped0, "the cost cap's skips counted as the pool's");
+    /* refused about 1000 times in a row: the heap's gaps are at their longest */
+    CHECK_NOTE(keel__tls_heap->guard_backoff == KEEL_GUARDED_BACKOFF_MAX, "no back-off while the cost cap refuses");
     report_len = 0;
     keel_stats_print(collect, NULL);
     snprintf(note, sizeof note, "; %zu skipped, the cost cap", cost1);
@@ -371,6 +373,7 @@ static void test_cost_cap(void) {
     keel__guarded_counts(&taken1, &skipped1, &cost1);
     snprintf(note, sizeof note, "wide open: %d guarded of 2000 at rate 2, %zu skipped", pooled, cost1 - cost0);
     CHECK_NOTE(pooled >= 500 && pooled <= 1500 && cost1 == cost0, note);
+    CHECK_NOTE(keel__tls_heap->guard_backoff == 0, "the back-off stays once samples are taken again");
 
     keel__guarded_cost_cap(-1, 0);
     rate(0);
