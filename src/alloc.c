@@ -247,7 +247,8 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
 
 /* The class of the sample pages that serve a sampled block of a small
    class of block_size bytes: the first of 64, 256, 1024, 4096 and 8192
-   bytes that holds it. Five sample pages at most, not one per class
+   bytes that holds it. A page of each of five classes (more only while
+   the heap holds over a page's worth of samples), not one per class
    sampled: a thread that samples 40 classes would commit and reset 40
    pages for a block or two each (larson's threads did). A sampled block
    may so be up to four times its class (its usable size says so); a
