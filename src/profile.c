@@ -106,12 +106,14 @@ typedef struct prof_total {
    top bits; a line of its own, so shards' locks do not share one. */
 typedef struct prof_shard {
     _Alignas(64) keel_lock lock;
-    size_t count;                       /* under lock: samples in the table,   */
-    size_t mask;                        /* its slots - 1 (a power of two), and */
-    prof_sample* slots;                 /* where it lies (linear probing)      */
-    prof_sample* area;                  /* 2 SHARD_SLOTS: a table of n slots   */
-    prof_total* totals;                 /* lies at area + n; KEEL_PROFILE_     */
-} prof_shard;                           /* STACKS_MAX; both set before ready   */
+    /* under lock */
+    size_t count;                       /* samples in the table                */
+    size_t mask;                        /* its slots - 1, a power of two       */
+    prof_sample* slots;                 /* the table (linear probing): area + n */
+    /* set before a_prof_state turns 2 */
+    prof_sample* area;                  /* 2 SHARD_SLOTS: a table of n slots lies at area + n */
+    prof_total* totals;                 /* KEEL_PROFILE_STACKS_MAX, by stack index */
+} prof_shard;
 
 _Atomic(int) keel__profile_was_on;
 static _Atomic(int) a_prof_state;        /* 0 not started, 1 starting, 2 ready, 3 failed */
@@ -373,6 +375,7 @@ static KEEL_NOINLINE bool prof_ready(keel_theap* heap) {
     int expected = 0, state = atomic_load_explicit(&a_prof_state, memory_order_acquire), i;
     size_t bytes;
     uint8_t* mem;
+    uint8_t* at;
     if (state == 2) return true;
     if (state != 0 || !atomic_compare_exchange_strong_explicit(&a_prof_state, &expected, 1, memory_order_acq_rel,
                                                                memory_order_acquire))
@@ -388,7 +391,7 @@ static KEEL_NOINLINE bool prof_ready(keel_theap* heap) {
         if (!keel__os_code_range(__builtin_return_address(0), &keel_code_lo, &keel_code_hi))
             keel_code_lo = keel_code_hi = 0;
         heap->sample_busy = 0;
-        uint8_t* at = mem + 2 * SAMPLE_SLOTS * sizeof(prof_sample);
+        at = mem + 2 * SAMPLE_SLOTS * sizeof(prof_sample);
         stacks = (prof_stack*)(void*)at;
         at += KEEL_PROFILE_STACKS_MAX * sizeof(prof_stack);
         stack_index = (_Atomic(uint32_t)*)(void*)at;
@@ -615,12 +618,14 @@ static void write_stacks_locked(prof_out* o) {
             st->alloc_bytes += shards[k].totals[i].bytes;
         }
     }
-    for (k = 0; prof_tables_ready() && k < PROF_SHARDS; k++) {
-        const prof_sample* t = shards[k].slots;
-        for (j = 0; j <= shards[k].mask; j++) {
-            if (t[j].block == 0) continue;
-            stacks[t[j].stack].live_blocks += t[j].weight;
-            stacks[t[j].stack].live_bytes += t[j].weight * (double)t[j].size;
+    if (prof_tables_ready()) {   /* else no shard has a table yet */
+        for (k = 0; k < PROF_SHARDS; k++) {
+            const prof_sample* t = shards[k].slots;
+            for (j = 0; j <= shards[k].mask; j++) {
+                if (t[j].block == 0) continue;
+                stacks[t[j].stack].live_blocks += t[j].weight;
+                stacks[t[j].stack].live_bytes += t[j].weight * (double)t[j].size;
+            }
         }
     }
     for (i = 0; i < stack_count; i++) {
