@@ -119,10 +119,13 @@
 
 /* TUNABLE: freed large blocks kept for reuse: at most this many spans (64
    where address space is plentiful, 16 on 32-bit: each keeps its
-   reservation), this many committed bytes or, when more, one part in
-   KEEL_LARGE_CACHE_SHARE of the memory the program uses (keel's committed
-   memory less its caches); memory cached longer than KEEL_PURGE_DELAY is
-   decommitted by the purge thread or at the next cache operation. */
+   reservation), this many committed bytes or, when more,
+   KEEL_LARGE_CACHE_RATIO times the memory the program uses (keel's
+   committed memory less its caches); memory cached longer than
+   KEEL_PURGE_DELAY is decommitted by the purge thread or at the next cache
+   operation. The slack live large blocks keep to grow into (memory
+   committed past their usable size): KEEL_LARGE_CACHE_BYTES in all or,
+   when more, one part in KEEL_LARGE_SLACK_SHARE of the memory in use. */
 #ifndef KEEL_LARGE_CACHE_COUNT
 #if UINTPTR_MAX > 0xFFFFFFFFu
 #define KEEL_LARGE_CACHE_COUNT 64
@@ -133,8 +136,11 @@
 #ifndef KEEL_LARGE_CACHE_BYTES
 #define KEEL_LARGE_CACHE_BYTES ((size_t)32 << 20)
 #endif
-#ifndef KEEL_LARGE_CACHE_SHARE
-#define KEEL_LARGE_CACHE_SHARE 2
+#ifndef KEEL_LARGE_CACHE_RATIO
+#define KEEL_LARGE_CACHE_RATIO 2
+#endif
+#ifndef KEEL_LARGE_SLACK_SHARE
+#define KEEL_LARGE_SLACK_SHARE 4
 #endif
 
 /* TUNABLE: address space reserved beyond a large block (64-bit, and none

@@ -44,7 +44,7 @@
     X(LARGE_CACHE_COUNT, "large_cache_count", KIND_COUNT, KEEL_LARGE_CACHE_COUNT, 0, 1 << 20, \
       "freed large blocks kept for reuse") \
     X(LARGE_CACHE_BYTES, "large_cache_bytes", KIND_BYTES, KEEL_LARGE_CACHE_BYTES, 0, TIB, \
-      "committed memory those cached large blocks may keep, or half the memory in use when that is more (KEEL_LARGE_CACHE_SHARE); 0: none") \
+      "committed memory those cached large blocks may keep, or twice the memory in use when that is more (KEEL_LARGE_CACHE_RATIO); also the slack live large blocks keep, or a quarter of the memory in use (KEEL_LARGE_SLACK_SHARE); 0: none") \
     X(LARGE_HEADROOM, "large_headroom", KIND_BYTES, KEEL_LARGE_HEADROOM, 0, TIB, \
       "address space reserved beyond a large block for realloc to grow into (64-bit; none under ulimit -v)") \
     X(ARENA_CLEAR_KEEP, "arena_clear_keep", KIND_BYTES, KEEL_ARENA_CLEAR_KEEP, 0, TIB, \

@@ -3,8 +3,9 @@
    the most memory and keeps it as slack, so a vector grown again after one
    was freed reuses that memory (Linux: almost no page faults the second
    time); its usable size stays the size asked (rounded to OS pages); a
-   realloc that shrinks gives memory back; the slack of all live blocks
-   stays within large_cache_bytes; a plain malloc of a cached span keeps
+   realloc that shrinks keeps the memory as slack within the slack budget
+   and gives it back past it; the slack of all live blocks stays within
+   its budget; a plain malloc of a cached span keeps
    at most four times its size. Contents survive every move. The hardened
    build keeps the same slack, with its guard: the page after each block's
    usable size faults, at every step (protected inside the slack). */
@@ -127,11 +128,36 @@ int main(void) {
     /* only now: a probe forks, and a fork makes the parent's next writes fault */
     guard_check(v, "no guard after a block grown by realloc");
 
-    /* a realloc that shrinks gives back what is past a quarter more */
+    /* a realloc that shrinks keeps the memory as slack while the slack of
+       all live blocks stays within its budget (large_cache_bytes, 32 MiB,
+       or a quarter of the memory in use), and grows back into it */
     {
-        keel_stats before = keel_get_stats(), after;
         keel_segment* seg = seg_of(v);
-        unsigned char* q = (unsigned char*)keel_realloc(v, HT_MIB);
+        size_t committed = seg->large_committed;
+        unsigned char* q = (unsigned char*)keel_realloc(v, 2 * HT_MIB);
+        CHECK(q == v);   /* in place */
+        CHECK(committed >= TOP);
+        CHECK_NOTE(seg->large_committed == committed, "a shrink within the slack budget gave memory back");
+        CHECK(keel_usable_size(q) == 2 * HT_MIB);
+        CHECK(q[0] == 1 && q[2 * HT_MIB - 4096] == (unsigned char)((2 * HT_MIB - 4096) / 4096 * 7 + 1));
+        guard_check(q, "no guard after a block shrunk within its slack");
+        v = (unsigned char*)keel_realloc(q, TOP);
+        CHECK(v == q);
+        CHECK_NOTE(seg->large_committed == committed, "a block grown back into its slack committed again");
+        CHECK(keel_usable_size(v) == TOP);
+        guard_check(v, "no guard after a block grown back into its slack");
+    }
+
+    /* past the budget (large_cache_bytes 0: none) a realloc that shrinks
+       gives back what is past a quarter more */
+    {
+        long long cache_bytes = keel_option_get("large_cache_bytes");
+        keel_stats before, after;
+        keel_segment* seg = seg_of(v);
+        unsigned char* q;
+        CHECK(keel_option_set("large_cache_bytes", 0));
+        before = keel_get_stats();
+        q = (unsigned char*)keel_realloc(v, HT_MIB);
         after = keel_get_stats();
         CHECK(q == v);   /* in place */
         CHECK(seg->large_committed <= HT_MIB + HT_MIB / 4 + page_size);
@@ -139,6 +165,7 @@ int main(void) {
         CHECK(keel_usable_size(q) == HT_MIB);
         guard_check(q, "no guard after a block shrunk by realloc");
         keel_free(q);
+        CHECK(keel_option_set("large_cache_bytes", cache_bytes));
     }
 
     /* the slack of all live blocks stays within large_cache_bytes (24 MiB
