@@ -5,8 +5,8 @@
    time); its usable size stays the size asked (rounded to OS pages); a
    realloc that shrinks keeps the memory as slack within the slack budget
    and gives it back past it; the slack of all live blocks stays within
-   its budget; a plain malloc of a cached span keeps
-   at most four times its size. Contents survive every move. The hardened
+   its budget; a plain malloc of a bigger cached span keeps its memory
+   within that budget, past it no more than four times its size. Contents survive every move. The hardened
    build keeps the same slack, with its guard: the page after each block's
    usable size faults, at every step (protected inside the slack). */
 #define _DEFAULT_SOURCE
@@ -197,7 +197,9 @@ int main(void) {
         keel_free(a);
         keel_free(b);
 
-        /* a plain malloc of a cached span keeps at most four times its size */
+        /* a plain malloc of a bigger cached span keeps its memory as
+           slack within the slack budget (24 MiB here) */
+        (void)keel_trim();   /* the cache empty: the next span is the only one */
         c = (unsigned char*)keel_alloc(TOP);
         CHECK(c != NULL);
         if (c) memset(c, 3, TOP);
@@ -205,11 +207,39 @@ int main(void) {
         c = (unsigned char*)keel_alloc(2 * HT_MIB);   /* past the big classes: a span */
         CHECK(c != NULL);
         CHECK(seg_of(c)->kind == KEEL_SEGMENT_LARGE);
-        CHECK(seg_of(c)->large_committed <= 4 * round_page(2 * HT_MIB) + HT_MIB);
+        CHECK_NOTE(seg_of(c)->large_committed >= TOP, "a reused span within the slack budget gave memory back");
         CHECK(keel_usable_size(c) == round_page(2 * HT_MIB));
         guard_check(c, "no guard after a block from a bigger cached span");
         keel_free(c);
     }
+    /* past the slack budget (8 MiB here: large_cache_bytes, more than a
+       quarter of the 10 MiB in use) it gives back what is past its size
+       when that is more than three times its size; the cache (twice the
+       memory in use, 20 MiB) still holds the span */
+    CHECK(keel_option_set("large_cache_bytes", (long long)8 << 20));
+    {
+        unsigned char* live;
+        unsigned char* c;
+        unsigned char* big;
+        (void)keel_trim();
+        live = (unsigned char*)keel_alloc(10 * HT_MIB);
+        CHECK(live != NULL);
+        if (live) memset(live, 5, 10 * HT_MIB);
+        big = (unsigned char*)keel_alloc(TOP);
+        CHECK(big != NULL);
+        if (big) memset(big, 3, TOP);
+        keel_free(big);
+        c = (unsigned char*)keel_alloc(2 * HT_MIB);
+        CHECK(c != NULL);
+        CHECK(seg_of(c)->kind == KEEL_SEGMENT_LARGE);
+        CHECK_NOTE(c == big, "the cached span was not reused");
+        CHECK_NOTE(seg_of(c)->large_committed == round_page(2 * HT_MIB),
+                   "a reused span past the slack budget kept more than its block");
+        guard_check(c, "no guard after a block from a bigger cached span past the slack budget");
+        keel_free(c);
+        keel_free(live);
+    }
+    CHECK(keel_option_set("large_cache_bytes", (long long)24 << 20));
     /* grown in place within its slack: the old guard's page is the
        block's now, every byte of it writable; the guard moves along, and
        back when the block shrinks */
