@@ -52,11 +52,11 @@ static size_t memory_in_use(void) {
    KEEL_LARGE_CACHE_RATIO (two) times the memory the program uses when that
    is more, so that a program whose big buffers come and go reuses them
    instead of faulting them in again, while beside a small program the
-   cache stays small. large-mixed of make bench (1 MiB..32 MiB blocks
-   replaced at random, about 160 MiB live; `large 1 1 mixed`): 513K page
+   cache stays small. large-mixed of make bench (32 blocks of 64 KiB..32
+   MiB replaced at random, those past 1 MiB large; `large 1 1 mixed`): 513K page
    faults and 0.83 s with half the memory in use, 389K and 0.63 s with
    all of it, 318K and 0.51 s with twice, no better with more; peak RSS
-   389..392 MB in every case: what the cache holds fills the room the
+   379..383 MiB in every case: what the cache holds fills the room the
    program's own peak made. 0 with purge_delay 0. What the cache keeps
    beyond large_cache_bytes gives way to the heaps' pages:
    keel__large_cache_yield. */
@@ -166,7 +166,7 @@ static void span_release(keel_segment* seg) {
    - A buffer shrunk and grown again in a loop so faults little in
      (large-reuse of make bench, `large 1 1 reuse`, 20 buffers of 5..25
      MiB resized at random: 883K page faults and 1.41 s when a shrink gave
-     its memory back, peak RSS 377 MB; 514K, 0.81 s and 451 MB with this).
+     its memory back, peak RSS 368 MiB; 514K, 0.81 s and 440 MiB with this).
    - A big cached span reused for a smaller block keeps its memory for the
      next big block (large-mixed, `large 1 1 mixed`: 318K page faults and
      0.51 s when it kept no more than four times the block, 280K and
