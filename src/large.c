@@ -53,8 +53,8 @@ static size_t memory_in_use(void) {
    is more, so that a program whose big buffers come and go reuses them
    instead of faulting them in again, while beside a small program the
    cache stays small. large-mixed of make bench (32 blocks of 64 KiB..32
-   MiB replaced at random, those past 1 MiB large; `large 1 1 mixed`): 513K page
-   faults and 0.83 s with half the memory in use, 389K and 0.63 s with
+   MiB replaced at random, those past 1 MiB large; `large 1 1 mixed`):
+   513K page faults and 0.83 s with half the memory in use, 389K and 0.63 s with
    all of it, 318K and 0.51 s with twice, no better with more; peak RSS
    379..383 MiB in every case: what the cache holds fills the room the
    program's own peak made. 0 with purge_delay 0. What the cache keeps
@@ -155,9 +155,8 @@ static void span_release(keel_segment* seg) {
 
 /* How span_fit treats committed memory beyond the new usable size. A new
    block gives it back when it is more than a quarter of its size
-   (FIT_EXACT). Every other
-   block keeps it all as slack while the slack of all live blocks stays
-   within slack_budget: a cached span reused, a block realloc grows
+   (FIT_EXACT). Every other block keeps it all as slack while the slack of
+   all live blocks stays within slack_budget: a cached span reused, a block realloc grows
    (FIT_REUSE), and one realloc shrinks (FIT_SHRINK); past the budget the
    first keep it while it is no more than three times their size and a MiB
    (a growing block will fill it without faulting it in again), the last
@@ -208,7 +207,8 @@ static bool span_fit(keel_segment* seg, size_t size, span_fit_mode mode) {
     }
     excess = seg->large_committed - want;
     keep = mode == FIT_REUSE ? 3 * want + ((size_t)1 << 20) : want / 4 + os_page();
-    if (mode != FIT_EXACT &&
+    /* the slack budget is asked only when something would go back */
+    if (excess > keep && mode != FIT_EXACT &&
         atomic_load_explicit(&a_slack, memory_order_relaxed) - seg->large_slack + excess <= slack_budget())
         keep = excess;
     if (excess > keep) (void)span_decommit_past(seg, want);   /* refused: kept as slack */

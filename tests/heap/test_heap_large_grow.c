@@ -6,9 +6,10 @@
    realloc that shrinks keeps the memory as slack within the slack budget
    and gives it back past it; the slack of all live blocks stays within
    its budget; a plain malloc of a bigger cached span keeps its memory
-   within that budget, past it no more than four times its size. Contents survive every move. The hardened
-   build keeps the same slack, with its guard: the page after each block's
-   usable size faults, at every step (protected inside the slack). */
+   within that budget, past it no more than four times its size. Contents
+   survive every move. The hardened build keeps the same slack, with its
+   guard: the page after each block's usable size faults, at every step
+   (protected inside the slack). */
 #define _DEFAULT_SOURCE
 #include "keel/keel.h"
 #include "internal.h"
