@@ -168,14 +168,17 @@ static inline KEEL_LINK_ATTR void keel__link_zero(keel_block* b) {
 
 /* Whether the block p, being freed, may be free already: its words hold a
    link and its check word (block_check.h). Under memcheck its two words
-   are made readable and defined first; the free marks them again. */
-static inline KEEL_LINK_ATTR bool keel__link_maybe_free(void* p) {
+   are made readable and defined first; the free marks them again. key:
+   that of p's page (keel__page_link_key, when the page is at hand). */
+static inline KEEL_LINK_ATTR bool keel__link_maybe_free_keyed(void* p, uintptr_t key) {
     const keel_block* b = (const keel_block*)p;
-    uintptr_t key = keel__link_key(b);
 #if KEEL_VALGRIND
     VALGRIND_MAKE_MEM_DEFINED(b, sizeof *b);
 #endif
     return KEEL_UNLIKELY(b->check == keel__link_check_with(b, keel__link_code(b->next, key), key));
+}
+static inline KEEL_LINK_ATTR bool keel__link_maybe_free(void* p) {
+    return keel__link_maybe_free_keyed(p, keel__link_key((const keel_block*)p));
 }
 
 #if KEEL_VALGRIND || KEEL_ASAN

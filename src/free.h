@@ -31,7 +31,7 @@ static inline __attribute__((always_inline)) void keel__free_push_local_at(keel_
     keel_block* b = (keel_block*)ptr;
     keel__assert(keel__page_used(page) > 0);
     keel__ann_free(ptr);
-    keel__link_set(b, page->local_free);
+    keel__link_set_keyed(b, page->local_free, keel__page_link_key(page));
     page->local_free = b;
     /* an empty page goes back (the count last: its flags decide the branch) */
     if (KEEL_UNLIKELY(keel__page_used_dec_zero(page)) && !keel__page_keep_when_empty(page)) {
@@ -47,7 +47,7 @@ static inline void keel__free_push_local(keel_theap* heap, keel_page* page, void
    start and its words do not look free already. The fast path and the
    free of a page flagged only by the heap profile both make them. */
 static inline bool keel__free_plain_ok(const keel_page* page, void* p) {
-    return keel__block_start_ok(page, p) && !keel__link_maybe_free(p);
+    return keel__block_start_ok(page, p) && !keel__link_maybe_free_keyed(p, keel__page_link_key(page));
 }
 
 /* Frees of pages with a flag set (free.c): those of a page marked only

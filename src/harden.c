@@ -67,7 +67,7 @@ static inline uint8_t canary_byte(uint64_t pw, const uint8_t* q) {
 #define CANARY_WORDS 1
 static inline uint64_t canary_word(uint64_t pw, const uint8_t* q) {
     unsigned s = (unsigned)((uintptr_t)q & 7) * 8;
-    return s ? (pw >> s) | (pw << (64 - s)) : pw;
+    return (pw >> s) | (pw << (-s & 63));   /* one rotate instruction; s = 0 gives pw */
 }
 /* The first k bytes (k < 8) of a word read from memory. */
 static inline uint64_t canary_mask(size_t k) { return k ? ~(uint64_t)0 >> (64 - 8 * k) : 0; }
@@ -75,7 +75,7 @@ static inline uint64_t canary_mask(size_t k) { return k ? ~(uint64_t)0 >> (64 - 
 #define CANARY_WORDS 1
 static inline uint64_t canary_word(uint64_t pw, const uint8_t* q) {
     unsigned s = (unsigned)((uintptr_t)q & 7) * 8;
-    return s ? (pw << s) | (pw >> (64 - s)) : pw;
+    return (pw << s) | (pw >> (-s & 63));
 }
 static inline uint64_t canary_mask(size_t k) { return k ? ~(uint64_t)0 << (64 - 8 * k) : 0; }
 #else
@@ -90,21 +90,16 @@ static inline uint64_t load64(const uint8_t* q) {
 static inline void store64(uint8_t* q, uint64_t v) { memcpy(q, &v, sizeof v); }
 
 /* The canary's first bytes, from q = the end of the program's bytes to
-   min(q + CANARY_SPAN, tail), tail the block's last word (q <= tail):
-   whole words where there are 8 bytes or more (two, overlapping, cover up
-   to 16), else one word whose bytes past the span are kept as they are
-   (they are the last word's, written after). */
+   min(q + CANARY_SPAN, tail), tail the block's last word (q <= tail): one
+   word at q, and where the span is longer a second one that ends with it
+   (the two overlap). Bytes written past tail are the last word's, which
+   the caller writes after these. */
 static inline void canary_span_set(uint64_t pw, uint8_t* q, const uint8_t* tail) {
     size_t len = (size_t)(tail - q);
     if (len > CANARY_SPAN) len = CANARY_SPAN;
 #if CANARY_WORDS
-    if (len >= 8) {
-        store64(q, canary_word(pw, q));
-        store64(q + len - 8, canary_word(pw, q + len - 8));
-    } else if (len) {
-        uint64_t m = canary_mask(len);
-        store64(q, (load64(q) & ~m) | (canary_word(pw, q) & m));
-    }
+    store64(q, canary_word(pw, q));   /* q + 8 <= tail + 8, the block's end */
+    if (len > 8) store64(q + len - 8, canary_word(pw, q + len - 8));
 #else
     {
         size_t i;
@@ -237,12 +232,19 @@ void keel__harden_resize(keel_segment* seg, void* p, size_t old_n, size_t n) {
 }
 
 /* Zeroes n bytes at p (a block: 16-byte aligned, a multiple of 16):
-   small ones inline, word by word. */
+   small ones inline, 16 bytes a store. The empty asm hides p from the
+   compiler, which would otherwise make the loop a call of memset (about
+   15 instructions more for the 32..64 bytes a small block takes). */
 static inline void zero(uint8_t* p, size_t n) {
     if (n <= 256) {
         uint8_t* end = p + n;
         static const uint64_t z[2];
-        for (; p < end; p += 16) memcpy(p, z, 16);
+        for (; p < end; p += 16) {
+            memcpy(p, z, 16);
+#if defined(__GNUC__)
+            __asm__("" : "+r"(p));
+#endif
+        }
     } else {
         memset(p, 0, n);
     }
@@ -344,30 +346,33 @@ void keel__harden_check_zero(const void* b, size_t size) {
 /* ---- the quarantine ---- */
 
 /* Block p leaves heap's quarantine: still marked (else it was written
-   after it was freed), unmarked, and freed for reuse. */
-static void release(keel_theap* heap, void* p) {
+   after it was freed), unmarked, and freed for reuse. hidden: bytes the
+   caller adds to the hidden count with the block's leaving (one counter
+   write for both); counted: p leaves the count of quarantined blocks
+   (not when the free that let it go put another in its place). */
+static void release(keel_theap* heap, void* p, size_t hidden, bool counted) {
     /* a small or medium block (keel__harden_free): no segment map */
     keel_segment* seg = keel__segment_at(p);
     keel_page* page = keel__page_of(seg, p);
     static const keel_block none;
     if (KEEL_UNLIKELY(!marked(p))) written_after_free(p);
     memcpy(p, &none, sizeof none);
-    keel__counter_add(&heap->a_quarantined_blocks, (size_t)0 - 1);
+    if (counted) keel__counter_add(&heap->a_quarantined_blocks, (size_t)0 - 1);
     /* a first-class heap's quarantine is touched under its lock: freed as its owner */
     if (heap->first_class) {
-        hidden_add_in(heap->first_class, (size_t)0 - (size_t)(block_end(seg, p, NULL) - (uint8_t*)p));
+        hidden_add_in(heap->first_class, hidden - (size_t)(block_end(seg, p, NULL) - (uint8_t*)p));
         keel__free_first_class_locked(seg, p);
         return;
     }
-    /* the owner's plain page, p a block's start: its checks were made at
-       the free that quarantined it, so straight to the push (free.h) */
-    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0 &&
-        keel__block_start_ok(page, p)) {
-        hidden_add_in(NULL, (size_t)0 - page->block_size);
+    /* the owner's plain page: p was a live block's start at the free that
+       quarantined it, and its page cannot have been cut anew since (the
+       block counts as used while it waits), so straight to the push (free.h) */
+    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0) {
+        hidden_add_in(NULL, hidden - page->block_size);
         keel__free_push_local(heap, page, p);
         return;
     }
-    hidden_add_in(NULL, (size_t)0 - (size_t)(block_end(seg, p, NULL) - (uint8_t*)p));
+    hidden_add_in(NULL, hidden - (size_t)(block_end(seg, p, NULL) - (uint8_t*)p));
     keel__free_now(seg, p);
 }
 
@@ -449,10 +454,15 @@ void keel__harden_free(keel_segment* seg, void* p) {
         }
     }
     mark_as(p, m);
-    hidden_add_in(first_class, n);   /* the program's bytes are no longer its */
-    keel__counter_add(&heap->a_quarantined_blocks, 1);
     out = quarantine_put(heap, p);
-    if (out) release(heap, out);   /* a first-class heap's: under its lock */
+    /* the program's bytes are no longer its (hidden); p takes out's place
+       in the count of quarantined blocks */
+    if (out) {
+        release(heap, out, n, false);   /* a first-class heap's: under its lock */
+    } else {
+        hidden_add_in(first_class, n);
+        keel__counter_add(&heap->a_quarantined_blocks, 1);
+    }
     if (first_class) keel__heap_unlock(first_class);
 }
 
@@ -462,8 +472,8 @@ void keel__harden_quarantine_flush(keel_theap* heap) {
         void* a = heap->quarantine[i];
         void* b = heap->quarantine_fifo[i];
         heap->quarantine[i] = heap->quarantine_fifo[i] = NULL;
-        if (a) release(heap, a);
-        if (b) release(heap, b);
+        if (a) release(heap, a, 0, true);
+        if (b) release(heap, b, 0, true);
     }
 }
 
