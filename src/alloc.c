@@ -22,6 +22,32 @@ static keel_segment_kind kind_of_class(size_t cls) {
     return size <= KEEL_SMALL_MAX ? KEEL_SEGMENT_SMALL : size <= KEEL_MEDIUM_MAX ? KEEL_SEGMENT_MEDIUM : KEEL_SEGMENT_BIG;
 }
 
+/* Whether heap holds fewer than n pages of class cls (in use: with free
+   blocks or full). At most n of each list are looked at. */
+static bool class_pages_below(const keel_theap* heap, size_t cls, unsigned n) {
+    const keel_page* pg;
+    unsigned count = 0;
+    for (pg = heap->queues[cls].first; pg && count < n; pg = pg->next) count++;
+    for (pg = heap->full[cls].first; pg && count < n; pg = pg->next) count++;
+    return count < n;
+}
+
+/* The slot kind of a new page of class cls for heap: its class's, but for
+   the first KEEL_SMALL_SLOT_PAGES pages of a medium class up to
+   KEEL_SMALL_SLOT_CLASS_MAX, which take small slots (config.h). realloc-str
+   of make bench holds 3..41 blocks in each class of 9..16 KiB: a 512 KiB
+   page each held 4 MiB for 1.8 MiB of strings (peak RSS 14.1 MiB, glibc
+   6.8). Every small slot but a segment's first (its header takes 20 KiB)
+   is 64 KiB less at most a guard page, and the first at least 40 KiB:
+   two blocks of 16 KiB fit in any. */
+static keel_segment_kind kind_for_page(const keel_theap* heap, size_t cls) {
+    keel_segment_kind kind = kind_of_class(cls);
+    if (kind == KEEL_SEGMENT_MEDIUM && keel__class_size[cls] <= KEEL_SMALL_SLOT_CLASS_MAX &&
+        class_pages_below(heap, cls, KEEL_SMALL_SLOT_PAGES))
+        kind = KEEL_SEGMENT_SMALL;
+    return kind;
+}
+
 /* Whether a block above KEEL_MEDIUM_MAX comes from a big page (else from a
    large span of its own). Big pages share a segment among many blocks, so
    thousands of live blocks take a few mappings, not two each. Not for:
@@ -112,7 +138,7 @@ static keel_page* page_from_abandoned(keel_theap* heap, size_t cls) {
    the class, with page flags `flags`, at the head of q (the class's queue,
    or the heap profile's for it); NULL when the OS refuses memory. */
 static keel_page* page_fresh(keel_theap* heap, size_t cls, keel_page_queue* q, unsigned flags) {
-    keel_page* page = keel__segment_page_alloc(heap, kind_of_class(cls));
+    keel_page* page = keel__segment_page_alloc(heap, kind_for_page(heap, cls));
     if (!page) return NULL;
     keel__page_init(page, cls);
     if (flags) keel__page_flag_set(page, flags, true);

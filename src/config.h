@@ -102,6 +102,20 @@
 #define KEEL_HEAP_EMPTY_CACHE ((size_t)4 << 20)
 #endif
 
+/* TUNABLE: a heap's first pages of a medium class up to
+   KEEL_SMALL_SLOT_CLASS_MAX take small page slots (64 KiB), until it holds
+   KEEL_SMALL_SLOT_PAGES pages of the class (as much memory as one medium
+   page); its later pages are medium (512 KiB). A heap with a few blocks of
+   a class then holds 64 KiB for them, not 512 KiB; one with many pays a
+   small page's tail (up to 19% of 64 KiB, 13 KiB blocks) on those first
+   pages only. 0 pages: medium classes always take medium pages. */
+#ifndef KEEL_SMALL_SLOT_CLASS_MAX
+#define KEEL_SMALL_SLOT_CLASS_MAX ((size_t)16 << 10)
+#endif
+#ifndef KEEL_SMALL_SLOT_PAGES
+#define KEEL_SMALL_SLOT_PAGES 8
+#endif
+
 /* TUNABLE: empty segments kept reserved for reuse, and how much of their
    page memory may stay committed (warm for the next thread) in all. */
 #ifndef KEEL_SEGMENT_CACHE_COUNT
