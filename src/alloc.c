@@ -725,7 +725,8 @@ move:
     }
     keel__ann_alloc(q, num_bytes, false);
     if (!q) return NULL;   /* ptr untouched */
-    memcpy(q, ptr, visible < num_bytes ? visible : num_bytes);
+    if (seg->kind == KEEL_SEGMENT_LARGE) keel__large_copy_out(seg, q, ptr, visible < num_bytes ? visible : num_bytes);
+    else memcpy(q, ptr, visible < num_bytes ? visible : num_bytes);
     keel__free_in_segment(seg, ptr);
     return q;
 }

@@ -187,6 +187,13 @@
 #define KEEL_LARGE_RESERVE_ROUND ((size_t)64 << 10)
 #endif
 
+/* TUNABLE: a realloc that moves a large block of at least twice this
+   copies it in chunks of this size and gives back each chunk of the old
+   block once copied (large.c, keel__large_copy_out). */
+#ifndef KEEL_LARGE_COPY_CHUNK
+#define KEEL_LARGE_COPY_CHUNK ((size_t)2 << 20)
+#endif
+
 /* COMPILE-TIME: the hardened build (CMake: KEEL_HARDENED builds its
    libraries beside the others; src/harden.h). 0 in the plain libraries. */
 #ifndef KEEL_HARDENED
