@@ -725,8 +725,9 @@ move:
     }
     keel__ann_alloc(q, num_bytes, false);
     if (!q) return NULL;   /* ptr untouched */
-    if (seg->kind == KEEL_SEGMENT_LARGE) keel__large_copy_out(seg, q, ptr, visible < num_bytes ? visible : num_bytes);
-    else memcpy(q, ptr, visible < num_bytes ? visible : num_bytes);
+    if (visible > num_bytes) visible = num_bytes;   /* what the new block takes of ptr */
+    if (seg->kind == KEEL_SEGMENT_LARGE) keel__large_copy_out(seg, q, ptr, visible);
+    else memcpy(q, ptr, visible);
     keel__free_in_segment(seg, ptr);
     return q;
 }

@@ -145,7 +145,7 @@ __attribute__((constructor(101))) static void heap_at_start(void) { (void)keel__
    chunk, else from a new chunk of the OS's memory. A chunk's structs are
    handed out in order and touched only then: a process with a thread or
    two keeps one struct's pages resident (7.5 KiB), not a list link in each
-   of the chunk's eight (RssAnon of a one-thread program 192 -> 164 KiB). */
+   of the chunk's eight (RssAnon of a one-thread program 192 -> 160 KiB). */
 static keel_theap* heap_struct_alloc(void) {
     keel_theap* h;
     keel__lock(&registry_lock);
