@@ -105,7 +105,7 @@ static keel_page* page_from_full(keel_theap* heap, size_t cls) {
     unsigned n;
     for (n = 0; f && n < KEEL_FULL_SCAN_MAX; n++, f = next) {
         next = f->next;
-        if (atomic_load_explicit(&f->a_thread_free, memory_order_relaxed) == NULL) continue;
+        if (atomic_load_explicit(&f->a_thread_free, memory_order_relaxed) == 0) continue;
         (void)keel__page_collect(heap, f);
         if (f->free) {
             keel__page_unfull(heap, f);
@@ -476,13 +476,12 @@ void* keel__alloc_slow(keel_theap* heap, size_t size, bool zero, void* caller) {
 
 /* The direct page's free list ran dry but its owner freed blocks into it
    (local_free): a page that keeps a live block and serves one block at a
-   time comes here once per OS page's worth of blocks. Those blocks become
-   the free list (with any other threads freed, which keel__page_collect
-   adds) and the allocation goes on as the fast path's would, without the
+   time comes here once per OS page's worth of blocks. Those blocks, or
+   first the ones other threads freed (keel__page_collect), become the free
+   list and the allocation goes on as the fast path's would, without the
    slow path's search. */
 static KEEL_NOINLINE void* alloc_local(keel_theap* heap, keel_page* page, size_t size, bool zero, void* caller) {
-    keel__page_take_local(page);
-    if (atomic_load_explicit(&page->a_thread_free, memory_order_relaxed) != NULL) (void)keel__page_collect(heap, page);
+    (void)keel__page_collect(heap, page);   /* other threads' frees first, else local_free */
     if (KEEL_UNLIKELY((heap->sample_left -= (ptrdiff_t)size) < 0)) return alloc_event(heap, page, NULL, size, zero, caller);
     return page_pop(heap, page, size, zero);
 }

@@ -15,8 +15,8 @@
    alignment gap) wraps to a huge off and fails the first test; so do the
    slots not carved yet (never handed out) and a page in no class (area 0).
    block_area changes as the owner carves, so only the owner reads it; other
-   threads test against the reserved blocks and the owner checks what they
-   freed when it collects it (keel__page_collect).
+   threads test against its copy in the page's third line, which the owner
+   stores as it carves (keel__block_remote_ok).
 
    The check word. A free block holds two words: its link (next) and
    check = next ^ block ^ KEEL_LINK_SALT, written together whenever a link
@@ -36,8 +36,10 @@
      its relation (keel__link_take); an overflow into a free block's link (a
      1-byte overflow changes its low byte) or a write after free breaks it:
      "keel: heap corruption: free block 0x... damaged (its link was
-     overwritten: a heap overflow or a write after free)", abort. Collecting
-     other threads' frees and keel_validate check every link the same way.
+     overwritten: a heap overflow or a write after free)", abort. The blocks
+     other threads freed become a free list as they are (no walk when they
+     are collected: keel__page_collect), so the same test at their pop
+     covers them; keel_validate checks every link the same way.
 
    What it costs on the fast path (bench/fastpath.sh, measured at 7ec9827):
    the free tests the block start (8 instructions) and the relation (5)
@@ -78,12 +80,15 @@ static inline bool keel__block_reserved_ok(const keel_page* page, const void* p)
     return off < (uint64_t)page->reserved * page->block_size && off * page->block_magic < page->block_magic;
 }
 
-/* keel__block_reserved_ok from the page's third line (internal.h), which
-   the owner does not write while the page is in use: the test of other
-   threads' frees (free.c). */
+/* keel__block_start_ok from the page's third line (internal.h), which the
+   owner writes only as it carves: the test of other threads' frees
+   (free.c). The carved area only grows while the page is in use, and a
+   block reached the freeing thread after it was carved, so the area read
+   covers every block that thread may free. */
 static inline bool keel__block_remote_ok(const keel_page* page, const void* p) {
     uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)page->remote_start);
-    return off < page->remote_reserved_area && off * page->remote_block_magic < page->remote_block_magic;
+    return off < __atomic_load_n(&page->remote_carved_area, __ATOMIC_RELAXED) &&
+           off * page->remote_block_magic < page->remote_block_magic;
 }
 
 #endif /* KEEL_BLOCK_CHECK_H */

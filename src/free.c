@@ -39,7 +39,10 @@ static bool list_holds(const keel_page* page, const keel_block* list, const keel
 static bool owner_lists_hold(const keel_page* page, const keel_block* b) {
     /* acquire: pairs with the release push, so the pushed links are visible */
     return list_holds(page, page->free, b) || list_holds(page, page->local_free, b) ||
-           list_holds(page, atomic_load_explicit(&page->a_thread_free, memory_order_acquire), b);
+           list_holds(page,
+                      keel__thread_free_top(page->start,
+                                            atomic_load_explicit(&page->a_thread_free, memory_order_acquire)),
+                      b);
 }
 
 /* Whether the block b, whose words hold a link and its check word, is
@@ -57,9 +60,9 @@ static bool block_is_free(const keel_page* page, const keel_block* b, bool owner
    itself unless it was handed out at an aligned offset); any other pointer
    into the page ends the program (DESIGN.md section 10): "<op> of invalid
    pointer", or "double free of" when op is free and the block is free.
-   Any thread: the owner also checks against the carved blocks, which only
-   it may read; other threads' frees of uncarved slots are caught when the
-   owner collects them (page.c). */
+   Any thread: the owner checks against the carved blocks, other threads
+   against the copy of the carved area that the owner stores as it carves
+   (block_check.h). */
 static keel_block* live_block(keel_page* page, void* p, bool owner, const char* op) {
     uint8_t* b = (uint8_t*)p;
     if (!page->in_use || page->block_size == 0) keel__misuse_invalid(op, p);
@@ -68,7 +71,7 @@ static keel_block* live_block(keel_page* page, void* p, bool owner, const char* 
         b = (uint8_t*)keel__block_start(page, p);
         if (!aligned_position_ok(b, (const uint8_t*)p)) keel__misuse_invalid(op, p);
     }
-    if (!(owner ? keel__block_start_ok(page, b) : keel__block_reserved_ok(page, b))) keel__misuse_invalid(op, p);
+    if (!(owner ? keel__block_start_ok(page, b) : keel__block_remote_ok(page, b))) keel__misuse_invalid(op, p);
     /* memcheck: reading a live block's words would change what memcheck
        knows of them; it reports a use after free itself */
     if (KEEL_VALGRIND && op[0] != 'f') return (keel_block*)b;
@@ -86,6 +89,19 @@ static void large_live(keel_segment* seg, const void* p, const char* op) {
         if (op[0] == 'f') keel__misuse_double_free(p);
         keel__misuse_invalid(op, p);
     }
+}
+
+/* Another thread's free of block b: pushed on the page's a_thread_free
+   with the count the word carries (internal.h). Reads only the page's
+   third line. Release: the link is written before the block becomes
+   visible to the owner, which exchanges the word with acquire. */
+static inline void thread_free_push(keel_page* page, keel_block* b) {
+    const uint8_t* start = page->remote_start;
+    uint64_t w = atomic_load_explicit(&page->a_thread_free, memory_order_relaxed);
+    do {
+        keel__link_set(b, keel__thread_free_top(start, w));   /* written again if the exchange fails */
+    } while (!atomic_compare_exchange_weak_explicit(&page->a_thread_free, &w, keel__thread_free_pushed(start, w, b),
+                                                    memory_order_release, memory_order_relaxed));
 }
 
 /* Owner-side free of block b into page. */
@@ -115,14 +131,8 @@ static void free_block(keel_page* page, void* p, keel_theap* heap, bool owner) {
     if (owner) {
         free_local(heap, page, b);
     } else {
-        /* release: the link is written before the block becomes visible to
-           the owner, which exchanges the list with acquire */
-        keel_block* head = atomic_load_explicit(&page->a_thread_free, memory_order_relaxed);
-        size_t bsize = page->block_size;
-        do {
-            keel__link_set(b, head);   /* closed again before the push publishes it */
-        } while (!atomic_compare_exchange_weak_explicit(&page->a_thread_free, &head, b,
-                                                        memory_order_release, memory_order_relaxed));
+        size_t bsize = page->remote_block_size;
+        thread_free_push(page, b);
         keel__stat_remote_free(heap, bsize);
     }
 }
@@ -178,7 +188,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
 /* The free of block p of page by a thread that does not own it, when
    nothing asks for more than the push: a small/medium/big segment of no
    first-class heap, a page with no aligned or sampled block, p the start of
-   one of its reserved blocks and its words not looking free. The rest
+   one of its carved blocks and its words not looking free. The rest
    (false) takes keel__free_slow, which tells every other case apart and
    ends the program on a misuse. free_block's push and statistics, without
    the slow path's tests of the cases already excluded (callgrind, xmalloc
@@ -189,20 +199,13 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
    heap: the freeing thread's, or keel__heap_empty. */
 static bool free_remote_plain(keel_segment* seg, keel_page* page, void* p, keel_theap* heap) {
     keel_block* b = (keel_block*)p;
-    keel_block* head;
     size_t bsize = page->remote_block_size;
     if (seg->kind >= KEEL_SEGMENT_LARGE || seg->first_class ||
         __atomic_load_n(&page->remote_flags, __ATOMIC_RELAXED) != 0 || !keel__block_remote_ok(page, p) ||
         keel__link_maybe_free(p))
         return false;
     keel__ann_free(p);
-    /* release: the link is written before the block becomes visible to the
-       owner, which exchanges the list with acquire */
-    head = atomic_load_explicit(&page->a_thread_free, memory_order_relaxed);
-    do {
-        keel__link_set(b, head);
-    } while (!atomic_compare_exchange_weak_explicit(&page->a_thread_free, &head, b, memory_order_release,
-                                                    memory_order_relaxed));
+    thread_free_push(page, b);
     keel__stat_remote_free(heap, bsize);
     return true;
 }

@@ -201,11 +201,17 @@ typedef struct keel_page {
        the adjacent-line prefetch of a third line brings no owner line. */
     union {
         struct {
-            _Atomic(keel_block*) a_thread_free; /* freed by other threads: lock-free stack       */
+            /* freed by other threads: a lock-free stack whose count
+               travels with it (keel__thread_free_top/_count): low 32 bits
+               1 + the top block's byte offset from start (0: empty), high
+               32 bits the blocks it holds */
+            _Atomic(uint64_t) a_thread_free;
             uint8_t* remote_start;            /* start                                            */
             uint64_t remote_block_magic;      /* block_magic                                      */
-            uint64_t remote_reserved_area;    /* reserved x block_size: the bytes of the blocks
-                                                 that fit in the page                             */
+            uint64_t remote_carved_area;      /* block_area: the bytes of the carved blocks; the
+                                                 owner stores it as it carves (relaxed atomic
+                                                 builtins), so another thread's free tests a
+                                                 carved block's start itself                      */
             uint32_t remote_block_size;       /* block_size                                       */
             uint8_t remote_flags;             /* has_aligned, kept with it (keel__page_flag_set):
                                                  read and written with relaxed atomic builtins    */
@@ -461,6 +467,18 @@ static inline size_t keel__os_page_size(void) {
     return KEEL_LIKELY(v != 0) ? v : keel__os_page_size_read();
 }
 KEEL_HIDDEN size_t keel__page_collect(keel_theap* heap, keel_page* page);
+/* a_thread_free, one word: its top block (start: the page's, or its
+   remote_start copy) and how many blocks it holds. The word a push of b
+   (a block of the page) makes of w: b on top, one block more. */
+#define KEEL_THREAD_FREE_ONE ((uint64_t)1 << 32)
+static inline keel_block* keel__thread_free_top(const uint8_t* start, uint64_t w) {
+    uint32_t at = (uint32_t)w;
+    return at ? (keel_block*)(void*)(uintptr_t)(start + at - 1) : NULL;
+}
+static inline uint32_t keel__thread_free_count(uint64_t w) { return (uint32_t)(w >> 32); }
+static inline uint64_t keel__thread_free_pushed(const uint8_t* start, uint64_t w, const keel_block* b) {
+    return ((w >> 32) << 32) + KEEL_THREAD_FREE_ONE + (uint64_t)((const uint8_t*)b - start) + 1;
+}
 /* The owner's frees (local_free) become the free list, which is empty:
    keel__page_collect's first step, inline for the allocation's refill. */
 static inline void keel__page_take_local(keel_page* page) {
@@ -516,7 +534,7 @@ static inline void keel__page_remote_sync(keel_page* page) {
     page->remote_start = page->start;
     page->remote_block_magic = page->block_magic;
     page->remote_block_size = page->block_size;
-    page->remote_reserved_area = (uint64_t)page->reserved * page->block_size;
+    __atomic_store_n(&page->remote_carved_area, page->block_area, __ATOMIC_RELAXED);
     __atomic_store_n(&page->remote_flags, __atomic_load_n(&page->has_aligned, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 }
 static inline void keel__page_has_aligned_set(keel_page* page) {

@@ -28,7 +28,7 @@ static void page_clear(keel_page* pg) {
     pg->free = pg->local_free = NULL;
     keel__page_used_set(pg, 0);
     atomic_store_explicit(&pg->a_stat_block_size, 0, memory_order_relaxed);
-    atomic_store_explicit(&pg->a_thread_free, NULL, memory_order_relaxed);
+    atomic_store_explicit(&pg->a_thread_free, 0, memory_order_relaxed);
     pg->block_size = 0;
     pg->start = NULL;
     pg->capacity = pg->reserved = 0;
@@ -734,7 +734,7 @@ static void page_unuse(keel_page* page) {
     atomic_store_explicit(&page->a_stat_block_size, 0, memory_order_relaxed);
     page->class_index = 0;
     page->free = page->local_free = NULL;
-    atomic_store_explicit(&page->a_thread_free, NULL, memory_order_relaxed);
+    atomic_store_explicit(&page->a_thread_free, 0, memory_order_relaxed);
     keel__page_used_set(page, 0);
     page->capacity = page->reserved = 0;
     page->block_area = 0;

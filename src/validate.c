@@ -33,7 +33,7 @@ static size_t walk_list(const keel_page* page, const keel_block* b, const char* 
    one in an abandoned segment (under the abandoned lock). */
 static void check_page_full(const keel_page* page) {
     size_t n_free, n_local, n_thread;
-    const keel_block* tf;
+    uint64_t tf;
     expect(page->in_use, "a queued page is not in use");
     expect(page->class_index > 0 && page->class_index < KEEL_CLASS_COUNT, "page size class out of range");
     expect(page->block_size == keel__class_size[page->class_index], "page block size does not match its class");
@@ -43,7 +43,8 @@ static void check_page_full(const keel_page* page) {
     n_local = walk_list(page, page->local_free, "local free list link out of its page");
     /* acquire: the links of blocks pushed by other threads are visible */
     tf = atomic_load_explicit(&page->a_thread_free, memory_order_acquire);
-    n_thread = walk_list(page, tf, "thread free list link out of its page");
+    n_thread = walk_list(page, keel__thread_free_top(page->start, tf), "thread free list link out of its page");
+    expect(n_thread == keel__thread_free_count(tf), "count of blocks freed by other threads is wrong");
     if (!keel__segment_of_page((keel_page*)page)->fork_orphan)
         expect(n_free + n_local + keel__page_used(page) == page->capacity,
                "page block count does not add up (a block lost or freed twice)");

@@ -181,6 +181,7 @@ expect_report realloc_foreign
 expect_report usable_size_foreign
 expect_abort corrupt_free_list
 expect_abort corrupt_thread_free
+expect_abort corrupt_thread_free_count
 expect_abort corrupt_empty_count
 expect_abort corrupt_slot_state
 # KEELTEST_DEBUG: the build's KEEL_DEBUG level (ctest sets it)
