@@ -103,6 +103,18 @@ static keel_page* page_from_full(keel_theap* heap, size_t cls) {
     keel_page* f = fq->first;
     keel_page* next;
     unsigned n;
+    /* only in a heap other threads have freed into (a_freed_into, set by
+       the first such free: free.c, thread_free_push, which says what it
+       can miss), and once in KEEL_FULL_SCAN_EVERY calls anyway: else
+       every fresh page of a heap whose blocks no other thread frees read
+       the third line of up to KEEL_FULL_SCAN_MAX cold page descriptors
+       (perf, memret 1 1: 10% of the run on that load). A first-class
+       heap scans every time. */
+    if (!f) return NULL;
+    if (!heap->first_class && !atomic_load_explicit(&heap->a_freed_into, memory_order_relaxed) &&
+        ++heap->full_scan_skipped < KEEL_FULL_SCAN_EVERY)
+        return NULL;
+    heap->full_scan_skipped = 0;
     for (n = 0; f && n < KEEL_FULL_SCAN_MAX; n++, f = next) {
         next = f->next;
         if (atomic_load_explicit(&f->a_thread_free, memory_order_relaxed) == 0) continue;

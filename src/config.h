@@ -170,6 +170,13 @@
 #ifndef KEEL_PAGE_SCAN_MAX
 #define KEEL_PAGE_SCAN_MAX 16
 #endif
+/* COMPILE-TIME: a heap no other thread has freed into (a_freed_into)
+   still scans its full pages once in this many allocation slow paths that
+   look for a page: the flag can miss a free into a segment that changed
+   owner meanwhile (free.c, thread_free_push). */
+#ifndef KEEL_FULL_SCAN_EVERY
+#define KEEL_FULL_SCAN_EVERY 64
+#endif
 #ifndef KEEL_FULL_SCAN_MAX
 #define KEEL_FULL_SCAN_MAX 64
 #endif

@@ -93,15 +93,30 @@ static void large_live(keel_segment* seg, const void* p, const char* op) {
 
 /* Another thread's free of block b: pushed on the page's a_thread_free
    with the count the word carries (internal.h). Reads only the page's
-   third line. Release: the link is written before the block becomes
-   visible to the owner, which exchanges the word with acquire. */
-static inline void thread_free_push(keel_page* page, keel_block* b) {
+   third line and the segment's header. Release: the link is written
+   before the block becomes visible to the owner, which exchanges the word
+   with acquire.
+   A push onto an empty stack also tells the owner, once, that other
+   threads free into its pages (a_freed_into: its allocation then scans its
+   full pages for such frees, alloc.c page_from_full). The owner is read
+   before the push: once the block is published the owner may take it,
+   empty the page and free the segment. The flag is written after it,
+   into a thread heap's struct (never unmapped: heap.c; first-class heaps
+   scan every time, since one may be destroyed once its last block is
+   back), and only while clear: it is never cleared, so its line stays
+   shared in every core's cache. The owner read may be out of date (the
+   segment abandoned and adopted meanwhile): the new owner's periodic scan
+   (KEEL_FULL_SCAN_EVERY) finds what that missed. */
+static inline void thread_free_push(keel_segment* seg, keel_page* page, keel_block* b) {
     const uint8_t* start = page->remote_start;
+    keel_theap* owner = seg->first_class ? NULL : atomic_load_explicit(&seg->a_heap, memory_order_relaxed);
     uint64_t w = atomic_load_explicit(&page->a_thread_free, memory_order_relaxed);
     do {
         keel__link_set(b, keel__thread_free_top(start, w));   /* written again if the exchange fails */
     } while (!atomic_compare_exchange_weak_explicit(&page->a_thread_free, &w, keel__thread_free_pushed(start, w, b),
                                                     memory_order_release, memory_order_relaxed));
+    if ((uint32_t)w == 0 && owner && !atomic_load_explicit(&owner->a_freed_into, memory_order_relaxed))
+        atomic_store_explicit(&owner->a_freed_into, 1, memory_order_relaxed);
 }
 
 /* Owner-side free of block b into page. */
@@ -132,7 +147,7 @@ static void free_block(keel_page* page, void* p, keel_theap* heap, bool owner) {
         free_local(heap, page, b);
     } else {
         size_t bsize = page->remote_block_size;
-        thread_free_push(page, b);
+        thread_free_push(keel__segment_of_page(page), page, b);
         keel__stat_remote_free(heap, bsize);
     }
 }
@@ -205,7 +220,7 @@ static bool free_remote_plain(keel_segment* seg, keel_page* page, void* p, keel_
         keel__link_maybe_free(p))
         return false;
     keel__ann_free(p);
-    thread_free_push(page, b);
+    thread_free_push(seg, page, b);
     keel__stat_remote_free(heap, bsize);
     return true;
 }

@@ -329,6 +329,8 @@ typedef struct keel_theap {
     keel_page_queue sample_pages[KEEL_CLASS_COUNT]; /* pages serving only blocks the heap
                                                      profile sampled, small classes only
                                                      (alloc.c); never in queues/full      */
+    uint32_t full_scan_skipped;                   /* scans of full pages skipped since the
+                                                     last (alloc.c, page_from_full)       */
 #if KEEL_HARDENED
     /* the hardened build's quarantine (harden.c): blocks freed through this
        heap wait in a random slot of `quarantine`, then in the FIFO
@@ -348,6 +350,12 @@ typedef struct keel_theap {
                                                      struct's life                        */
     struct keel_theap* reg_next;                  /* registry (keel__registry_lock)       */
     struct keel_theap* reg_prev;
+    /* set, once, by the first free of another thread onto an empty
+       a_thread_free of one of this heap's pages (free.c, thread_free_push);
+       never cleared while the heap lives: the allocation scans its full
+       pages for such frees only when set (alloc.c, page_from_full). Last,
+       beside fields written only as threads come and go */
+    _Atomic(uint8_t) a_freed_into;
 } keel_theap;
 
 /* ---- per-thread state ---- */

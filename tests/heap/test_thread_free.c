@@ -14,6 +14,10 @@
      its free list not empty (the stack is walked and put in front),
      leaves a heap keel_validate finds whole, and the blocks it left are
      freed from another thread.
+   - pages left full whose blocks another thread then frees are found
+     again by the owner's next allocations (the other thread's first push
+     tells the owner to scan its full pages: a_freed_into): every block handed out again is one of those, but for
+     what the pages not full could still carve.
    The hardened build holds frees in the freeing thread's quarantine and
    hands blocks out in a random order, so only the last part (and
    keel_validate throughout) applies there. */
@@ -122,6 +126,52 @@ static void stack_taken_whole(void* arg) {
     while (k > 0) keel_free(extra[--k]);
     keel_validate();
 }
+
+/* full pages, freed into by another thread, serve the owner again */
+enum { MANY = 4000 };
+static unsigned char* many[MANY];
+static unsigned char* again[MANY];
+static void free_many(void* arg) {
+    size_t i;
+    (void)arg;
+    for (i = 0; i < MANY; i++) keel_free(many[i]);
+}
+static int cmp_ptr(const void* a, const void* b) {
+    uintptr_t x = (uintptr_t)*(unsigned char* const*)a, y = (uintptr_t)*(unsigned char* const*)b;
+    return x < y ? -1 : x > y;
+}
+static void full_pages_found(void* arg) {
+    keel_theap* heap;
+    size_t i, cls, full = 0, reused = 0, room = 0;
+    keel_page* pg;
+    (void)arg;
+    for (i = 0; i < MANY; i++) {
+        many[i] = (unsigned char*)keel_alloc(TF_SIZE);
+        if (!CHECK(many[i] != NULL)) return;
+    }
+    heap = keel__segment_of(many[0])->a_heap;
+    cls = page_of(many[0])->class_index;
+    for (pg = heap->full[cls].first; pg; pg = pg->next) full++;
+    if (!CHECK(full >= 1)) fprintf(stderr, "  no page of the class is full\n");
+    /* blocks the pages not full can still carve: new addresses */
+    for (pg = heap->queues[cls].first; pg; pg = pg->next) room += pg->reserved - keel__page_used(pg);
+    CHECK(atomic_load(&heap->a_freed_into) == 0);   /* a fresh heap: no other thread freed into it */
+    run_in_thread(free_many);
+    CHECK(atomic_load(&heap->a_freed_into) == 1);   /* set by the first push */
+    qsort(many, MANY, sizeof many[0], cmp_ptr);
+    for (i = 0; i < MANY; i++) {
+        unsigned char* p = (unsigned char*)keel_alloc(TF_SIZE);
+        if (!CHECK(p != NULL)) return;
+        if (bsearch(&p, many, MANY, sizeof many[0], cmp_ptr)) reused++;
+        again[i] = p;
+    }
+    if (!CHECK(reused + room >= MANY && room < MANY / 2))
+        fprintf(stderr, "  %zu of %d blocks came from the pages freed into (%zu could be carved anew)\n", reused, MANY,
+                room);
+    keel_validate();
+    for (i = 0; i < MANY; i++) keel_free(again[i]);
+    keel_validate();
+}
 #endif
 
 /* the thread exits with other threads' frees waiting and blocks in `free` */
@@ -151,6 +201,7 @@ int main(void) {
     keel_stats before;
 #if !KEEL_HARDENED
     run_in_thread(stack_taken_whole);
+    run_in_thread(full_pages_found);
 #endif
     keel_validate();
     before = keel_get_stats();
