@@ -319,7 +319,7 @@ static keel_page* sample_page_for(keel_theap* heap, size_t cls) {
    back at the head of page->free and uncounts it. */
 static void page_unpop(keel_theap* heap, keel_page* page, void* b) {
     keel__ann_unused(b, page->block_size);
-    keel__link_set((keel_block*)b, page->free);
+    keel__link_set_keyed((keel_block*)b, page->free, keel__page_link_key(page));
     page->free = (keel_block*)b;
     keel__page_used_set(page, keel__page_used(page) - 1);
     keel__counter_add(&heap->a_allocs, (size_t)0 - 1);

@@ -112,7 +112,7 @@ static inline void thread_free_push(keel_segment* seg, keel_page* page, keel_blo
     keel_theap* owner = seg->first_class ? NULL : atomic_load_explicit(&seg->a_heap, memory_order_relaxed);
     uint64_t w = atomic_load_explicit(&page->a_thread_free, memory_order_relaxed);
     do {
-        keel__link_set(b, keel__thread_free_top(start, w));   /* written again if the exchange fails */
+        keel__link_set_keyed(b, keel__thread_free_top(start, w), keel__page_link_key(page));   /* again if the exchange fails */
     } while (!atomic_compare_exchange_weak_explicit(&page->a_thread_free, &w, keel__thread_free_pushed(start, w, b),
                                                     memory_order_release, memory_order_relaxed));
     if ((uint32_t)w == 0 && owner && !atomic_load_explicit(&owner->a_freed_into, memory_order_relaxed))
@@ -123,7 +123,7 @@ static inline void thread_free_push(keel_segment* seg, keel_page* page, keel_blo
 static void free_local(keel_theap* heap, keel_page* page, keel_block* b) {
     uint32_t used = keel__page_used(page) - 1;
     keel__assert(keel__page_used(page) > 0 && keel__block_in_page(page, b));
-    keel__link_set(b, page->local_free);
+    keel__link_set_keyed(b, page->local_free, keel__page_link_key(page));
     page->local_free = b;
     keel__page_used_set(page, used);
     if (page->in_full) keel__page_unfull(heap, page);

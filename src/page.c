@@ -175,7 +175,7 @@ size_t keel__page_collect(keel_theap* heap, keel_page* page) {
             last = next;
         }
         if (k != n) keel__corruption("the list of blocks freed by other threads is damaged (its head or count)");
-        keel__link_set(last, page->free);
+        keel__link_set_keyed(last, page->free, keel__page_link_key(page));
     }
     page->free = tf;
     page->free_is_zero = 0;
