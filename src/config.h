@@ -174,6 +174,13 @@
    still scans its full pages once in this many allocation slow paths that
    look for a page: the flag can miss a free into a segment that changed
    owner meanwhile (free.c, thread_free_push). */
+/* Cold page slots committed with the one a thread heap takes, in the same
+   system call, at most this many bytes (segment.c, ahead_slots): as many
+   slots as the segment has in use, only while the heap holds no empty
+   slot. 0: one slot per call. */
+#ifndef KEEL_COMMIT_AHEAD
+#define KEEL_COMMIT_AHEAD ((size_t)1 << 20)
+#endif
 #ifndef KEEL_FULL_SCAN_EVERY
 #define KEEL_FULL_SCAN_EVERY 64
 #endif

@@ -621,16 +621,64 @@ size_t keel__segment_offers_age(bool all) {
     return left;
 }
 
-/* Commits a page slot for use; false when the OS refuses. */
-static bool page_commit(keel_page* page) {
-    const keel_segment* seg = keel__segment_of_page(page);
+/* ---- committing ahead ----
+   A heap that grows takes cold slots one after another, and committing
+   each alone is a system call per 64 KiB slot (mprotect on POSIX: memret's
+   1 GiB of small blocks made 17,746 of them, 60% of its system time under
+   strace). So the cold slots right after the one taken, in the same
+   segment and address run, are committed in the same call: as many as the
+   segment has pages in use (1, 2, 4, ... as it fills), within
+   KEEL_COMMIT_AHEAD bytes and heap_empty_cache, and only while the heap
+   holds no empty slot at all (a heap that is growing, not one that
+   empties and refills: there the slots would only push its warm ones past
+   its budget). They wait as the heap's empty committed slots (FRESH: never
+   written, not resident), taken before any cold slot (warm_slot), given
+   back by the heap's budget and the purge thread like any emptied slot;
+   where the limit has no room for them the slot is committed alone.
+   Measured (strace -c -f, through the override): memret 1 1 17,746 ->
+   2,648 mprotect calls, bump (bench_arena 1000000 20 malloc) 2,220 -> 282,
+   larson 2 1 346 -> 77; wall time unchanged within farm-bench's noise
+   (memret's phase 0.921 s median of 7 both ways, system time 0.59 ->
+   0.53 s). Thread heaps only: a first-class heap's committed memory stays
+   what its blocks need (its limit, its stats). */
+static size_t ahead_slots(const keel_theap* heap, const keel_segment* seg, const keel_page* page) {
+    size_t i, n = 0, bytes = 0, want;
+    const uint8_t* end = page->start + page->slot_size;
+    size_t budget = keel__cache_budget(KEEL_OPT_HEAP_EMPTY_CACHE);
+    if (KEEL_COMMIT_AHEAD == 0 || heap->first_class || heap->empty_cached_bytes != 0) return 0;
+    /* the slots that get here are the heap's empty ones: its budget bounds them */
+    want = seg->used_pages;
+    for (i = (size_t)(page - seg->pages) + 1; i < seg->page_count && n < want; i++) {
+        const keel_page* pg = &seg->pages[i];
+        if (pg->in_use || pg->slot_state != KEEL_SLOT_DECOMMITTED || pg->start != end) break;
+        if (bytes + pg->slot_size > KEEL_COMMIT_AHEAD || bytes + pg->slot_size > budget) break;
+        bytes += pg->slot_size;
+        end = pg->start + pg->slot_size;
+        n++;
+    }
+    return n;
+}
+
+/* Commits a page slot for use, and the `ahead` cold slots after it (see
+   ahead_slots) in the same call when the limit allows them; those become
+   the heap's empty committed slots. false when the OS refuses the page. */
+static bool page_commit(keel_theap* heap, keel_page* page, size_t ahead) {
+    keel_segment* seg = keel__segment_of_page(page);
     if (page->slot_state == KEEL_SLOT_DECOMMITTED) {
-        if (!keel__commit_charge_in(seg, page->slot_size)) return false;
-        if (!vmem_commit(page->start, page->slot_size)) {
-            keel__commit_uncharge_in(seg, page->slot_size);
+        size_t extra = 0, i;
+        for (i = 1; i <= ahead; i++) extra += page[i].slot_size;
+        if (extra && !keel__commit_charge_in(seg, page->slot_size + extra)) ahead = extra = 0;
+        if (!extra && !keel__commit_charge_in(seg, page->slot_size)) return false;
+        if (!vmem_commit(page->start, page->slot_size + extra)) {
+            keel__commit_uncharge_in(seg, page->slot_size + extra);
             return false;
         }
         page->slot_state = KEEL_SLOT_FRESH;
+        for (i = 1; i <= ahead; i++) {
+            page[i].slot_state = KEEL_SLOT_FRESH;
+            heap->empty_cached_bytes += page[i].slot_size;
+            keel__stat_cached((ptrdiff_t)page[i].slot_size);
+        }
     } else if (page->slot_state == KEEL_SLOT_RESET) {
         if (!keel__commit_charge_in(seg, page->slot_size)) return false;
         page->slot_state = KEEL_SLOT_DIRTY;   /* may read old data */
@@ -694,7 +742,7 @@ take:
     if (keel__slot_holds_memory(page->slot_state)) {
         heap->empty_cached_bytes -= page->slot_size;
         keel__stat_cached(-(ptrdiff_t)page->slot_size);
-    } else if (!page_commit(page)) {
+    } else if (!page_commit(heap, page, page->slot_state == KEEL_SLOT_DECOMMITTED ? ahead_slots(heap, seg, page) : 0)) {
         if (segment_is_empty(seg)) {
             /* a segment made for this page: give it back at once */
             heap_list_remove(list, seg);

@@ -35,4 +35,16 @@ static inline int shim_create(shim_thread* t, shim_start* s) {
 static inline void shim_join(shim_thread t) { pthread_join(t, NULL); }
 #endif
 
+/* Runs fn(arg) in a thread of its own and waits for it to end; 0 when the
+   thread could not be started (fn has not run). */
+static inline int shim_run(shim_fn fn, void* arg) {
+    shim_thread t;
+    shim_start s;
+    s.fn = fn;
+    s.arg = arg;
+    if (!shim_create(&t, &s)) return 0;
+    shim_join(t);
+    return 1;
+}
+
 #endif

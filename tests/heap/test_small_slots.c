@@ -26,13 +26,7 @@ static unsigned kind_of(const void* p) { return keel__segment_of(p)->kind; }
    build adds an 8-byte canary to the size asked). */
 static size_t request_of(size_t cls) { return keel__class_size[cls] - 16; }
 
-static void run_in_thread(shim_fn fn) {
-    shim_thread t;
-    shim_start s;
-    s.fn = fn;
-    s.arg = NULL;
-    if (CHECK(shim_create(&t, &s))) shim_join(t);
-}
+static void run_in_thread(shim_fn fn) { CHECK(shim_run(fn, NULL)); }
 
 /* one block of each medium class up to 16 KiB: small slots; above: medium */
 static void first_blocks(void* arg) {

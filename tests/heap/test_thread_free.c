@@ -34,13 +34,7 @@
 enum { N = 60, REMOTE_FROM = 10, REMOTE_TO = 50, LOCAL = 5, TF_SIZE = 48 };
 static unsigned char* blocks[N];
 
-static void run_in_thread(shim_fn fn) {
-    shim_thread t;
-    shim_start s;
-    s.fn = fn;
-    s.arg = NULL;
-    if (CHECK(shim_create(&t, &s))) shim_join(t);
-}
+static void run_in_thread(shim_fn fn) { CHECK(shim_run(fn, NULL)); }
 
 static keel_page* page_of(const void* p) { return keel__page_of(keel__segment_of(p), p); }
 
