@@ -178,6 +178,24 @@
    system call, at most this many bytes (segment.c, ahead_slots): as many
    slots as the segment has in use, only while the heap holds no empty
    slot. 0: one slot per call. */
+/* A large span taken from the cache for a bigger block moves other cached
+   spans' pages in (Linux) only in runs of at least this many bytes
+   (large.c, span_pull_locked). */
+#ifndef KEEL_LARGE_PULL_MIN
+#define KEEL_LARGE_PULL_MIN ((size_t)256 << 10)
+#endif
+/* The most OS mappings moves may cut a large span's memory into (each
+   page run moved in from another span is one): past it no more is moved
+   in, so that the process's mapping count stays bounded. */
+#ifndef KEEL_LARGE_PIECES_MAX
+#define KEEL_LARGE_PIECES_MAX 16
+#endif
+/* The most mappings moves may add over all large spans together (each
+   span's own bound is twice KEEL_LARGE_PIECES_MAX): past it pages are no
+   longer moved, so the process stays far below the kernel's mapping limit. */
+#ifndef KEEL_LARGE_CUTS_MAX
+#define KEEL_LARGE_CUTS_MAX 4096
+#endif
 #ifndef KEEL_COMMIT_AHEAD
 #define KEEL_COMMIT_AHEAD ((size_t)1 << 20)
 #endif

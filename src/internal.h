@@ -625,6 +625,10 @@ KEEL_HIDDEN void keel__large_lock(void);
 KEEL_HIDDEN void keel__large_unlock(void);
 KEEL_HIDDEN void keel__large_child_reset(void);
 KEEL_HIDDEN void keel__large_validate(void);
+/* large.c's table of the OS mappings a large span's memory is in (span_pieces):
+   whether it holds together (validate), and how many (tests) */
+KEEL_HIDDEN bool keel__large_pieces_ok(keel_segment* seg);
+KEEL_HIDDEN size_t keel__large_piece_count(keel_segment* seg);
 
 /* ---- thread heaps (heap.c) ---- */
 KEEL_HIDDEN keel_theap* keel__heap_get(void);           /* the calling thread's, created on demand; NULL on OOM */

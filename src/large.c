@@ -128,8 +128,109 @@ static size_t guard_in_slack(const keel_segment* seg) {
     return seg->large_usable;
 }
 
+/* ---- a span's pieces ----
+   Where the OS moves pages between mappings (vmem_move: Linux 5.7 and
+   later), cached spans' memory serves any size: a span lacking committed
+   memory takes other cached spans' pages (span_pull_locked), and one with
+   more than its block keeps (a shrink, a small block in a big cached span)
+   moves the excess into a span of its own in the cache (span_shed), as a
+   page heap splits and joins its free runs, while each span keeps its one
+   block, so the free path finds it by its segment as before. A move is one
+   system call for any number of resident pages, where giving memory back
+   and faulting it in again is a fault per OS page. Measured (`large 1 1
+   mixed` and `reuse` through the override, farm-bench -n 5 against
+   ce3f7fb): mixed 276K -> 156K page faults, wall 0.60x, peak RSS 399.5 ->
+   380.4 MiB; reuse 514K -> 183K, wall 0.50x, 440.2 -> 418.0 MiB. What a
+   shrink sheds and the slack of live blocks stay within twice the slack
+   budget together (span_shed), so the cache does not grow past what
+   keeping the slack held.
+
+   Pages moved in stay an OS mapping of their own (the kernel joins
+   mappings of one origin only), and the OS moves a range of one mapping
+   only. So each span keeps, in its header page after pages[0], where each
+   piece (mapping) of its committed memory starts (`start`, offsets from the
+   block, start[0] = 0): pages are taken only from a source's last piece; a
+   span takes pages in while it has fewer than KEEL_LARGE_PIECES_MAX pieces
+   and all spans together fewer than KEEL_LARGE_CUTS_MAX extra ones; and
+   when pieces are decommitted a fresh reservation is put over them
+   (keel__os_rejoin), which joins their mappings with the reserved ones
+   around: decommitting alone would leave them cut, and a process that
+   moves pages for long would pile up mappings toward the kernel's limit
+   (10,000 random replacements and reallocs of blocks of 64 KiB..32 MiB:
+   17,699 mappings with neither the bounds nor the rejoin, 365 with both,
+   102 before moves existed; tests/heap/test_large_moves.c). None of this
+   in the hardened build (a cached span's guard page), under memcheck, or
+   off Linux. */
+#if !KEEL_HARDENED && !KEEL_VALGRIND && defined(__linux__)
+#define KEEL_LARGE_MOVES 1
+#else
+#define KEEL_LARGE_MOVES 0
+#endif
+/* and spans made to hold what another sheds: where address space is plentiful */
+#define KEEL_LARGE_SHED (KEEL_LARGE_MOVES && UINTPTR_MAX > 0xFFFFFFFFu)
+static _Atomic(size_t) a_cuts;   /* the sum of count - 1 over all spans: mappings moves added */
+typedef struct span_pieces {
+    size_t count;                            /* pieces of the committed memory */
+    size_t start[KEEL_LARGE_PIECES_MAX];     /* where each piece starts */
+} span_pieces;
+
 static size_t large_header_size(void) {
-    return round_up(sizeof(keel_segment) + sizeof(keel_page), os_page());
+    return round_up(sizeof(keel_segment) + sizeof(keel_page) + sizeof(span_pieces), os_page());
+}
+
+/* Whether this kernel moves pages (vmem_move: Linux 5.7 and later; not
+   every emulator): asked once, with one page between two reservations. */
+#if KEEL_LARGE_MOVES
+static _Atomic(int) a_moves;   /* 0 not asked yet, 1 yes, -1 no */
+static bool moves_available(void) {
+    int v = atomic_load_explicit(&a_moves, memory_order_relaxed);
+    if (v == 0) {
+        size_t page = os_page();
+        uint8_t* a = (uint8_t*)vmem_reserve(page);
+        uint8_t* b = (uint8_t*)vmem_reserve(page);
+        bool ok = false;
+        if (a && b && vmem_commit(a, page)) {
+            ok = vmem_move(b, a, page);
+            (void)vmem_decommit(ok ? b : a, page);
+        }
+        if (a) (void)vmem_release(a, page);
+        if (b) (void)vmem_release(b, page);
+        v = ok ? 1 : -1;
+        atomic_store_explicit(&a_moves, v, memory_order_relaxed);
+    }
+    return v > 0;
+}
+#else
+static bool moves_available(void) { return false; }
+#endif
+
+static span_pieces* pieces_of(keel_segment* seg) {
+    return (span_pieces*)(void*)((uint8_t*)seg + sizeof(keel_segment) + sizeof(keel_page));
+}
+
+static void pieces_reset(keel_segment* seg) {
+    span_pieces* p = pieces_of(seg);
+    p->count = 1;
+    p->start[0] = 0;
+}
+
+/* A span goes back to the OS: its cut mappings with it. */
+static void pieces_forget(keel_segment* seg) {
+    span_pieces* p = pieces_of(seg);
+    if (KEEL_LARGE_MOVES && p->count > 1) atomic_fetch_sub_explicit(&a_cuts, p->count - 1, memory_order_relaxed);
+    p->count = 1;
+}
+
+/* Memory from `from` bytes into the block on was decommitted: the pieces
+   there are gone, and their mappings join the reserved ones around. */
+static void pieces_gone(keel_segment* seg, size_t from, size_t bytes) {
+    span_pieces* p = pieces_of(seg);
+    size_t n = p->count;
+    if (!KEEL_LARGE_MOVES || n == 1 || p->start[n - 1] < from) return;
+    (void)keel__os_rejoin((uint8_t*)seg + seg->large_offset + from, bytes);
+    while (n > 1 && p->start[n - 1] >= from) n--;
+    atomic_fetch_sub_explicit(&a_cuts, p->count - n, memory_order_relaxed);
+    p->count = n;
 }
 
 /* Decommits the block region of a span (not its header). */
@@ -138,12 +239,14 @@ static bool span_decommit_block(keel_segment* seg) {
     keel__ann_returned((uint8_t*)seg + seg->large_offset, seg->large_committed);
     if (!vmem_decommit((uint8_t*)seg + seg->large_offset, seg->large_committed)) return false;
     keel__stat_committed(-(ptrdiff_t)seg->large_committed);
+    pieces_gone(seg, 0, seg->large_committed);
     seg->large_committed = 0;
     return true;
 }
 
 static void span_release(keel_segment* seg) {
     size_t header = seg->header_size, reserved = seg->reserved;
+    pieces_forget(seg);
     if (!span_decommit_block(seg)) keel__fatal("the OS refused to decommit a large block");
     keel__segment_unregister(seg);
     keel__ann_header_show(seg, header);
@@ -171,6 +274,7 @@ static void span_release(keel_segment* seg) {
      0.51 s when it kept no more than four times the block, 280K and
      0.45 s with this; peak RSS 379 -> 400 MiB, farm-bench -n 5). */
 typedef enum span_fit_mode { FIT_EXACT, FIT_REUSE, FIT_SHRINK } span_fit_mode;
+static bool span_shed(keel_segment* seg, size_t want);
 
 /* Gives back the span's committed memory past `want` bytes of its block. */
 static bool span_decommit_past(keel_segment* seg, size_t want) {
@@ -180,6 +284,7 @@ static bool span_decommit_past(keel_segment* seg, size_t want) {
     if (!vmem_decommit(block + want, excess)) return false;
     keel__stat_committed(-(ptrdiff_t)excess);
     keel__segment_committed_owner(seg, -(ptrdiff_t)excess);
+    pieces_gone(seg, want, excess);
     seg->large_committed = want;
     return true;
 }
@@ -209,9 +314,10 @@ static bool span_fit(keel_segment* seg, size_t size, span_fit_mode mode) {
     keep = mode == FIT_REUSE ? 3 * want + ((size_t)1 << 20) : want / 4 + os_page();
     /* the slack budget is asked only when something would go back */
     if (excess > keep && mode != FIT_EXACT &&
+        !(KEEL_LARGE_SHED && mode == FIT_SHRINK && !seg->first_class && moves_available()) &&
         atomic_load_explicit(&a_slack, memory_order_relaxed) - seg->large_slack + excess <= slack_budget())
         keep = excess;
-    if (excess > keep) (void)span_decommit_past(seg, want);   /* refused: kept as slack */
+    if (excess > keep) (void)span_shed(seg, want);   /* refused: kept as slack */
     /* slack kept in the hardened build: its first page becomes the guard,
        or, if the OS will not protect it, the slack goes */
     if (KEEL_HARDENED && seg->large_committed > want && guard != want &&
@@ -223,6 +329,90 @@ static bool span_fit(keel_segment* seg, size_t size, span_fit_mode mode) {
     seg->large_usable = want;
     return true;
 }
+
+/* Unlinks a cached span (caller holds the large lock). */
+static void cache_unlink_locked(keel_segment* seg) {
+    if (seg->heap_prev) seg->heap_prev->heap_next = seg->heap_next;
+    else large_cache = seg->heap_next;
+    if (seg->heap_next) seg->heap_next->heap_prev = seg->heap_prev;
+    seg->heap_next = seg->heap_prev = NULL;
+    large_cache_count--;
+    large_cache_committed -= seg->large_committed;
+    keel__stat_cached(-(ptrdiff_t)(seg->large_committed + seg->header_size));
+}
+
+#if KEEL_LARGE_MOVES
+/* vmem_move refused: nothing changed, but in the one case with no way
+   back (vmem.h), where a stranger's mapping sits in the span. */
+static void move_refused(void) {
+    if (strncmp(vmem_get_error_message(), "vmem_move: lost", 15) == 0)
+        keel__fatal("the OS gave address space of a large block to another mapping (a refused mremap)");
+}
+
+/* Moves up to `want` bytes (not below src's committed `floor`) from the
+   end of src's committed memory to the end of dst's, a piece at a time,
+   each piece of src at least KEEL_LARGE_PULL_MIN, while dst can take
+   pieces; returns the bytes moved. Committed memory moves, it is not
+   made: keel's total stays (the callers move the cache's). */
+static size_t span_move_tail(keel_segment* dst, keel_segment* src, size_t want, size_t floor) {
+    span_pieces* dp = pieces_of(dst);
+    span_pieces* sp = pieces_of(src);
+    size_t moved = 0;
+    while (moved < want && dp->count < KEEL_LARGE_PIECES_MAX &&
+           atomic_load_explicit(&a_cuts, memory_order_relaxed) < KEEL_LARGE_CUTS_MAX) {
+        size_t last = sp->start[sp->count - 1], cut, k;
+        if (last < floor) last = floor;
+        if (src->large_committed < last + KEEL_LARGE_PULL_MIN) break;
+        k = src->large_committed - last;
+        if (k > want - moved) k = want - moved;
+        if (k < KEEL_LARGE_PULL_MIN) break;
+        cut = src->large_committed - k;
+        if (!vmem_move((uint8_t*)dst + dst->large_offset + dst->large_committed, (uint8_t*)src + src->large_offset + cut, k)) {
+            move_refused();
+            break;
+        }
+        keel__ann_returned((uint8_t*)src + src->large_offset + cut, k);   /* ASan: those addresses hold nothing now */
+        if (dst->large_committed != 0) {   /* a new piece of dst (a span's first starts at 0) */
+            dp->start[dp->count++] = dst->large_committed;
+            atomic_fetch_add_explicit(&a_cuts, 1, memory_order_relaxed);
+        }
+        dst->large_committed += k;
+        src->large_committed = cut;
+        if (sp->count > 1 && sp->start[sp->count - 1] >= cut) {   /* its last piece left whole */
+            sp->count--;
+            atomic_fetch_sub_explicit(&a_cuts, 1, memory_order_relaxed);
+        }
+        moved += k;
+    }
+    return moved;
+}
+#endif
+
+/* dst (out of the cache, or a live block growing) lacks committed memory
+   up to `want` bytes of its block: other cached spans' pages move in,
+   the oldest spans' first (what the trim would give back next), in runs
+   of at least KEEL_LARGE_PULL_MIN (below it, faults cost less than the
+   system calls). Caller holds the large lock. */
+#if !KEEL_LARGE_MOVES
+static void span_pull_locked(keel_segment* dst, size_t want) {
+    (void)dst;
+    (void)want;
+}
+#else
+static void span_pull_locked(keel_segment* dst, size_t want) {
+    keel_segment* src = large_cache;
+    if (want <= dst->large_committed || want - dst->large_committed < KEEL_LARGE_PULL_MIN || !large_cache ||
+        !moves_available())
+        return;
+    while (src && src->heap_next) src = src->heap_next;   /* the oldest */
+    for (; src && want - dst->large_committed >= KEEL_LARGE_PULL_MIN; src = src->heap_prev) {
+        size_t k = span_move_tail(dst, src, want - dst->large_committed, 0);
+        large_cache_committed -= k;
+        keel__stat_cached(-(ptrdiff_t)k);
+        if (pieces_of(dst)->count >= KEEL_LARGE_PIECES_MAX) break;
+    }
+}
+#endif
 
 /* The cached span that serves size best: room enough, and committed
    memory closest to what is needed (the least to fault in or give back),
@@ -243,14 +433,9 @@ static keel_segment* cache_take(size_t size, bool growing) {
         if (gap < best_gap) { best = seg; best_gap = gap; }
     }
     if (best) {
-        if (best->heap_prev) best->heap_prev->heap_next = best->heap_next;
-        else large_cache = best->heap_next;
-        if (best->heap_next) best->heap_next->heap_prev = best->heap_prev;
-        best->heap_next = best->heap_prev = NULL;
-        large_cache_count--;
-        large_cache_committed -= best->large_committed;
+        cache_unlink_locked(best);
+        span_pull_locked(best, round_up(size, os_page()));
         atomic_store_explicit(&a_cache_committed, large_cache_committed, memory_order_relaxed);
-        keel__stat_cached(-(ptrdiff_t)(best->large_committed + best->header_size));
     }
     keel__large_unlock();
     release_list(to_release);
@@ -277,6 +462,7 @@ static bool span_lay_out(keel_segment* seg, size_t header, size_t reserve, size_
     seg->large_offset = offset;
     seg->cookie = KEEL_SEGMENT_COOKIE;
     seg->pages[0].in_full = 1;   /* never the fast free path */
+    pieces_reset(seg);
     if (!span_fit(seg, size, FIT_EXACT)) {
         (void)vmem_decommit(seg, header);
         keel__stat_committed(-(ptrdiff_t)header);
@@ -392,6 +578,14 @@ size_t keel__large_usable(const keel_segment* seg) {
 bool keel__large_resize_in_place(keel_segment* seg, size_t new_size) {
     if (new_size > seg->reserved - seg->large_offset || round_up(new_size, os_page()) + guard_bytes() > seg->reserved - seg->large_offset)
         return false;
+    /* growing past its committed memory: cached spans' pages first */
+    if (KEEL_LARGE_MOVES && !seg->first_class && round_up(new_size, os_page()) >= seg->large_committed + KEEL_LARGE_PULL_MIN &&
+        atomic_load_explicit(&a_cache_committed, memory_order_relaxed) >= KEEL_LARGE_PULL_MIN) {
+        keel__large_lock();
+        span_pull_locked(seg, round_up(new_size, os_page()));
+        atomic_store_explicit(&a_cache_committed, large_cache_committed, memory_order_relaxed);
+        keel__large_unlock();
+    }
     if (!span_fit(seg, new_size, new_size > seg->large_usable ? FIT_REUSE : FIT_SHRINK)) return false;
     atomic_store_explicit(&seg->pages[0].a_stat_block_size, seg->large_usable, memory_order_relaxed);
     return true;
@@ -472,9 +666,64 @@ static void release_list(keel_segment* list) {
     }
 }
 
-void keel__large_free_span(keel_segment* seg) {
+/* A span not in use joins the cache (its memory all accessible), which is
+   then trimmed to its budget. */
+static void cache_push(keel_segment* seg) {
     keel_segment* to_release = NULL;
-    bool warm, reusable = seg->large_offset == large_header_size();   /* else over-aligned */
+    bool warm;
+    keel__large_lock();
+    seg->cached_at = keel__os_now_ms();
+    seg->heap_prev = NULL;
+    seg->heap_next = large_cache;
+    if (large_cache) large_cache->heap_prev = seg;
+    large_cache = seg;
+    large_cache_count++;
+    large_cache_committed += seg->large_committed;
+    keel__stat_cached((ptrdiff_t)(seg->large_committed + seg->header_size));
+    cache_trim_locked(cache_budget(), &to_release);
+    warm = large_cache_committed != 0;
+    keel__large_unlock();
+    release_list(to_release);
+    if (warm) keel__purge_wake();   /* it ages there: the purge thread gives it back */
+}
+
+/* The committed memory of seg past `want` bytes of its block leaves it.
+   Where pages move and the cache has room for them, it moves, piece by
+   piece from the end, into a new span of its own in the cache, so that the
+   next big block (or a block growing) takes it without faulting it in;
+   what does not move is given back. 64-bit only, not under ulimit -v: the new span is
+   address space (its headroom, as any span's, lets it serve bigger
+   blocks). false: the OS refused to give memory back, it stays as slack. */
+#if !KEEL_LARGE_SHED
+static bool span_shed(keel_segment* seg, size_t want) { return span_decommit_past(seg, want); }
+#else
+static bool span_shed(keel_segment* seg, size_t want) {
+    size_t k = seg->large_committed - want, header = large_header_size(), reserve;
+    keel_segment* spare;
+    if (k < KEEL_LARGE_PULL_MIN || seg->first_class || !moves_available() ||
+        atomic_load_explicit(&a_slack, memory_order_relaxed) - seg->large_slack +
+                atomic_load_explicit(&a_cache_committed, memory_order_relaxed) + k > 2 * slack_budget() ||
+        keel__os_address_space_limited())
+        return span_decommit_past(seg, want);
+    reserve = round_up(header + k + large_headroom(k, false), reserve_round(false));
+    spare = (keel_segment*)vmem_reserve_aligned(reserve, KEEL_SEGMENT_SIZE);
+    if (!spare) return span_decommit_past(seg, want);
+    if (!span_lay_out(spare, header, reserve, header, 0)) {
+        (void)vmem_release(spare, reserve);
+        return span_decommit_past(seg, want);
+    }
+    keel__stat_reserved((ptrdiff_t)reserve);
+    if (span_move_tail(spare, seg, k, want) == 0) {
+        span_release(spare);
+        return span_decommit_past(seg, want);
+    }
+    cache_push(spare);
+    return seg->large_committed == want || span_decommit_past(seg, want);
+}
+#endif
+
+void keel__large_free_span(keel_segment* seg) {
+    bool reusable = seg->large_offset == large_header_size();   /* else over-aligned */
     size_t guard = guard_in_slack(seg);
     /* a cached span's committed memory is all accessible (guard_bytes):
        the guard in its slack opens, or the span goes back to the OS */
@@ -492,20 +741,7 @@ void keel__large_free_span(keel_segment* seg) {
         span_release(seg);
         return;
     }
-    keel__large_lock();
-    seg->cached_at = keel__os_now_ms();
-    seg->heap_prev = NULL;
-    seg->heap_next = large_cache;
-    if (large_cache) large_cache->heap_prev = seg;
-    large_cache = seg;
-    large_cache_count++;
-    large_cache_committed += seg->large_committed;
-    keel__stat_cached((ptrdiff_t)(seg->large_committed + seg->header_size));
-    cache_trim_locked(cache_budget(), &to_release);
-    warm = large_cache_committed != 0;
-    keel__large_unlock();
-    release_list(to_release);
-    if (warm) keel__purge_wake();   /* it ages there: the purge thread gives it back */
+    cache_push(seg);
 }
 
 void keel__large_cache_yield(size_t n) {
@@ -560,6 +796,21 @@ size_t keel__large_cache_flush(bool all) {
     return given;
 }
 
+/* The piece table holds together: 1..KEEL_LARGE_PIECES_MAX pieces, the
+   first at the block's start, each later one past the one before, on an OS
+   page, and inside the committed memory. */
+bool keel__large_pieces_ok(keel_segment* seg) {
+    span_pieces* p = pieces_of(seg);
+    size_t i;
+    if (p->count < 1 || p->count > KEEL_LARGE_PIECES_MAX || p->start[0] != 0) return false;
+    for (i = 1; i < p->count; i++)
+        if (p->start[i] <= p->start[i - 1] || p->start[i] >= seg->large_committed || (p->start[i] & (os_page() - 1)))
+            return false;
+    return true;
+}
+
+size_t keel__large_piece_count(keel_segment* seg) { return pieces_of(seg)->count; }
+
 void keel__large_validate(void) {
     keel_segment* seg;
     size_t n = 0, committed = 0;
@@ -567,6 +818,7 @@ void keel__large_validate(void) {
     for (seg = large_cache; seg; seg = seg->heap_next) {
         if (seg->cookie != KEEL_SEGMENT_COOKIE || seg->kind != KEEL_SEGMENT_LARGE)
             keel__corruption("large block cache holds a damaged segment header");
+        if (!keel__large_pieces_ok(seg)) keel__corruption("a cached large block's table of pieces is damaged");
         if (seg->pages[0].in_use) keel__corruption("large block cache holds a block in use");
         if (seg->large_offset + seg->large_committed > seg->reserved)
             keel__corruption("large block committed beyond its reservation");

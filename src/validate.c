@@ -75,6 +75,7 @@ static void check_segment_header(const keel_segment* seg) {
             expect(used == seg->used_pages, "segment count of pages in use is wrong");
     } else {
         expect(seg->large_offset + seg->large_committed <= seg->reserved, "large block committed beyond its reservation");
+        expect(keel__large_pieces_ok((keel_segment*)(uintptr_t)seg), "a large block's table of pieces is damaged");
     }
 }
 

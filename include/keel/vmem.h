@@ -25,6 +25,9 @@
      reset     the cheap variant for allocators: contents discarded and memory
                given back, pages stay committed and accessible (no mapping is
                split); they then read as zero or as their old data.
+     move      committed pages go to another reserved range without a copy,
+               contents and access with them (Linux: mremap); the old range
+               is decommitted. Elsewhere it says no, and the caller copies.
      release   gives the whole reservation back (pair of vmem_reserve[_aligned]).
      alloc/free reserve+commit in one step, and its pair.
 
@@ -122,6 +125,24 @@ VMEMDEF bool vmem_reset(void* ptr, size_t num_bytes);
 /* Changes the access of committed pages. */
 VMEMDEF bool vmem_protect(void* ptr, size_t num_bytes, vmem_access access);
 
+/* Moves committed pages without copying them: the pages overlapping
+   [from, from+num_bytes) go to the same offsets from `to`, with their
+   contents and access, and `from`'s pages are decommitted. `to` and `from`
+   are page-aligned, the ranges do not overlap, and `to`'s pages are
+   reserved and not committed (what they held is discarded). committed_bytes
+   does not change. Linux 5.7 and later (mremap with MREMAP_DONTUNMAP); on
+   other systems and older kernels false, nothing changed: copy instead.
+   Linux before 6.17 also refuses (false, nothing changed) a `from` range
+   that is not one mapping to it: pages moved in by an earlier vmem_move
+   stay a mapping of their own until they are decommitted or released, and
+   a range taking them together with their neighbours is more than one, as
+   is one with parts of different access. One failure leaves a
+   change behind: Linux unmaps `to` before it looks at `from`, and vmem
+   reserves `to` again at once; should another thread have mapped something
+   there in between, the message starts "vmem_move: lost" and `to` is no
+   longer the caller's. */
+VMEMDEF bool vmem_move(void* to, void* from, size_t num_bytes);
+
 /* Releases a whole reservation: ptr and num_reserved_bytes as given to and
    returned by vmem_reserve / vmem_reserve_aligned. On POSIX systems a
    granule-aligned part of a reservation may also be released on its own
@@ -214,6 +235,26 @@ VMEMDEF unsigned long vmem_fault_injected(void);
 #    else
 #      error "vmem.h: define _DEFAULT_SOURCE before any system header"
 #    endif
+#  endif
+#endif
+
+#if defined(VMEM__POSIX) && defined(__linux__)
+   /* mremap and its flags are GNU extensions of <sys/mman.h>; the values are
+      Linux's on every architecture keel targets. */
+#  ifndef MREMAP_MAYMOVE
+#    define MREMAP_MAYMOVE 1
+#  endif
+#  ifndef MREMAP_FIXED
+#    define MREMAP_FIXED 2
+#  endif
+#  ifndef MREMAP_DONTUNMAP
+#    define MREMAP_DONTUNMAP 4
+#  endif
+#  ifndef MAP_FIXED_NOREPLACE
+#    define MAP_FIXED_NOREPLACE 0x100000
+#  endif
+#  if !defined(__USE_GNU) && !defined(__cplusplus)
+     extern void* mremap(void* old_address, size_t old_size, size_t new_size, int flags, ...);
 #  endif
 #endif
 
@@ -411,6 +452,39 @@ static bool vmem__os_protect(void* p, size_t size, vmem_access access) {
     return mprotect(p, size, prot) == 0;
 }
 
+/* 1 moved; 0 refused, nothing changed (errno set); -1 refused and `to`
+   lost (see vmem_move). MREMAP_DONTUNMAP leaves `from` mapped and empty;
+   a fresh reservation put over it (MAP_FIXED replaces in one call) is its
+   decommit, and lets it join reserved neighbours again. Where the kernel
+   refused after unmapping `to` (MREMAP_FIXED does that first), mincore of
+   its first page fails and `to` is reserved again (MAP_FIXED_NOREPLACE:
+   never over a stranger's mapping). */
+static int vmem__os_move(void* to, void* from, size_t size) {
+#if defined(__linux__)
+    unsigned char probe;
+    int e;
+    void* again;
+    if (mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) == to) {
+        if (mmap(from, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != from)
+            (void)vmem__os_decommit(from, size);   /* the pages are gone already: only the access stays to take */
+        return 1;
+    }
+    e = errno;
+    if (mincore(to, vmem_get_page_size(), &probe) == 0) { errno = e; return 0; }
+    again = mmap(to, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (again == to) { errno = e; return 0; }
+    if (again != MAP_FAILED) (void)munmap(again, size);   /* a kernel before 4.17 took the flag as a hint */
+    errno = e;
+    return -1;
+#else
+    (void)to;
+    (void)from;
+    (void)size;
+    errno = ENOSYS;
+    return 0;
+#endif
+}
+
 /* munmap of an unmapped range succeeds silently; mincore fails with ENOMEM
    when any page of the range is unmapped, so a release of memory nobody
    mapped is an error, not a no-op. msync(MS_ASYNC) says the same, and is
@@ -557,6 +631,15 @@ static bool vmem__os_protect(void* p, size_t size, vmem_access access) {
 }
 
 /* The range must lie inside one reservation; MEM_RELEASE takes its base. */
+/* Windows has no way to move pages between reservations. */
+static int vmem__os_move(void* to, void* from, size_t size) {
+    (void)to;
+    (void)from;
+    (void)size;
+    SetLastError(ERROR_NOT_SUPPORTED);
+    return 0;
+}
+
 static bool vmem__os_release(void* p, size_t size) {
     MEMORY_BASIC_INFORMATION first, last;
     if (VirtualQuery(p, &first, sizeof first) == 0) return false;
@@ -760,6 +843,30 @@ VMEMDEF bool vmem_protect(void* ptr, size_t num_bytes, vmem_access access) {
         return false;
     }
     return true;
+}
+
+VMEMDEF bool vmem_move(void* to, void* from, size_t num_bytes) {
+    char* src;
+    size_t size, page = vmem_get_page_size();
+    int r;
+    if (!to) { vmem__fail("vmem_move", "destination pointer is NULL"); return false; }
+    if (((uintptr_t)to | (uintptr_t)from) & (page - 1)) {
+        vmem__fail("vmem_move", "pointer is not page-aligned");
+        return false;
+    }
+    if (!vmem__page_range("vmem_move", from, num_bytes, &src, &size)) return false;
+    if ((uintptr_t)to > UINTPTR_MAX - size) { vmem__fail("vmem_move", "range overflows the address space"); return false; }
+    if ((uintptr_t)to < (uintptr_t)src + size && (uintptr_t)src < (uintptr_t)to + size) {
+        vmem__fail("vmem_move", "the ranges overlap");
+        return false;
+    }
+    r = vmem__os_move(to, src, size);
+    if (r == 1) return true;
+    vmem__fail_os("vmem_move",
+                  r < 0 ? "lost: the OS refused after unmapping the destination, and another mapping took it"
+                        : "the OS refused to move the pages (not one mapping, or not supported here)",
+                  vmem__os_last_error(), false);
+    return false;
 }
 
 static bool vmem__release_common(const char* func, void* ptr, size_t num_bytes, bool committed) {

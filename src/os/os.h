@@ -35,6 +35,15 @@ size_t keel__os_memory_limit(void);
    realloc of a block keel did not allocate, whose size is unknown). */
 size_t keel__os_readable_bytes(const void* p, size_t max);
 
+/* Puts a fresh reservation (no access, no memory) over [p, p + n), a range
+   of ours that is decommitted already, in one call: mappings that pages
+   moved in by vmem_move cut into it join their reserved neighbours again
+   (decommitting alone leaves them cut). 0 when the OS refused (the range
+   stays as it was, or is reserved again); aborts in the one case with no
+   way back (the OS unmapped it, refused, and another mapping took it).
+   Does nothing on Windows, where pages never move. */
+int keel__os_rejoin(void* p, size_t n);
+
 /* Whether the process's address space is limited (ulimit -v): then keel
    reserves no more than it needs. Asked each time; the limit can change. */
 int keel__os_address_space_limited(void);

@@ -165,6 +165,24 @@ size_t keel__os_readable_bytes(const void* p, size_t max) {
     return w.at > (uintptr_t)p ? (size_t)(w.at - (uintptr_t)p) : 0;
 }
 
+#include <sys/mman.h>
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0x4000
+#endif
+int keel__os_rejoin(void* p, size_t n) {
+    unsigned char probe;
+    void* again;
+    if (mmap(p, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == p) return 1;
+    if (mincore(p, (size_t)sysconf(_SC_PAGESIZE), &probe) == 0) return 0;   /* never unmapped */
+    again = mmap(p, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (again == p) return 0;
+    KEEL_OS_SAY("keel: fatal: a refused mmap gave away address space keel had reserved\n");
+    keel__os_abort();
+}
+
 int keel__os_address_space_limited(void) {
     struct rlimit rl;
     return getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;

@@ -61,6 +61,12 @@ size_t keel__os_readable_bytes(const void* p, size_t max) {
     return at > (const char*)p ? (size_t)(at - (const char*)p) : 0;
 }
 
+int keel__os_rejoin(void* p, size_t n) {   /* pages never move on Windows: nothing is cut */
+    (void)p;
+    (void)n;
+    return 1;
+}
+
 int keel__os_address_space_limited(void) {
 #if defined(_WIN64)
     return 0;

@@ -22,9 +22,12 @@
 
 #include "keel/keel.h"
 
+#include "keel/vmem.h"
+
 #if defined(_WIN32)
 #  include <windows.h>
 #else
+#  include <sys/resource.h>
 #  include <time.h>
 #endif
 
@@ -50,6 +53,46 @@
 
 static inline int ht_aligned(const void* p, size_t alignment) {
     return ((uintptr_t)p & (alignment - 1)) == 0;
+}
+
+/* Minor page faults of the process so far (0 on Windows). */
+static inline long ht_faults_now(void) {
+#if defined(_WIN32)
+    return 0;
+#else
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+#endif
+}
+
+/* The process's mappings (lines of /proc/self/maps); -1 off Linux. */
+static inline int ht_mappings(void) {
+#if defined(__linux__)
+    FILE* f = fopen("/proc/self/maps", "r");
+    int n = 0, c;
+    if (!f) return -1;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+#else
+    return -1;
+#endif
+}
+
+/* Whether this OS moves pages between reservations (vmem_move). */
+static inline int ht_vmem_moves(void) {
+    size_t n = vmem_get_page_size();
+    unsigned char* a = (unsigned char*)vmem_reserve(n);
+    unsigned char* b = (unsigned char*)vmem_reserve(n);
+    int ok = 0;
+    if (a && b && vmem_commit(a, n)) {
+        ok = vmem_move(b, a, n);
+        (void)vmem_decommit(ok ? b : a, n);
+    }
+    if (a) (void)vmem_release(a, n);
+    if (b) (void)vmem_release(b, n);
+    return ok;
 }
 
 /* Output not buffered: notes printed before a crash are not lost, and a

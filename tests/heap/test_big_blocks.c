@@ -37,19 +37,6 @@ static unsigned expected_kind(size_t n) {
                                                                       : KEEL_SEGMENT_MEDIUM;
 }
 
-static int mappings(void) {
-#if defined(__linux__)
-    FILE* f = fopen("/proc/self/maps", "r");
-    int n = 0, c;
-    if (!f) return -1;
-    while ((c = fgetc(f)) != EOF) n += c == '\n';
-    fclose(f);
-    return n;
-#else
-    return -1;
-#endif
-}
-
 static void check_sizes(void) {
     static const size_t sizes[] = {KEEL_MEDIUM_MAX + 1, 132 * HT_KIB, 200 * HT_KIB, 512 * HT_KIB - 1,
                                    512 * HT_KIB,        700 * HT_KIB, KEEL_BIG_MAX, KEEL_BIG_MAX + 1};
@@ -196,7 +183,7 @@ static void check_remote(void) {
 static void check_many(size_t n, size_t count) {
     unsigned char** blocks = (unsigned char**)malloc(count * sizeof *blocks);
     size_t i, made = 0, intact = 0;
-    int maps_before = mappings(), maps_held;
+    int maps_before = ht_mappings(), maps_held;
     keel_stats st0 = keel_get_stats(), st1;
     void* small;
     char note[160];
@@ -209,7 +196,7 @@ static void check_many(size_t n, size_t count) {
         blocks[i][n - 1] = (unsigned char)(i >> 8);
         made++;
     }
-    maps_held = mappings();
+    maps_held = ht_mappings();
     small = keel_alloc(100);
     st1 = keel_get_stats();
     for (i = 0; i < made; i++)
@@ -231,7 +218,7 @@ static void check_many(size_t n, size_t count) {
              (unsigned long)made, (unsigned long)n, (unsigned long)(st1.virtual_memory_size >> 10),
              (unsigned long)(st0.virtual_memory_size >> 10));
     CHECK_NOTE(st1.virtual_memory_size <= st0.virtual_memory_size + 16 * HT_MIB, note);
-    if (maps_held >= 0) CHECK_NOTE(mappings() <= maps_before + 16, "mappings left after the blocks went");
+    if (maps_held >= 0) CHECK_NOTE(ht_mappings() <= maps_before + 16, "mappings left after the blocks went");
 }
 
 int main(void) {
