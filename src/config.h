@@ -170,14 +170,6 @@
 #ifndef KEEL_PAGE_SCAN_MAX
 #define KEEL_PAGE_SCAN_MAX 16
 #endif
-/* COMPILE-TIME: a heap no other thread has freed into (a_freed_into)
-   still scans its full pages once in this many allocation slow paths that
-   look for a page: the flag can miss a free into a segment that changed
-   owner meanwhile (free.c, thread_free_push). */
-/* Cold page slots committed with the one a thread heap takes, in the same
-   system call, at most this many bytes (segment.c, ahead_slots): as many
-   slots as the segment has in use, only while the heap holds no empty
-   slot. 0: one slot per call. */
 /* A large span taken from the cache for a bigger block moves other cached
    spans' pages in (Linux) only in runs of at least this many bytes
    (large.c, span_pull_locked). */
@@ -191,14 +183,22 @@
 #define KEEL_LARGE_PIECES_MAX 16
 #endif
 /* The most mappings moves may add over all large spans together (each
-   span's own bound is twice KEEL_LARGE_PIECES_MAX): past it pages are no
-   longer moved, so the process stays far below the kernel's mapping limit. */
+   span's own bound is KEEL_LARGE_PIECES_MAX): past it pages are no longer
+   moved, so the process stays far below the kernel's mapping limit. */
 #ifndef KEEL_LARGE_CUTS_MAX
 #define KEEL_LARGE_CUTS_MAX 4096
 #endif
+/* Cold page slots committed with the one a thread heap takes, in the same
+   system call, at most this many bytes (segment.c, ahead_slots): as many
+   slots as the segment has in use, only while the heap holds no empty
+   slot. 0: one slot per call. */
 #ifndef KEEL_COMMIT_AHEAD
 #define KEEL_COMMIT_AHEAD ((size_t)1 << 20)
 #endif
+/* COMPILE-TIME: a heap no other thread has freed into (a_freed_into)
+   still scans its full pages once in this many allocation slow paths that
+   look for a page: the flag can miss a free into a segment that changed
+   owner meanwhile (free.c, thread_free_push). */
 #ifndef KEEL_FULL_SCAN_EVERY
 #define KEEL_FULL_SCAN_EVERY 64
 #endif

@@ -140,7 +140,7 @@ static size_t guard_in_slack(const keel_segment* seg) {
    and faulting it in again is a fault per OS page. Measured (`large 1 1
    mixed` and `reuse` through the override, farm-bench -n 5 against
    ce3f7fb): mixed 276K -> 156K page faults, wall 0.60x, peak RSS 399.5 ->
-   380.4 MiB; reuse 514K -> 183K, wall 0.50x, 440.2 -> 418.0 MiB. What a
+   380.3 MiB; reuse 514K -> 183K, wall 0.48x, 440.1 -> 418.0 MiB. What a
    shrink sheds and the slack of live blocks stay within twice the slack
    budget together (span_shed), so the cache does not grow past what
    keeping the slack held.
@@ -221,16 +221,23 @@ static void pieces_forget(keel_segment* seg) {
     p->count = 1;
 }
 
+/* The pieces that start `from` bytes into the block or later are no
+   longer the span's; true when there were any. */
+static bool pieces_drop_from(keel_segment* seg, size_t from) {
+    span_pieces* p = pieces_of(seg);
+    size_t n = p->count;
+    while (n > 1 && p->start[n - 1] >= from) n--;
+    if (n == p->count) return false;
+    atomic_fetch_sub_explicit(&a_cuts, p->count - n, memory_order_relaxed);
+    p->count = n;
+    return true;
+}
+
 /* Memory from `from` bytes into the block on was decommitted: the pieces
    there are gone, and their mappings join the reserved ones around. */
 static void pieces_gone(keel_segment* seg, size_t from, size_t bytes) {
-    span_pieces* p = pieces_of(seg);
-    size_t n = p->count;
-    if (!KEEL_LARGE_MOVES || n == 1 || p->start[n - 1] < from) return;
-    (void)keel__os_rejoin((uint8_t*)seg + seg->large_offset + from, bytes);
-    while (n > 1 && p->start[n - 1] >= from) n--;
-    atomic_fetch_sub_explicit(&a_cuts, p->count - n, memory_order_relaxed);
-    p->count = n;
+    if (KEEL_LARGE_MOVES && pieces_drop_from(seg, from))
+        (void)keel__os_rejoin((uint8_t*)seg + seg->large_offset + from, bytes);
 }
 
 /* Decommits the block region of a span (not its header). */
@@ -378,10 +385,7 @@ static size_t span_move_tail(keel_segment* dst, keel_segment* src, size_t want, 
         }
         dst->large_committed += k;
         src->large_committed = cut;
-        if (sp->count > 1 && sp->start[sp->count - 1] >= cut) {   /* its last piece left whole */
-            sp->count--;
-            atomic_fetch_sub_explicit(&a_cuts, 1, memory_order_relaxed);
-        }
+        (void)pieces_drop_from(src, cut);   /* its last piece, if it left whole */
         moved += k;
     }
     return moved;

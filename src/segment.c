@@ -644,9 +644,10 @@ size_t keel__segment_offers_age(bool all) {
 static size_t ahead_slots(const keel_theap* heap, const keel_segment* seg, const keel_page* page) {
     size_t i, n = 0, bytes = 0, want;
     const uint8_t* end = page->start + page->slot_size;
-    size_t budget = keel__cache_budget(KEEL_OPT_HEAP_EMPTY_CACHE);
+    size_t budget;
     if (KEEL_COMMIT_AHEAD == 0 || heap->first_class || heap->empty_cached_bytes != 0) return 0;
     /* the slots that get here are the heap's empty ones: its budget bounds them */
+    budget = keel__cache_budget(KEEL_OPT_HEAP_EMPTY_CACHE);
     want = seg->used_pages;
     for (i = (size_t)(page - seg->pages) + 1; i < seg->page_count && n < want; i++) {
         const keel_page* pg = &seg->pages[i];
