@@ -181,8 +181,7 @@ static keel_page* find_page(keel_theap* heap, size_t cls) {
     }
     keel__heap_direct_update(heap, cls);
     keel__assert(page->free != NULL && page->class_index == cls && !page->in_full && q->first == page);
-    /* exact counts, but in a forked child's orphaned segments (internal.h) */
-    keel__assert_expensive(keel__segment_of_page(page)->fork_orphan || keel__page_counts_add_up(page));
+    keel__assert_expensive(keel__page_counts_add_up(page));
     return page;
 }
 

@@ -1,6 +1,7 @@
 /* heap.c — thread heaps: created on a thread's first allocation, handed
    over when the thread exits (its segments become "abandoned" and the next
-   thread that needs a page adopts them), fixed up in a forked child.
+   thread that needs a page adopts them); in a forked child, other threads'
+   segments are left alone (fork_child).
    Entry points: keel__heap_get, keel__heap_adopt_abandoned. */
 #include "guarded.h"
 #include "harden.h"
@@ -82,11 +83,18 @@ static void registry_retire_locked(keel_theap* h) {
     heap_pool = h;
 }
 
-/* In the child only the forking thread lives on: every other heap's
-   segments become abandoned (found through the global segment list, which
-   was consistent at the fork since its lock was held), and those heaps are
-   retired. The blocks those threads held are never freed in the child;
-   their memory is reclaimed with the segment once the child frees the rest. */
+/* In the child only the forking thread lives on. Every other thread heap
+   is retired, and its segments are left alone for good: their owners ran
+   without a lock and may have stopped anywhere in a page update (a run of
+   blocks linked but not yet counted as carved, a link without its check
+   word, a block popped but not counted), so no page of theirs is trusted
+   to hand out a block. They are taken off their heaps (a_heap NULL, their
+   offers to the purge thread withdrawn) and never adopted: the child's
+   frees into them go to their pages' other-thread lists, which no one
+   collects. What they hold stays shared with the parent, copy-on-write,
+   and costs the child no memory of its own; their address space is the
+   child's for its life. The segment list, the abandoned list and the
+   caches were consistent at the fork (their locks were held). */
 static void fork_child(void) {
     keel_theap* me = keel__tls_heap;
     keel_segment* seg;
@@ -105,9 +113,8 @@ static void fork_child(void) {
         /* first-class heaps' stay theirs: those live on in the child */
         if (seg->kind == KEEL_SEGMENT_LARGE || owner == NULL || owner == me || seg->first_class) continue;
         atomic_store_explicit(&seg->a_heap, NULL, memory_order_relaxed);
-        seg->fork_orphan = 1;
+        seg->heap_next = seg->heap_prev = NULL;   /* its heap's list is gone with it */
         keel__segment_reclaim_offers(NULL, seg);   /* none is PURGING: the segments lock was held */
-        abandoned_push_locked(seg);
     }
     for (h = keel__registry; h; h = next) {
         next = h->reg_next;
@@ -282,7 +289,6 @@ bool keel__heap_adopt_abandoned(keel_theap* heap) {
         if (!page->in_use || page->block_size == 0) continue;
         cls = page->class_index;
         page->next = page->prev = NULL;
-        if (seg->fork_orphan) keel__page_repair_after_fork(page);
         (void)keel__page_collect(heap, page);
         if (keel__page_used(page) == 0) {
             page->in_full = 0;

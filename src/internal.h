@@ -265,9 +265,6 @@ typedef struct keel_segment {
                                          in the cache                                    */
     };
     uint32_t cookie;                  /* KEEL_SEGMENT_COOKIE: checked by validate         */
-    uint16_t fork_orphan;             /* abandoned in a forked child: its dead owner may
-                                         have stopped mid-update, so its page counts are
-                                         not exact (a block may stay counted as in use) */
     uint16_t first_class;             /* owned by a first-class heap's theap (a_heap):
                                          written by the owner before any block escapes,
                                          cleared when the segment leaves it, so that a
@@ -494,7 +491,6 @@ static inline void keel__page_take_local(keel_page* page) {
     page->local_free = NULL;
     page->free_is_zero = 0;
 }
-KEEL_HIDDEN void keel__page_repair_after_fork(keel_page* page);   /* a fork orphan's, before use */
 static inline keel_page* keel__page_of(keel_segment* seg, const void* p) {
     return &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift];
 }

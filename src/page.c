@@ -189,28 +189,6 @@ size_t keel__page_collect(keel_theap* heap, keel_page* page) {
     return n;
 }
 
-/* A page of a segment orphaned by fork (internal.h): its owner may have
-   stopped between writing a list and a check word (a pop clears the check
-   word before it moves the list's head; a push may be stored in either
-   order), so the check words of its lists are written again, and a list
-   whose link leads out of the page (a write cut short) ends there: the
-   blocks behind it are lost, as the dead thread's own blocks are. */
-static void list_repair(const keel_page* page, keel_block* b) {
-    uint32_t n = 0;
-    while (b) {
-        keel_block* next = keel__link_get(b);
-        if (next && (!keel__block_in_page(page, next) || ++n >= page->capacity)) next = NULL;
-        keel__link_set(b, next);
-        b = next;
-    }
-}
-void keel__page_repair_after_fork(keel_page* page) {
-    if (page->free && !keel__block_in_page(page, page->free)) page->free = NULL;
-    if (page->local_free && !keel__block_in_page(page, page->local_free)) page->local_free = NULL;
-    list_repair(page, page->free);
-    list_repair(page, page->local_free);
-}
-
 /* The page invariant of internal.h, walked: capacity == used + |free| +
    |local_free|. For keel__assert_expensive (the owner's pages only). */
 static size_t list_count(const keel_page* page, const keel_block* b, size_t n) {

@@ -247,7 +247,6 @@ keel_segment* keel__segment_new(keel_theap* heap, keel_segment_kind kind) {
     }
 owned:
     seg->heap_next = seg->heap_prev = NULL;
-    seg->fork_orphan = 0;
     /* slots kept committed (warm): a first-class heap takes them and the
        header into its committed memory, within its limit (else the segment
        goes back); they join the heap's budget of empty memory */

@@ -14,16 +14,12 @@ static void expect(bool ok, const char* what) {
 
 /* Walks a block list of the page; returns its length. Every link must be a
    block start inside the carved part of the page, with its check word
-   (block_check.h), but in a page of a fork orphan not yet adopted, whose
-   dead owner may have stopped between a link and its check word (the
-   adoption writes them again); a list longer than the page's capacity has
-   a cycle. */
+   (block_check.h); a list longer than the page's capacity has a cycle. */
 static size_t walk_list(const keel_page* page, const keel_block* b, const char* what) {
     size_t n = 0;
-    bool orphan = keel__segment_of_page((keel_page*)page)->fork_orphan != 0;
     for (; b; b = keel__link_get(b)) {
         expect(keel__block_in_page(page, b), what);
-        if (!orphan && !keel__link_intact(b)) (void)keel__free_block_damaged(b);
+        if (!keel__link_intact(b)) (void)keel__free_block_damaged(b);
         expect(++n <= page->capacity, "free list longer than its page (a cycle)");
     }
     return n;
@@ -45,9 +41,8 @@ static void check_page_full(const keel_page* page) {
     tf = atomic_load_explicit(&page->a_thread_free, memory_order_acquire);
     n_thread = walk_list(page, keel__thread_free_top(page->start, tf), "thread free list link out of its page");
     expect(n_thread == keel__thread_free_count(tf), "count of blocks freed by other threads is wrong");
-    if (!keel__segment_of_page((keel_page*)page)->fork_orphan)
-        expect(n_free + n_local + keel__page_used(page) == page->capacity,
-               "page block count does not add up (a block lost or freed twice)");
+    expect(n_free + n_local + keel__page_used(page) == page->capacity,
+           "page block count does not add up (a block lost or freed twice)");
     expect(n_thread <= keel__page_used(page), "more blocks freed by other threads than are in use");
 }
 
@@ -71,8 +66,7 @@ static void check_segment_header(const keel_segment* seg) {
         uint32_t i, used = 0;
         expect(seg->page_count == (KEEL_SEGMENT_SIZE >> seg->page_shift), "segment page count wrong");
         for (i = 0; i < seg->page_count; i++) used += seg->pages[i].in_use;
-        if (!seg->fork_orphan)   /* see internal.h: its dead owner may have stopped mid-update */
-            expect(used == seg->used_pages, "segment count of pages in use is wrong");
+        expect(used == seg->used_pages, "segment count of pages in use is wrong");
     } else {
         expect(seg->large_offset + seg->large_committed <= seg->reserved, "large block committed beyond its reservation");
         expect(keel__large_pieces_ok((keel_segment*)(uintptr_t)seg), "a large block's table of pieces is damaged");
@@ -98,9 +92,8 @@ static void check_queue(keel_theap* heap, const keel_page_queue* q, size_t cls, 
 }
 
 /* A slot's memory state agrees with its use: a page in use holds committed
-   memory (DIRTY, or FRESH between its slot's commit and keel__page_init,
-   where a fork may have stopped its thread), a slot the header ate (size 0)
-   was never committed. */
+   memory (keel__slot_holds_memory), a slot the header ate (size 0) was
+   never committed. */
 static void check_slot_states(const keel_segment* seg) {
     uint32_t i;
     for (i = 0; i < seg->page_count; i++) {
@@ -184,7 +177,6 @@ void keel_validate(void) {
                    "an abandoned segment's count of empty committed memory is wrong");
             empty += seg->empty_committed;
             check_slot_states(seg);
-            if (seg->fork_orphan) continue;   /* page counts inexact by design, see internal.h */
             for (i = 0; i < seg->page_count; i++)
                 if (seg->pages[i].in_use && seg->pages[i].block_size) check_page_full(&seg->pages[i]);
         }

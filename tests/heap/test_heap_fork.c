@@ -10,6 +10,7 @@
    allocations would wait forever on keel's locks). */
 #define _DEFAULT_SOURCE
 #include "keel/keel.h"
+#include "internal.h"
 #include "check.h"
 #include "heap_test.h"
 
@@ -138,6 +139,86 @@ static void child_main(int round) {
     _exit(child_failures > 100 ? 100 : child_failures);
 }
 
+/* ---- the child takes nothing from another thread's segments ---- */
+
+enum { HOLD = 600, HOLD_SEGS = 16, CHILD_BLOCKS = 20000 };
+static void* held[HOLD];
+static keel_segment* held_segs[HOLD_SEGS];
+static int held_seg_count;
+static atomic_int holder_ready, holder_go;
+
+static size_t held_size(int i) { return (size_t)(1 + (i * 37) % 3000); }
+
+/* Allocates blocks of many classes, frees every other one (its pages keep
+   free blocks a child could take), and waits while the main thread forks. */
+static void holder(void* arg) {
+    int i;
+    (void)arg;
+    for (i = 0; i < HOLD; i++) {
+        held[i] = keel_alloc(held_size(i));
+        if (held[i]) ht_fill(held[i], held_size(i), (unsigned)i);
+    }
+    for (i = 0; i < HOLD; i += 2) { keel_free(held[i]); held[i] = NULL; }
+    for (i = 1; i < HOLD; i += 2) {
+        keel_segment* seg;
+        int k;
+        if (!held[i]) continue;
+        seg = keel__segment_at(held[i]);
+        for (k = 0; k < held_seg_count && held_segs[k] != seg; k++) {}
+        if (k == held_seg_count && held_seg_count < HOLD_SEGS) held_segs[held_seg_count++] = seg;
+    }
+    atomic_store(&holder_ready, 1);
+    while (!atomic_load(&holder_go)) ht_sleep_ms(1);
+    for (i = 1; i < HOLD; i += 2) keel_free(held[i]);
+}
+
+static void child_of_holder(void) {
+    static void* p[CHILD_BLOCKS];
+    int i, k, theirs = 0;
+    alarm(20);
+    handler_free();
+    for (i = 0; i < CHILD_BLOCKS; i++) {
+        p[i] = keel_alloc(held_size(i));
+        if (!p[i]) { child_fail("keel_alloc returned NULL"); continue; }
+        for (k = 0; k < held_seg_count; k++)
+            if (keel__segment_at(p[i]) == held_segs[k]) theirs++;
+        ht_fill(p[i], held_size(i), (unsigned)i);
+    }
+    if (theirs) child_fail("a block was handed out from another thread's segment");
+    /* the holder's blocks came across intact, and the child may free them */
+    for (i = 1; i < HOLD; i += 2) {
+        if (held[i] && !ht_check(held[i], held_size(i), (unsigned)i)) child_fail("a block of the other thread is damaged");
+        keel_free(held[i]);
+    }
+    for (i = 0; i < CHILD_BLOCKS; i++) {
+        if (p[i] && !ht_check(p[i], held_size(i), (unsigned)i)) child_fail("a block of the child is damaged");
+        keel_free(p[i]);
+    }
+    keel_validate();
+    _exit(child_failures > 100 ? 100 : child_failures);
+}
+
+static void fork_beside_holder(void) {
+    shim_thread t;
+    shim_start start = {holder, NULL};
+    pid_t pid;
+    int status = 0;
+    if (!CHECK(shim_create(&t, &start))) return;
+    while (!atomic_load(&holder_ready)) ht_sleep_ms(1);
+    CHECK(held_seg_count > 0 && held_seg_count < HOLD_SEGS);
+    alarm(60);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) child_of_holder();
+    if (pid > 0) {
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK_NOTE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child beside a holding thread reported failures");
+    }
+    alarm(0);
+    atomic_store(&holder_go, 1);
+    shim_join(t);
+}
+
 int main(void) {
     const long forks = 5 * check_env_long("KEELTEST_SCALE", 1);
     shim_thread threads[BUSY_THREADS];
@@ -156,6 +237,7 @@ int main(void) {
         CHECK(parent_blocks[i] != NULL);
         if (parent_blocks[i]) ht_fill(parent_blocks[i], parent_size(i), (unsigned)i);
     }
+    fork_beside_holder();   /* before the busy threads: one other thread, still */
     for (i = 0; i < BUSY_THREADS; i++) {
         starts[i].fn = busy;
         starts[i].arg = (void*)(uintptr_t)i;
