@@ -481,6 +481,26 @@ static bool span_lay_out(keel_segment* seg, size_t header, size_t reserve, size_
     return true;
 }
 
+/* A new span of `reserve` bytes of address space aligned to align, or of
+   `fallback` bytes where the OS has no room for that (either may be 0: not
+   tried), laid out for a block of size bytes at offset (keel__large_alloc's
+   block; span_shed's spare span: size 0) and counted as reserved. NULL
+   when the OS refuses: nothing is left reserved. */
+static keel_segment* span_new(size_t reserve, size_t fallback, size_t align, size_t offset, size_t size) {
+    keel_segment* seg = reserve ? (keel_segment*)vmem_reserve_aligned(reserve, align) : NULL;
+    if (!seg && fallback) {
+        reserve = fallback;
+        seg = (keel_segment*)vmem_reserve_aligned(reserve, align);
+    }
+    if (!seg) return NULL;
+    if (!span_lay_out(seg, large_header_size(), reserve, offset, size)) {
+        (void)vmem_release(seg, reserve);
+        return NULL;
+    }
+    keel__stat_reserved((ptrdiff_t)reserve);
+    return seg;
+}
+
 /* The span's block, handed out. */
 static void* span_hand_out(keel_segment* seg) {
     uint8_t* block = (uint8_t*)seg + seg->large_offset;
@@ -516,17 +536,9 @@ void* keel__large_alloc(size_t size, size_t alignment, bool zero, bool growing) 
            cheap on 64-bit, so generous there; without it if the OS says no
            (ulimit -v). */
         reserve = round_up(offset + size + guard_bytes() + large_headroom(size, limited), round);
-        seg = reserve > offset + size + guard_bytes() ? (keel_segment*)vmem_reserve_aligned(reserve, seg_align) : NULL;
-        if (!seg) {
-            reserve = round_up(offset + size + guard_bytes(), round);
-            seg = (keel_segment*)vmem_reserve_aligned(reserve, seg_align);
-            if (!seg) return NULL;
-        }
-        if (!span_lay_out(seg, header, reserve, offset, size)) {
-            (void)vmem_release(seg, reserve);
-            return NULL;
-        }
-        keel__stat_reserved((ptrdiff_t)reserve);
+        seg = span_new(reserve > offset + size + guard_bytes() ? reserve : 0,
+                       round_up(offset + size + guard_bytes(), round), seg_align, offset, size);
+        if (!seg) return NULL;
     }
     block = (uint8_t*)seg + seg->large_offset;
     if (zero && prev_committed) {
@@ -702,21 +714,16 @@ static void cache_push(keel_segment* seg) {
 static bool span_shed(keel_segment* seg, size_t want) { return span_decommit_past(seg, want); }
 #else
 static bool span_shed(keel_segment* seg, size_t want) {
-    size_t k = seg->large_committed - want, header = large_header_size(), reserve;
+    size_t k = seg->large_committed - want, header = large_header_size();
     keel_segment* spare;
     if (k < KEEL_LARGE_PULL_MIN || seg->first_class || !moves_available() ||
         atomic_load_explicit(&a_slack, memory_order_relaxed) - seg->large_slack +
                 atomic_load_explicit(&a_cache_committed, memory_order_relaxed) + k > 2 * slack_budget() ||
         keel__os_address_space_limited())
         return span_decommit_past(seg, want);
-    reserve = round_up(header + k + large_headroom(k, false), reserve_round(false));
-    spare = (keel_segment*)vmem_reserve_aligned(reserve, KEEL_SEGMENT_SIZE);
+    /* a span with no block yet (size 0): the moved pages become its memory */
+    spare = span_new(round_up(header + k + large_headroom(k, false), reserve_round(false)), 0, KEEL_SEGMENT_SIZE, header, 0);
     if (!spare) return span_decommit_past(seg, want);
-    if (!span_lay_out(spare, header, reserve, header, 0)) {
-        (void)vmem_release(spare, reserve);
-        return span_decommit_past(seg, want);
-    }
-    keel__stat_reserved((ptrdiff_t)reserve);
     if (span_move_tail(spare, seg, k, want) == 0) {
         span_release(spare);
         return span_decommit_past(seg, want);
