@@ -50,12 +50,19 @@ static void page_clear(keel_page* pg) {
    (same geometry); the cache holds such segments only with every slot
    decommitted, unless a decommit failed. */
 static void segment_init_pages(keel_segment* seg, keel_segment_kind kind) {
-    size_t page_size, i;
+    size_t page_size, i, slot_min;
     seg->kind = (uint32_t)kind;
     seg->page_shift = kind == KEEL_SEGMENT_SMALL    ? KEEL_SMALL_PAGE_SHIFT
                       : kind == KEEL_SEGMENT_MEDIUM ? KEEL_MEDIUM_PAGE_SHIFT
                                                     : KEEL_BIG_PAGE_SHIFT;
     seg->page_count = (uint32_t)(KEEL_SEGMENT_SIZE >> seg->page_shift);
+    /* a slot the header leaves smaller than the kind's biggest block serves
+       none (a small slot also serves the medium classes up to
+       KEEL_SMALL_SLOT_CLASS_MAX: alloc.c; at 48 KiB the 44 KiB that the
+       header leaves of a small segment's first slot held no block of them) */
+    slot_min = kind == KEEL_SEGMENT_SMALL    ? (KEEL_SMALL_SLOT_CLASS_MAX > KEEL_SMALL_MAX ? KEEL_SMALL_SLOT_CLASS_MAX : KEEL_SMALL_MAX)
+               : kind == KEEL_SEGMENT_MEDIUM ? KEEL_MEDIUM_MAX
+                                             : KEEL_BIG_MAX;
     atomic_store_explicit(&seg->a_stat_pages, seg->page_count, memory_order_relaxed);
     seg->used_pages = 0;
     page_size = (size_t)1 << seg->page_shift;
@@ -69,7 +76,7 @@ static void segment_init_pages(keel_segment* seg, keel_segment_kind kind) {
         keel__slot_bounds(i, page_size, seg->header_size, &lo, &hi);
         pg->start = (uint8_t*)seg + lo;
         pg->slot_size = hi - lo;
-        if (pg->slot_size < KEEL_SMALL_MAX) {   /* eaten by the header (64 KiB OS pages) */
+        if (pg->slot_size < slot_min) {   /* eaten by the header (64 KiB OS pages) */
             pg->slot_size = 0;
             pg->in_use = 1;
             seg->used_pages++;

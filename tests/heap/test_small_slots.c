@@ -88,12 +88,13 @@ static void many_blocks(void* arg) {
         fprintf(stderr, "  %zu small pages of 12 KiB blocks, not %d\n", small_pages, KEEL_SMALL_SLOT_PAGES);
     CHECK(small + medium == N && medium > 0);
     keel_validate();
-    /* a block of a small slot grown past 16 KiB moves to a medium page, and
+    /* a block of a small slot grown past KEEL_SMALL_SLOT_CLASS_MAX (16 KiB)
+       moves to a medium page, and
        one of a medium page shrunk back stays where it is or moves, intact */
     for (i = 0; i < N; i++)
         if (kind_of(blocks[i]) == KEEL_SEGMENT_SMALL) break;
     if (CHECK(i < N)) {
-        unsigned char* q = (unsigned char*)keel_realloc(blocks[i], 40 * HT_KIB);
+        unsigned char* q = (unsigned char*)keel_realloc(blocks[i], KEEL_SMALL_SLOT_CLASS_MAX + 24 * HT_KIB);
         if (CHECK(q != NULL)) {
             CHECK(kind_of(q) == KEEL_SEGMENT_MEDIUM);
             CHECK(ht_check(q, n, (unsigned)i));
