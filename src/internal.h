@@ -609,7 +609,7 @@ KEEL_HIDDEN void* keel__large_alloc(size_t size, size_t alignment, bool zero, bo
 KEEL_HIDDEN void keel__large_free_span(keel_segment* seg);
 KEEL_HIDDEN bool keel__large_resize_in_place(keel_segment* seg, size_t new_size);
 /* realloc's copy of a large block it moves: the source's memory goes back as it is copied. */
-KEEL_HIDDEN void keel__large_copy_out(const keel_segment* seg, void* dst, const void* src, size_t n);
+KEEL_HIDDEN void keel__large_copy_out(keel_segment* seg, void* dst, const void* src, size_t n);
 KEEL_HIDDEN size_t keel__large_usable(const keel_segment* seg);
 KEEL_HIDDEN size_t keel__large_cache_flush(bool all);
 KEEL_HIDDEN size_t keel__large_cache_age(void);     /* the purge thread's pass (purge.c) */

@@ -11,6 +11,10 @@
      every block's contents, keel_validate finds every table of pieces
      whole, and (Linux) /proc/self/maps grows by fewer than 480 lines (pieces
      decommitted join their neighbours again);
+   - a realloc past the block's reservation moves the block's pages to the
+     new span (large.c span_move_out): every page holds what it held, the
+     realloc faults in almost nothing (a copy faults in the whole block), and
+     the new span's table of pieces starts with the moved piece;
    - where moves are off (the hardened build, other systems) the same runs
      keep every span in one piece.
    Page-fault counts are not checked under sanitizers or qemu. */
@@ -95,6 +99,44 @@ static void pull_on_alloc(int moves) {
     keel_free(z);
 }
 
+static void realloc_past_reservation(int moves) {
+    const size_t n = 6 * MIB;
+    unsigned char* p;
+    unsigned char* q;
+    size_t i, grown;
+    long f;
+    int intact = 1;
+    (void)keel_trim();   /* no cached span to take: the realloc makes a new one */
+    p = (unsigned char*)keel_alloc(n);
+    if (!CHECK(p != NULL)) return;
+    for (i = 0; i < n; i += page) p[i] = (unsigned char)(i / page * 7 + 1);
+    grown = keel__segment_of(p)->reserved + MIB;   /* past what its span reserved */
+    f = ht_faults_now();
+    q = (unsigned char*)keel_realloc(p, grown);
+    f = ht_faults_now() - f;
+    if (!CHECK(q != NULL)) {
+        keel_free(p);
+        return;
+    }
+    CHECK(q != p);
+    for (i = 0; i < n; i += page) intact &= q[i] == (unsigned char)(i / page * 7 + 1);
+    CHECK_NOTE(intact, "a block realloc moved lost what it held");
+    if (moves) {
+        CHECK_NOTE(keel__large_piece_count(keel__segment_of(q)) == 2, "the moved pages are not the new span's first piece");
+        if (!HT_SANITIZED && !ht_under_qemu()) {
+            char note[96];
+            snprintf(note, sizeof note, "the realloc copied the block: %ld faults", f);
+            CHECK_NOTE((size_t)f * page < MIB, note);
+        }
+    } else {
+        CHECK(keel__large_piece_count(keel__segment_of(q)) == 1);
+    }
+    keel_validate();
+    q[grown - 1] = 9;   /* the new span's own memory past the moved pages */
+    keel_free(q);
+    keel_validate();
+}
+
 static void churn(int moves) {
     unsigned char* slot[LM_SLOTS] = {0};
     size_t size[LM_SLOTS] = {0};
@@ -151,6 +193,7 @@ int main(void) {
     if (!KEEL_HARDENED && !ht_under_qemu()) CHECK_NOTE(moves, "vmem_move does not work on this Linux");
 #endif
     pull_on_alloc(moves);
+    realloc_past_reservation(moves);
     churn(moves);
     return check_done(NAME);
 }
