@@ -608,7 +608,8 @@ static inline void keel__counter_inc(_Atomic(size_t)* c) {
 KEEL_HIDDEN void* keel__large_alloc(size_t size, size_t alignment, bool zero, bool growing);
 KEEL_HIDDEN void keel__large_free_span(keel_segment* seg);
 KEEL_HIDDEN bool keel__large_resize_in_place(keel_segment* seg, size_t new_size);
-/* realloc's copy of a large block it moves: the source's memory goes back as it is copied. */
+/* realloc's move of a large block to dst: its pages moved (Linux), or copied
+   with the source's memory given back as it goes. */
 KEEL_HIDDEN void keel__large_copy_out(keel_segment* seg, void* dst, const void* src, size_t n);
 KEEL_HIDDEN size_t keel__large_usable(const keel_segment* seg);
 KEEL_HIDDEN size_t keel__large_cache_flush(bool all);

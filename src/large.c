@@ -634,7 +634,7 @@ static bool span_move_out(keel_segment* src, keel_segment* dst, size_t n) {
     uint8_t* from = (uint8_t*)src + src->large_offset;
     uint8_t* to = (uint8_t*)dst + dst->large_offset;
     size_t m = src->large_committed, count = sp->count, i, moved = 0, tail;
-    size_t tail_piece = m < dst->large_committed;
+    bool tail_piece = m < dst->large_committed;   /* dst's own memory goes on past m */
     if (m < KEEL_LARGE_PULL_MIN || m > dst->large_committed || n > m || dp->count != 1 || src->first_class ||
         dst->first_class || (src->large_offset | dst->large_offset) % os_page() != 0 ||
         count + 1 + tail_piece > KEEL_LARGE_PIECES_MAX ||
@@ -674,9 +674,10 @@ static bool span_move_out(keel_segment* src, keel_segment* dst, size_t n) {
 }
 #endif
 
-/* A realloc moves the large block src (of seg) to dst: where span_move_out
-   cannot, n bytes are copied a chunk of KEEL_LARGE_COPY_CHUNK at a time, each chunk's whole OS pages of
-   the source given back (vmem_reset) once copied, so the process never
+/* A realloc moves the large block src (of seg) to dst: its pages move
+   with it (span_move_out), or where they cannot, n bytes are copied a
+   chunk of KEEL_LARGE_COPY_CHUNK at a time, each chunk's whole OS pages
+   of the source given back (vmem_reset) once copied, so the process never
    holds both copies whole. realloc-vec of make bench grew a 31.9 MiB
    vector past its span's headroom to 47.8 MiB: with one memcpy the old
    and the new copy were resident together (peak RSS 66.4 MiB, glibc's
