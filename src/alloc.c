@@ -530,7 +530,25 @@ static inline keel_theap* heap_now(keel_theap* heap) {
 /* keel__ann_alloc: memcheck and ASan learn the size asked (annotate.h;
    nothing in the normal build). */
 void* keel_alloc(size_t num_bytes) {
-    void* p = heap_alloc(keel__tls_heap, keel__harden_size(num_bytes), false);
+    void* p;
+#if KEEL_HARDENED
+    /* the fast path, with the canary written from the page's block size
+       (keel__harden_out finds it from the size) */
+    keel_theap* heap = keel__tls_heap;
+    size_t n = num_bytes + (num_bytes == 0), need = n + KEEL_CANARY;   /* a block of 0 bytes has one */
+    if (KEEL_LIKELY(n <= KEEL_DIRECT_MAX - KEEL_CANARY)) {   /* n, not need: need wraps near SIZE_MAX */
+        keel_page* page = heap->direct[(need + 15) >> 4];
+        /* the samplers' countdown not due: else heap_alloc's path takes the event */
+        if (KEEL_LIKELY(page->free != NULL && heap->sample_left >= (ptrdiff_t)need)) {
+            heap->sample_left -= (ptrdiff_t)need;
+            p = page_pop(heap, page, need, false);
+            keel__harden_out_page(heap, p, n, page->block_size);
+            keel__ann_alloc(p, num_bytes, false);
+            return p;
+        }
+    }
+#endif
+    p = heap_alloc(keel__tls_heap, keel__harden_size(num_bytes), false);
     keel__harden_out(p, num_bytes, NULL);   /* the hardened build's canary (harden.h); else nothing */
     keel__ann_alloc(p, num_bytes, false);
     return p;

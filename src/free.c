@@ -215,10 +215,7 @@ void keel__free_slow(keel_segment* seg, keel_page* page, void* p) {
 static bool free_remote_plain(keel_segment* seg, keel_page* page, void* p, keel_theap* heap) {
     keel_block* b = (keel_block*)p;
     size_t bsize = page->remote_block_size;
-    if (seg->kind >= KEEL_SEGMENT_LARGE || seg->first_class ||
-        __atomic_load_n(&page->remote_flags, __ATOMIC_RELAXED) != 0 || !keel__block_remote_ok(page, p) ||
-        keel__link_maybe_free(p))
-        return false;
+    if (!keel__free_remote_plain_ok(seg, page, p)) return false;
     keel__ann_free(p);
     thread_free_push(seg, page, b);
     keel__stat_remote_free(heap, bsize);

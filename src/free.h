@@ -50,6 +50,17 @@ static inline bool keel__free_plain_ok(const keel_page* page, void* p) {
     return keel__block_start_ok(page, p) && !keel__link_maybe_free_keyed(p, keel__page_link_key(page));
 }
 
+/* Another thread's free of block p of page needs no more than the push:
+   a small/medium/big segment of no first-class heap, a page with no
+   aligned or sampled block, p the start of one of its carved blocks and
+   its words not looking free (free.c, free_remote_plain). Reads only the
+   page's third line and the segment's header. */
+static inline bool keel__free_remote_plain_ok(const keel_segment* seg, const keel_page* page, void* p) {
+    return seg->kind < KEEL_SEGMENT_LARGE && !seg->first_class &&
+           __atomic_load_n(&page->remote_flags, __ATOMIC_RELAXED) == 0 && keel__block_remote_ok(page, p) &&
+           !keel__link_maybe_free(p);
+}
+
 /* Frees of pages with a flag set (free.c): those of a page marked only
    because it holds blocks the heap profile sampled, by its owner, of a
    block that is not one of them, take the push above; the rest go on to
@@ -87,6 +98,23 @@ static inline void keel__free_now(keel_segment* seg, void* ptr) { keel__free_now
    The public free's own: the purge thread may start at its end. */
 static inline void keel__free_in_segment(keel_segment* seg, void* ptr) {
 #if KEEL_HARDENED
+    keel_theap* heap = keel__tls_heap;
+    /* a plain page's block (the tests of the free fast path, or those of
+       another thread's free): the lean case; the rest takes every check */
+    if (KEEL_LIKELY(seg->kind < KEEL_SEGMENT_LARGE)) {
+        keel_page* page = keel__page_of(seg, ptr);
+        if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap)) {
+            if (KEEL_LIKELY(page->free_flags == 0 && keel__free_plain_ok(page, ptr))) {
+                keel__harden_free_plain(heap, ptr, page->block_size);
+                keel__purge_start_due();
+                return;
+            }
+        } else if (heap != &keel__heap_empty && keel__free_remote_plain_ok(seg, page, ptr)) {
+            keel__harden_free_plain(heap, ptr, page->remote_block_size);
+            keel__purge_start_due();
+            return;
+        }
+    }
     keel__harden_free(seg, ptr);
     keel__purge_start_due();
 #else

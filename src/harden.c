@@ -13,15 +13,6 @@
 
 #include <string.h>
 
-/* The secret word of the block the program knows as p: one multiply of
-   the process's secret and the address (a word read from memory reveals
-   the secret whatever the mix; what matters is that it is unknown until
-   then), its top bits rotated down. */
-static inline uint64_t block_word(const void* p) {
-    uint64_t x = (keel__secret() ^ (uint64_t)(uintptr_t)p) * 0x9E3779B97F4A7C15u;
-    return x ^ (x >> 29);
-}
-
 /* ---- the messages (DESIGN.md section 10): one line, raw write, abort ---- */
 
 static KEEL_NORETURN void die_at(const char* what, const void* p, const char* tail, size_t n, bool with_n) {
@@ -39,101 +30,9 @@ static KEEL_NORETURN void die_at(const char* what, const void* p, const char* ta
     keel__os_abort();
 }
 static KEEL_NORETURN void overflow_at(const void* p, size_t n) { die_at("heap overflow detected at ", p, "", n, true); }
-static KEEL_NORETURN void written_after_free(const void* p) { die_at("write after free detected at ", p, "", 0, false); }
+void keel__harden_written_after_free(const void* p) { die_at("write after free detected at ", p, "", 0, false); }
 
-/* ---- canary ---- */
-
-/* The canary's bytes before its last word: those of pw = the block's word
-   with every byte's low bit set (never zero: a string's terminator written
-   one past its end is the commonest overflow), as stored in memory, at
-   their address's place in an aligned 8-byte word. So whole aligned words
-   of it are pw itself. */
-#define CANARY_ONES 0x0101010101010101u
-static inline uint8_t canary_byte(uint64_t pw, const uint8_t* q) {
-    return ((const uint8_t*)&pw)[(uintptr_t)q & 7];
-}
-
-/* The bytes of the block's word written right after the program's bytes
-   (up to the last word): an overflow is contiguous, so it meets them
-   first; the slack past them (an aligned block's can be kilobytes) is
-   neither written nor read. */
-#define CANARY_SPAN 16
-
-/* The canary's bytes as an 8-byte word read from q, at any alignment:
-   byte i is pw's byte (q + i) mod 8, so the word is pw rotated by q's
-   misalignment (right on a little-endian machine, left on a big-endian
-   one). Where the byte order is not known at compile time, byte by byte. */
-#if (defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) || defined(_WIN32)
-#define CANARY_WORDS 1
-static inline uint64_t canary_word(uint64_t pw, const uint8_t* q) {
-    unsigned s = (unsigned)((uintptr_t)q & 7) * 8;
-    return (pw >> s) | (pw << (-s & 63));   /* one rotate instruction; s = 0 gives pw */
-}
-/* The first k bytes (k < 8) of a word read from memory. */
-static inline uint64_t canary_mask(size_t k) { return k ? ~(uint64_t)0 >> (64 - 8 * k) : 0; }
-#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define CANARY_WORDS 1
-static inline uint64_t canary_word(uint64_t pw, const uint8_t* q) {
-    unsigned s = (unsigned)((uintptr_t)q & 7) * 8;
-    return (pw << s) | (pw >> (-s & 63));
-}
-static inline uint64_t canary_mask(size_t k) { return k ? ~(uint64_t)0 << (64 - 8 * k) : 0; }
-#else
-#define CANARY_WORDS 0
-#endif
-
-static inline uint64_t load64(const uint8_t* q) {
-    uint64_t v;
-    memcpy(&v, q, sizeof v);
-    return v;
-}
-static inline void store64(uint8_t* q, uint64_t v) { memcpy(q, &v, sizeof v); }
-
-/* The canary's first bytes, from q = the end of the program's bytes to
-   min(q + CANARY_SPAN, tail), tail the block's last word (q <= tail): one
-   word at q, and where the span is longer a second one that ends with it
-   (the two overlap). Bytes written past tail are the last word's, which
-   the caller writes after these. */
-static inline void canary_span_set(uint64_t pw, uint8_t* q, const uint8_t* tail) {
-    size_t len = (size_t)(tail - q);
-    if (len > CANARY_SPAN) len = CANARY_SPAN;
-#if CANARY_WORDS
-    store64(q, canary_word(pw, q));   /* q + 8 <= tail + 8, the block's end */
-    if (len > 8) store64(q + len - 8, canary_word(pw, q + len - 8));
-#else
-    {
-        size_t i;
-        for (i = 0; i < len; i++) q[i] = canary_byte(pw, q + i);
-    }
-#endif
-}
-
-/* Whether the canary's first bytes at q are intact (canary_span_set). */
-static inline bool canary_span_ok(uint64_t pw, const uint8_t* q, const uint8_t* tail) {
-    size_t len = (size_t)(tail - q);
-    if (len > CANARY_SPAN) len = CANARY_SPAN;
-#if CANARY_WORDS
-    if (len >= 8)
-        return ((load64(q) ^ canary_word(pw, q)) | (load64(q + len - 8) ^ canary_word(pw, q + len - 8))) == 0;
-    return ((load64(q) ^ canary_word(pw, q)) & canary_mask(len)) == 0;
-#else
-    {
-        size_t i;
-        for (i = 0; i < len; i++)
-            if (q[i] != canary_byte(pw, q + i)) return false;
-        return true;
-    }
-#endif
-}
-
-static inline void canary_set(void* p, size_t n, uint8_t* end) {
-    uint64_t w = block_word(p);
-    uint8_t* q = (uint8_t*)p + n;
-    uint8_t* tail = end - KEEL_CANARY;   /* 8-aligned: blocks are 16-byte multiples */
-    keel__assert(q <= tail);
-    canary_span_set(w | CANARY_ONES, q, tail);
-    store64(tail, w + (uint64_t)(size_t)(end - q));
-}
+/* ---- canary (its primitives are harden.h's) ---- */
 
 /* A canary found damaged at p (block end `end`, n the size asked if
    known): an overflow, unless the whole block is zero. Such a block never
@@ -153,14 +52,14 @@ static inline size_t canary_check_word(const void* p, const uint8_t* end, const 
     uint64_t gap;
     size_t span = (size_t)(end - (const uint8_t*)p);
     const uint8_t* tail = end - KEEL_CANARY;
-    gap = load64(tail) - w;   /* end minus the end of the program's bytes */
+    gap = keel__load64(tail) - w;   /* end minus the end of the program's bytes */
     /* the last word overwritten: the size asked is lost, say the most it was */
     if (KEEL_UNLIKELY(gap < KEEL_CANARY || gap > span)) canary_damaged(p, end, span - KEEL_CANARY, op);
-    if (KEEL_UNLIKELY(!canary_span_ok(w | CANARY_ONES, end - gap, tail))) canary_damaged(p, end, span - (size_t)gap, op);
+    if (KEEL_UNLIKELY(!keel__canary_span_ok(w | KEEL_CANARY_ONES, end - gap, tail))) canary_damaged(p, end, span - (size_t)gap, op);
     return span - (size_t)gap;
 }
 static size_t canary_check(const void* p, const uint8_t* end, const char* op) {
-    return canary_check_word(p, end, op, block_word(p));
+    return canary_check_word(p, end, op, keel__harden_word(p));
 }
 
 /* The bytes keel_get_stats must not count as the program's (stats.c):
@@ -202,7 +101,7 @@ void keel__harden_out(void* p, size_t n, keel_heap* first_class) {
     if (need > KEEL_MEDIUM_MAX) return;   /* a large block: a guard page follows it */
     /* handed out at its start, from the class of the size asked for */
     block = keel__class_size[keel__class_of(need)];
-    canary_set(p, n, (uint8_t*)p + block);
+    keel__canary_set(p, n, (uint8_t*)p + block);
     hidden_add_in(first_class, block - n);
 }
 
@@ -213,7 +112,7 @@ void keel__harden_out_at(void* p, size_t n) {
     seg = keel__segment_of(p);
     if (seg->kind == KEEL_SEGMENT_LARGE) return;
     end = block_end(seg, p, NULL);
-    canary_set(p, n, end);
+    keel__canary_set(p, n, end);
     hidden_add(seg, (size_t)(end - (uint8_t*)p) - n);
 }
 
@@ -223,11 +122,11 @@ void keel__harden_resize(keel_segment* seg, void* p, size_t old_n, size_t n) {
         /* shrunk: the program's bytes past its new size, and the old
            canary, are zero again (a free zeroes only what the new size can
            have written: zero_written) */
-        uint8_t* old_stop = (uint8_t*)p + old_n + CANARY_SPAN;
+        uint8_t* old_stop = (uint8_t*)p + old_n + KEEL_CANARY_SPAN;
         if (old_stop > end - KEEL_CANARY) old_stop = end - KEEL_CANARY;
         memset((uint8_t*)p + n, 0, (size_t)(old_stop - ((uint8_t*)p + n)));
     }
-    canary_set(p, n, end);
+    keel__canary_set(p, n, end);
     hidden_add(seg, old_n - n);
 }
 
@@ -260,7 +159,7 @@ static inline void zero(uint8_t* p, size_t n) {
    lands farther, at the block's next hand-out (its first bytes, or all of
    it for calloc). */
 static inline void zero_written(uint8_t* start, uint8_t* p, size_t n, uint8_t* end) {
-    size_t reach = (n + CANARY_SPAN + 15) & ~(size_t)15;   /* blocks and p are 16-byte aligned */
+    size_t reach = (n + KEEL_CANARY_SPAN + 15) & ~(size_t)15;   /* blocks and p are 16-byte aligned */
     if (p != start) zero(start, 16);
     if ((size_t)(end - p) <= reach + 16) {
         zero(p, (size_t)(end - p));
@@ -272,9 +171,9 @@ static inline void zero_written(uint8_t* start, uint8_t* p, size_t n, uint8_t* e
 
 /* ---- the quarantine's mark: a freed block's first two words ---- */
 
-/* From the block's word (block_word), which the free has at hand. */
+/* From the block's word (keel__harden_word), which the free has at hand. */
 static inline uintptr_t mark_of(uint64_t word) { return (uintptr_t)(word * 0xD6E8FEB86659FD93u); }
-static inline uintptr_t mark_word(const void* p) { return mark_of(block_word(p)); }
+static inline uintptr_t mark_word(const void* p) { return mark_of(keel__harden_word(p)); }
 
 static inline bool marked_as(const void* p, uintptr_t m) {
     uintptr_t w[2];
@@ -310,39 +209,6 @@ size_t keel__harden_block_bytes(const void* b, size_t block_size) {
     return canary_check(b, (const uint8_t*)b + block_size, "visit");
 }
 
-void keel__harden_check_zero(const void* b, size_t size) {
-    const uint8_t* q = (const uint8_t*)b + 16;
-    const uint8_t* end = (const uint8_t*)b + size;
-    /* past the link and its check word: on 32-bit they take 8 bytes, the
-       next 8 are zero too */
-    if (sizeof(keel_block) < 16) {
-        uint64_t w;
-        memcpy(&w, (const uint8_t*)b + 8, sizeof w);
-        if (KEEL_UNLIKELY(w != 0)) written_after_free(b);
-    }
-    /* 16 bytes a step (blocks are 16-byte multiples), or-ed together
-       without a branch: one vector load and one or where the compiler
-       has vectors (GCC's and clang's vector extension) */
-#if defined(__GNUC__)
-    typedef uint64_t v2 __attribute__((vector_size(16)));
-    v2 acc = {0, 0};
-    for (; q < end; q += 16) {
-        v2 w;
-        memcpy(&w, q, sizeof w);
-        acc |= w;
-    }
-    if (KEEL_UNLIKELY((acc[0] | acc[1]) != 0)) written_after_free(b);
-#else
-    uint64_t acc = 0;
-    for (; q < end; q += 16) {
-        uint64_t w[2];
-        memcpy(w, q, sizeof w);
-        acc |= w[0] | w[1];
-    }
-    if (KEEL_UNLIKELY(acc != 0)) written_after_free(b);
-#endif
-}
-
 /* ---- the quarantine ---- */
 
 /* Block p leaves heap's quarantine: still marked (else it was written
@@ -355,7 +221,7 @@ static void release(keel_theap* heap, void* p, size_t hidden, bool counted) {
     keel_segment* seg = keel__segment_at(p);
     keel_page* page = keel__page_of(seg, p);
     static const keel_block none;
-    if (KEEL_UNLIKELY(!marked(p))) written_after_free(p);
+    if (KEEL_UNLIKELY(!marked(p))) keel__harden_written_after_free(p);
     memcpy(p, &none, sizeof none);
     if (counted) keel__counter_add(&heap->a_quarantined_blocks, (size_t)0 - 1);
     /* a first-class heap's quarantine is touched under its lock: freed as its owner */
@@ -396,6 +262,45 @@ static void* quarantine_put(keel_theap* heap, void* p) {
 }
 _Static_assert((KEEL_QUARANTINE_SLOTS & (KEEL_QUARANTINE_SLOTS - 1)) == 0, "KEEL_QUARANTINE_SLOTS: a power of two");
 
+/* The free's common case, kept lean (the free fast path's tests passed,
+   free.h): block p of block bytes, of a plain page (the calling thread's,
+   or another thread's: it goes to this thread's quarantine all the same),
+   the thread having a heap. The secret is drawn (the page has blocks); the
+   block the quarantine lets go is most often a plain block of this heap,
+   pushed here at once. */
+void keel__harden_free_plain(keel_theap* heap, void* p, size_t block) {
+    uint64_t word = keel__harden_word_with(keel__secret_drawn(), p);   /* the canary's, and the mark's */
+    uintptr_t m = mark_of(word);
+    uint8_t* end = (uint8_t*)p + block;
+    keel_page* page;
+    size_t n;
+    void* out;
+    keel_segment* seg;
+    static const keel_block none;
+    if (KEEL_UNLIKELY(marked_as(p, m))) keel__misuse_double_free(p);
+    n = canary_check_word(p, end, "free", word);
+    zero_written((uint8_t*)p, (uint8_t*)p, n, end);
+    mark_as(p, m);
+    out = quarantine_put(heap, p);
+    if (!out) {
+        keel__counter_add(&heap->a_hidden_bytes, n);
+        keel__counter_add(&heap->a_quarantined_blocks, 1);
+        return;
+    }
+    seg = keel__segment_at(out);
+    page = keel__page_of(seg, out);
+    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) != heap || page->free_flags != 0) {
+        release(heap, out, n, false);
+        return;
+    }
+    /* release's fast case: still marked, unmarked, pushed (see release) */
+    if (KEEL_UNLIKELY(!marked_as(out, mark_of(keel__harden_word_with(keel__secret_drawn(), out)))))
+        keel__harden_written_after_free(out);
+    memcpy(out, &none, sizeof none);
+    keel__counter_add(&heap->a_hidden_bytes, n - page->block_size);
+    keel__free_push_local(heap, page, out);
+}
+
 void keel__harden_free(keel_segment* seg, void* p) {
     keel_heap* first_class;
     keel_theap* heap;
@@ -416,24 +321,11 @@ void keel__harden_free(keel_segment* seg, void* p) {
         keel__guarded_free(p);
         return;
     }
-    {
-        keel_page* page = keel__page_of(seg, p);
-        /* the owner's plain page: the free fast path's two tests say p is a
-           live block's start (free.h); the rest takes every check */
-        if (KEEL_LIKELY(atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == keel__tls_heap &&
-                        page->free_flags == 0 && keel__free_plain_ok(page, p))) {
-            uint64_t word = block_word(p);   /* the canary's, and the mark's */
-            m = mark_of(word);
-            if (KEEL_UNLIKELY(marked_as(p, m))) keel__misuse_double_free(p);
-            start = (uint8_t*)p;
-            end = start + page->block_size;
-            n = canary_check_word(p, end, "free", word);
-        } else {
-            n = keel__harden_live(seg, p, "free", &room);
-            end = block_end(seg, p, &start);
-            m = mark_word(p);
-        }
-    }
+    /* every check (the plain pages' frees took keel__harden_free_plain:
+       free.h) */
+    n = keel__harden_live(seg, p, "free", &room);
+    end = block_end(seg, p, &start);
+    m = mark_word(p);
     zero_written(start, (uint8_t*)p, n, end);
     first_class = keel__first_class_of(seg);
     if (first_class) {
@@ -481,7 +373,7 @@ void keel__harden_quarantine_validate(const keel_theap* heap) {
     size_t i;
     for (i = 0; i < 2 * KEEL_QUARANTINE_SLOTS; i++) {
         const void* p = i < KEEL_QUARANTINE_SLOTS ? heap->quarantine[i] : heap->quarantine_fifo[i - KEEL_QUARANTINE_SLOTS];
-        if (p && !marked(p)) written_after_free(p);
+        if (p && !marked(p)) keel__harden_written_after_free(p);
     }
 }
 

@@ -79,6 +79,116 @@
    a struct's first fields), the whole block for calloc. */
 #define KEEL_HARDEN_SCAN (16 + 256)
 
+#include <string.h>
+
+/* The secret word of the block the program knows as p: one multiply of
+   the process's secret and the address (a word read from memory reveals
+   the secret whatever the mix; what matters is that it is unknown until
+   then), its top bits rotated down. */
+static inline uint64_t keel__harden_word_with(uint64_t secret, const void* p) {
+    uint64_t x = (secret ^ (uint64_t)(uintptr_t)p) * 0x9E3779B97F4A7C15u;
+    return x ^ (x >> 29);
+}
+static inline uint64_t keel__harden_word(const void* p) { return keel__harden_word_with(keel__secret(), p); }
+/* The secret where it is known to be drawn: a page has blocks (page.c drew
+   its link_key from it), so no test for the first use. */
+static inline uint64_t keel__secret_drawn(void) { return atomic_load_explicit(&keel__a_secret, memory_order_relaxed); }
+
+
+/* The canary's bytes before its last word: those of pw = the block's word
+   with every byte's low bit set (never zero: a string's terminator written
+   one past its end is the commonest overflow), as stored in memory, at
+   their address's place in an aligned 8-byte word. So whole aligned words
+   of it are pw itself. */
+#define KEEL_CANARY_ONES 0x0101010101010101u
+static inline uint8_t keel__canary_byte(uint64_t pw, const uint8_t* q) {
+    return ((const uint8_t*)&pw)[(uintptr_t)q & 7];
+}
+
+/* The bytes of the block's word written right after the program's bytes
+   (up to the last word): an overflow is contiguous, so it meets them
+   first; the slack past them (an aligned block's can be kilobytes) is
+   neither written nor read. */
+#define KEEL_CANARY_SPAN 16
+
+/* The canary's bytes as an 8-byte word read from q, at any alignment:
+   byte i is pw's byte (q + i) mod 8, so the word is pw rotated by q's
+   misalignment (right on a little-endian machine, left on a big-endian
+   one). Where the byte order is not known at compile time, byte by byte. */
+#if (defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) || defined(_WIN32)
+#define KEEL_CANARY_WORDS 1
+static inline uint64_t keel__canary_word(uint64_t pw, const uint8_t* q) {
+    unsigned s = (unsigned)((uintptr_t)q & 7) * 8;
+    return (pw >> s) | (pw << (-s & 63));   /* one rotate instruction; s = 0 gives pw */
+}
+/* The first k bytes (k < 8) of a word read from memory. */
+static inline uint64_t keel__canary_mask(size_t k) { return k ? ~(uint64_t)0 >> (64 - 8 * k) : 0; }
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define KEEL_CANARY_WORDS 1
+static inline uint64_t keel__canary_word(uint64_t pw, const uint8_t* q) {
+    unsigned s = (unsigned)((uintptr_t)q & 7) * 8;
+    return (pw << s) | (pw >> (-s & 63));
+}
+static inline uint64_t keel__canary_mask(size_t k) { return k ? ~(uint64_t)0 << (64 - 8 * k) : 0; }
+#else
+#define KEEL_CANARY_WORDS 0
+#endif
+
+static inline uint64_t keel__load64(const uint8_t* q) {
+    uint64_t v;
+    memcpy(&v, q, sizeof v);
+    return v;
+}
+static inline void keel__store64(uint8_t* q, uint64_t v) { memcpy(q, &v, sizeof v); }
+
+/* The canary's first bytes, from q = the end of the program's bytes to
+   min(q + KEEL_CANARY_SPAN, tail), tail the block's last word (q <= tail): one
+   word at q, and where the span is longer a second one that ends with it
+   (the two overlap). Bytes written past tail are the last word's, which
+   the caller writes after these. */
+static inline void keel__canary_span_set(uint64_t pw, uint8_t* q, const uint8_t* tail) {
+    size_t len = (size_t)(tail - q);
+    if (len > KEEL_CANARY_SPAN) len = KEEL_CANARY_SPAN;
+#if KEEL_CANARY_WORDS
+    keel__store64(q, keel__canary_word(pw, q));   /* q + 8 <= tail + 8, the block's end */
+    if (len > 8) keel__store64(q + len - 8, keel__canary_word(pw, q + len - 8));
+#else
+    {
+        size_t i;
+        for (i = 0; i < len; i++) q[i] = keel__canary_byte(pw, q + i);
+    }
+#endif
+}
+
+/* Whether the canary's first bytes at q are intact (keel__canary_span_set). */
+static inline bool keel__canary_span_ok(uint64_t pw, const uint8_t* q, const uint8_t* tail) {
+    size_t len = (size_t)(tail - q);
+    if (len > KEEL_CANARY_SPAN) len = KEEL_CANARY_SPAN;
+#if KEEL_CANARY_WORDS
+    if (len >= 8)
+        return ((keel__load64(q) ^ keel__canary_word(pw, q)) | (keel__load64(q + len - 8) ^ keel__canary_word(pw, q + len - 8))) == 0;
+    return ((keel__load64(q) ^ keel__canary_word(pw, q)) & keel__canary_mask(len)) == 0;
+#else
+    {
+        size_t i;
+        for (i = 0; i < len; i++)
+            if (q[i] != keel__canary_byte(pw, q + i)) return false;
+        return true;
+    }
+#endif
+}
+
+static inline void keel__canary_set_word(void* p, size_t n, uint8_t* end, uint64_t w) {
+    uint8_t* q = (uint8_t*)p + n;
+    uint8_t* tail = end - KEEL_CANARY;   /* 8-aligned: blocks are 16-byte multiples */
+    keel__assert(q <= tail);
+    keel__canary_span_set(w | KEEL_CANARY_ONES, q, tail);
+    keel__store64(tail, w + (uint64_t)(size_t)(end - q));
+}
+static inline void keel__canary_set(void* p, size_t n, uint8_t* end) {
+    keel__canary_set_word(p, n, end, keel__harden_word(p));
+}
+
 /* The size to ask the page machinery for n bytes: room for the canary
    (a size that leaves the largest medium class no room for it takes a
    large block). */
@@ -97,6 +207,12 @@ static inline size_t keel__harden_asked(size_t need) {
    keel__harden_size(n) (by a first-class heap, or NULL: a thread heap),
    gets its canary; nothing for NULL or a large block. */
 KEEL_HIDDEN void keel__harden_out(void* p, size_t n, keel_heap* first_class);
+/* The same for block p of block bytes, just popped from a page of thread
+   heap heap (the allocation's fast path): the page's secret is drawn. */
+static inline void keel__harden_out_page(keel_theap* heap, void* p, size_t n, size_t block) {
+    keel__canary_set_word(p, n, (uint8_t*)p + block, keel__harden_word_with(keel__secret_drawn(), p));
+    keel__counter_add(&heap->a_hidden_bytes, block - n);   /* the canary's and the slack's bytes */
+}
 /* The same for any block p (aligned: maybe inside its block), found by
    its segment; n >= 1. */
 KEEL_HIDDEN void keel__harden_out_at(void* p, size_t n);
@@ -116,9 +232,46 @@ KEEL_HIDDEN size_t keel__harden_block_bytes(const void* b, size_t block_size);
 /* keel_free of p in seg: the checks, the zeroing and the quarantine; the
    block the quarantine lets go is freed by keel__free_now. */
 KEEL_HIDDEN void keel__harden_free(keel_segment* seg, void* p);
+KEEL_HIDDEN KEEL_NORETURN void keel__harden_written_after_free(const void* p);   /* "write after free detected at 0x..." */
+/* keel__harden_free of block p (block bytes) of a plain page, by the
+   thread of heap (not keel__heap_empty), after the tests of the free fast
+   path (the owner's) or of free_remote_plain (another thread's): free.h. */
+KEEL_HIDDEN void keel__harden_free_plain(keel_theap* heap, void* p, size_t block);
 /* A block popped from a free list: its bytes past the first 16 are zero,
-   else "write after free detected". */
-KEEL_HIDDEN void keel__harden_check_zero(const void* b, size_t size);
+   else "write after free detected". Inline: every allocation makes it. */
+static inline void keel__harden_check_zero(const void* b, size_t size) {
+    const uint8_t* q = (const uint8_t*)b + 16;
+    const uint8_t* end = (const uint8_t*)b + size;
+    /* past the link and its check word: on 32-bit they take 8 bytes, the
+       next 8 are zero too */
+    if (sizeof(keel_block) < 16) {
+        uint64_t w;
+        memcpy(&w, (const uint8_t*)b + 8, sizeof w);
+        if (KEEL_UNLIKELY(w != 0)) keel__harden_written_after_free(b);
+    }
+    /* 16 bytes a step (blocks are 16-byte multiples), or-ed together
+       without a branch: one vector load and one or where the compiler
+       has vectors (GCC's and clang's vector extension) */
+#if defined(__GNUC__)
+    typedef uint64_t v2 __attribute__((vector_size(16)));
+    v2 acc = {0, 0};
+    for (; q < end; q += 16) {
+        v2 w;
+        memcpy(&w, q, sizeof w);
+        acc |= w;
+    }
+    if (KEEL_UNLIKELY((acc[0] | acc[1]) != 0)) keel__harden_written_after_free(b);
+#else
+    uint64_t acc = 0;
+    for (; q < end; q += 16) {
+        uint64_t w[2];
+        memcpy(w, q, sizeof w);
+        acc |= w[0] | w[1];
+    }
+    if (KEEL_UNLIKELY(acc != 0)) keel__harden_written_after_free(b);
+#endif
+}
+
 /* The blocks of heap's quarantine, freed (thread exit, keel_trim, out of
    memory). The caller may free into heap: its thread, or its lock. */
 KEEL_HIDDEN void keel__harden_quarantine_flush(keel_theap* heap);
