@@ -251,10 +251,18 @@ static inline void keel__harden_check_zero(const void* b, size_t size) {
     }
     /* 16 bytes a step (blocks are 16-byte multiples), or-ed together
        without a branch: one vector load and one or where the compiler
-       has vectors (GCC's and clang's vector extension) */
+       has vectors (GCC's and clang's vector extension); 64 bytes a loop
+       while they last (a loop's own three instructions, paid once for
+       four steps: larson's blocks of up to 500 bytes scan 256) */
 #if defined(__GNUC__)
     typedef uint64_t v2 __attribute__((vector_size(16)));
     v2 acc = {0, 0};
+    for (; end - q >= 64; q += 64) {
+        /* aligned loads (blocks are 16-byte aligned), which x86's or takes
+           as its operand; one memcpy of 64 bytes would go through the stack */
+        const v2* v = (const v2*)__builtin_assume_aligned(q, 16);
+        acc |= (v[0] | v[1]) | (v[2] | v[3]);
+    }
     for (; q < end; q += 16) {
         v2 w;
         memcpy(&w, q, sizeof w);
