@@ -131,9 +131,10 @@ void keel__harden_resize(keel_segment* seg, void* p, size_t old_n, size_t n) {
 }
 
 /* Zeroes n bytes at p (a block: 16-byte aligned, a multiple of 16):
-   small ones inline, 16 bytes a store (64 a loop while they last). The empty asm hides p from the
-   compiler, which would otherwise make the loop a call of memset (about
-   15 instructions more for the 32..64 bytes a small block takes). */
+   small ones inline, 16 bytes a store, 64 a loop while they last. The
+   empty asm hides p from the compiler, which would otherwise make the loop
+   a call of memset (about 15 instructions more for the 32..64 bytes a
+   small block takes). */
 static inline void zero(uint8_t* p, size_t n) {
     if (n <= 256) {
         uint8_t* end = p + n;

@@ -64,6 +64,11 @@
    segment's header and its first page, reserved and never committed
    (keel__slot_bounds, internal.h). An overflow past them faults at once.
 
+   The common cases take lean paths with the same checks: an allocation
+   from the direct table (keel_alloc: keel__harden_out_page) and the free
+   of a plain page's block, its owner's or another thread's
+   (keel__harden_free_plain, from free.h).
+
    What it costs: the "Hardened build cost" section of make bench's
    report, against the budget of DESIGN.md section 10. */
 #ifndef KEEL_HARDEN_H
@@ -229,8 +234,9 @@ KEEL_HIDDEN size_t keel__harden_live(keel_segment* seg, const void* p, const cha
    out at its start) of block_size bytes; 0 when b is in a quarantine
    (keel_heap_visit). A damaged canary is an overflow. */
 KEEL_HIDDEN size_t keel__harden_block_bytes(const void* b, size_t block_size);
-/* keel_free of p in seg: the checks, the zeroing and the quarantine; the
-   block the quarantine lets go is freed by keel__free_now. */
+/* keel_free of p in seg, every case but a plain page's block (free.h sends
+   that to keel__harden_free_plain below): the checks, the zeroing and the
+   quarantine; the block the quarantine lets go is freed by keel__free_now. */
 KEEL_HIDDEN void keel__harden_free(keel_segment* seg, void* p);
 KEEL_HIDDEN KEEL_NORETURN void keel__harden_written_after_free(const void* p);   /* "write after free detected at 0x..." */
 /* keel__harden_free of block p (block bytes) of a plain page, by the
