@@ -145,7 +145,8 @@ expect_misuse() {  # case variant
 # through the keel API (hd_death_*) or under the hardened override's
 # preload (ovr_hd_death_*, with the sized frees only it exports)
 if [ "$prefix" = hd_death_ ] || [ "$prefix" = ovr_hd_death_ ]; then
-  hardened_cases="overflow_canary overflow_realloc overflow_usable_size write_after_free_reuse double_free_quarantined"
+  hardened_cases="overflow_canary overflow_realloc overflow_usable_size write_after_free_reuse double_free_quarantined
+    double_free_quarantined_remote"
   [ "$prefix" = ovr_hd_death_ ] && hardened_cases="$hardened_cases sized_mismatch sized_delete_mismatch"
   for c in $hardened_cases; do
     expect_misuse "$c" owner
