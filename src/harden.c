@@ -223,12 +223,16 @@ size_t keel__harden_block_bytes(const void* b, size_t block_size) {
    caller adds to the hidden count with the block's leaving (one counter
    write for both); counted: p leaves the count of quarantined blocks
    (not when the free that let it go put another in its place). */
-static void release(keel_theap* heap, void* p, size_t hidden, bool counted) {
+/* Inline everywhere: keel__harden_free_plain's call is on the common free
+   (a call and the general cases' tests cost its pairs 37 instructions) */
+static inline __attribute__((always_inline)) void release(keel_theap* heap, void* p, size_t hidden, bool counted) {
     /* a small or medium block (keel__harden_free): no segment map */
     keel_segment* seg = keel__segment_at(p);
     keel_page* page = keel__page_of(seg, p);
     static const keel_block none;
-    if (KEEL_UNLIKELY(!marked(p))) keel__harden_written_after_free(p);
+    /* the secret is drawn: the free that quarantined p computed p's mark */
+    if (KEEL_UNLIKELY(!marked_as(p, mark_of(keel__harden_word_with(keel__secret_drawn(), p)))))
+        keel__harden_written_after_free(p);
     memcpy(p, &none, sizeof none);
     if (counted) keel__counter_add(&heap->a_quarantined_blocks, (size_t)0 - 1);
     /* a first-class heap's quarantine is touched under its lock: freed as its owner */
@@ -241,7 +245,9 @@ static void release(keel_theap* heap, void* p, size_t hidden, bool counted) {
        quarantined it, and its page cannot have been cut anew since (the
        block counts as used while it waits), so straight to the push (free.h) */
     if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) == heap && page->free_flags == 0) {
-        hidden_add_in(NULL, hidden - page->block_size);
+        /* heap is the calling thread's: a thread heap's quarantine is
+           emptied only by its own thread (hidden_add_in's heap) */
+        keel__counter_add(&heap->a_hidden_bytes, hidden - page->block_size);
         keel__free_push_local(heap, page, p);
         return;
     }
@@ -272,18 +278,13 @@ _Static_assert((KEEL_QUARANTINE_SLOTS & (KEEL_QUARANTINE_SLOTS - 1)) == 0, "KEEL
 /* The free's common case, kept lean (the free fast path's tests passed,
    free.h): block p of block bytes, of a plain page (the calling thread's,
    or another thread's: it goes to this thread's quarantine all the same),
-   the thread having a heap. The secret is drawn (the page has blocks); the
-   block the quarantine lets go is most often a plain block of this heap,
-   pushed here at once. */
+   the thread having a heap. The secret is drawn (the page has blocks). */
 void keel__harden_free_plain(keel_theap* heap, void* p, size_t block) {
     uint64_t word = keel__harden_word_with(keel__secret_drawn(), p);   /* the canary's, and the mark's */
     uintptr_t m = mark_of(word);
     uint8_t* end = (uint8_t*)p + block;
-    keel_page* page;
     size_t n;
     void* out;
-    keel_segment* seg;
-    static const keel_block none;
     if (KEEL_UNLIKELY(marked_as(p, m))) keel__misuse_double_free(p);
     n = canary_check_word(p, end, "free", word);
     zero_written((uint8_t*)p, (uint8_t*)p, n, end);
@@ -294,18 +295,7 @@ void keel__harden_free_plain(keel_theap* heap, void* p, size_t block) {
         keel__counter_add(&heap->a_quarantined_blocks, 1);
         return;
     }
-    seg = keel__segment_at(out);
-    page = keel__page_of(seg, out);
-    if (atomic_load_explicit(&seg->a_heap, memory_order_relaxed) != heap || page->free_flags != 0) {
-        release(heap, out, n, false);
-        return;
-    }
-    /* release's fast case: still marked, unmarked, pushed (see release) */
-    if (KEEL_UNLIKELY(!marked_as(out, mark_of(keel__harden_word_with(keel__secret_drawn(), out)))))
-        keel__harden_written_after_free(out);
-    memcpy(out, &none, sizeof none);
-    keel__counter_add(&heap->a_hidden_bytes, n - page->block_size);
-    keel__free_push_local(heap, page, out);
+    release(heap, out, n, false);
 }
 
 void keel__harden_free(keel_segment* seg, void* p) {
