@@ -249,7 +249,7 @@ static void* alloc_with_retries(keel_theap* heap, size_t size, size_t alignment,
             errno = saved;
             return p;
         }
-        if (!keel__oom_retry(heap ? heap : &keel__heap_empty, keel__harden_asked(size), attempt)) {
+        if ((heap && heap->try_only) || !keel__oom_retry(heap ? heap : &keel__heap_empty, keel__harden_asked(size), attempt)) {
             keel__purge_start_due();
             errno = ENOMEM;
             return NULL;
@@ -694,19 +694,35 @@ static inline size_t realloc_usable(keel_segment* seg, void* ptr) {
    grows is likely to grow again, so large.c gives it the cached span with
    the most memory to grow into (the path of keel__alloc_slow, with that
    flag). */
-static inline void* realloc_new_block(keel_theap* heap, size_t num_bytes, bool growing, void* caller) {
-    size_t need = keel__harden_size(num_bytes);
+static inline void* realloc_new_block(keel_theap* heap, size_t num_bytes, size_t ask, bool growing, void* caller) {
+    size_t need = keel__harden_size(ask);
     void* p;
     if (need > KEEL_MEDIUM_MAX && growing)
         p = sample_charge(heap, alloc_with_retries(heap, need, KEEL_ALIGN, false, true), need, false, caller);
     else
         p = heap_alloc_at(heap, need, false, caller);
-    keel__harden_out(p, num_bytes, heap->first_class);
+    /* the canary right after the bytes asked, in a block of ask's class */
+    if (ask == num_bytes) keel__harden_out(p, num_bytes, heap->first_class);
+    else keel__harden_out_at(p, num_bytes);
     return p;
 }
 
+/* What a block that outgrows its class by a little asks for when it moves:
+   an eighth more than it had (room, its usable size), so that a string
+   grown a few bytes at a time moves once every second class above 1 KiB
+   (classes 12.5% apart), not at each. A block that grows by more gets the
+   size asked, and so does one that would land past the medium classes (a
+   large block has room to grow of its own, large.c). tcmalloc grows by a
+   quarter; an eighth gave realloc-str most of that's speed (docs/
+   benchmarks.md item 23) for 0.5% of its peak memory, a quarter 5%. */
+static inline size_t realloc_ask(size_t room, size_t num_bytes) {
+    size_t more = room + room / 8;
+    if (num_bytes > room && num_bytes < more && keel__harden_size(more) <= KEEL_MEDIUM_MAX) return more;
+    return num_bytes;
+}
+
 void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes) {
-    size_t usable, visible;
+    size_t usable, visible, ask;
     void* q;
     if (num_bytes == 0) { keel__free_in_segment(seg, ptr); return NULL; }
 #if KEEL_HARDENED
@@ -722,6 +738,7 @@ void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes) {
             return ptr;
         }
         visible = usable;
+        ask = realloc_ask(room, num_bytes);
         goto move;
     }
 #endif
@@ -740,16 +757,28 @@ void* keel__realloc_in_segment(keel_segment* seg, void* ptr, size_t num_bytes) {
         keel__ann_resize(ptr, visible, num_bytes);
         return ptr;   /* fits, and not so much smaller that a smaller class pays */
     }
+    ask = realloc_ask(usable, num_bytes);
 #if KEEL_HARDENED
 move:
 #endif
-    if (seg->first_class) {   /* realloc keeps a block in its heap */
-        keel_heap* first_class = keel__first_class_of(seg);
-        keel__heap_lock(first_class);
-        q = realloc_new_block(&first_class->theap, num_bytes, num_bytes > usable, KEEL_CALLER);
-        keel__heap_unlock(first_class);
-    } else {
-        q = realloc_new_block(keel__tls_heap, num_bytes, num_bytes > usable, KEEL_CALLER);
+    {
+        /* realloc keeps a block in its heap */
+        keel_heap* first_class = seg->first_class ? keel__first_class_of(seg) : NULL;
+        keel_theap* heap = first_class ? &first_class->theap : keel__tls_heap;
+        q = NULL;
+        if (first_class) keel__heap_lock(first_class);
+        /* the eighth more only where there is room for it (a limit, a full
+           region: no out-of-memory policy for it); not by a thread whose
+           heap this allocation would make */
+        if (ask != num_bytes && heap != &keel__heap_empty) {
+            int saved = errno;
+            heap->try_only = 1;
+            q = realloc_new_block(heap, num_bytes, ask, num_bytes > usable, KEEL_CALLER);
+            heap->try_only = 0;
+            if (!q) errno = saved;
+        }
+        if (!q) q = realloc_new_block(heap, num_bytes, num_bytes, num_bytes > usable, KEEL_CALLER);
+        if (first_class) keel__heap_unlock(first_class);
     }
     keel__ann_alloc(q, num_bytes, false);
     if (!q) return NULL;   /* ptr untouched */

@@ -328,6 +328,10 @@ typedef struct keel_theap {
                                                      (alloc.c); never in queues/full      */
     uint32_t full_scan_skipped;                   /* scans of full pages skipped since the
                                                      last (alloc.c, page_from_full)       */
+    uint8_t try_only;                             /* set while a realloc tries the block
+                                                     an eighth larger (alloc.c): a failure
+                                                     is NULL at once, no out-of-memory
+                                                     policy                               */
 #if KEEL_HARDENED
     /* the hardened build's quarantine (harden.c): blocks freed through this
        heap wait in a random slot of `quarantine`, then in the FIFO

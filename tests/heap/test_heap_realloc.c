@@ -265,6 +265,115 @@ static void test_failure_keeps_block(void) {
     }
 }
 
+/* A block grown a few bytes at a time: when it outgrows its class it gets
+   an eighth more than it had, so above 1 KiB (classes 12.5% apart) it
+   moves at about every second class, not at each; a block that grows by
+   more gets the class of the size asked (alloc.c, realloc_ask). Contents
+   kept at every move. */
+static void test_grow_by_a_little(void) {
+    size_t n = 1024, moves = 0, classes = 0, last_class = 0;
+    unsigned char* p = (unsigned char*)keel_alloc(n);
+    CHECK(p != NULL);
+    if (!p) return;
+    memset(p, 7, n);
+    while (n < 64 * HT_KIB) {
+        size_t add = 1 + n % 13;
+        unsigned char* q = (unsigned char*)keel_realloc(p, n + add);
+        CHECK(q != NULL);
+        if (!q) break;
+        if (q != p) {
+            moves++;
+            CHECK_NOTE(q[0] == 7 && q[n / 2] == 7 && q[n - 1] == 7, "a block that moved lost its contents");
+        }
+        memset(q + n, 7, add);
+        n += add;
+        p = q;
+        {   /* the classes a block asked for with this size would have crossed */
+            void* f = keel_alloc(n);
+            size_t c = f ? keel_usable_size(f) : 0;
+            CHECK(f != NULL);
+            if (c != last_class) classes++;
+            last_class = c;
+            keel_free(f);
+        }
+    }
+    printf(NAME ": grown from 1 KiB to 64 KiB a few bytes at a time: %lu moves for %lu classes\n",
+           (unsigned long)moves, (unsigned long)classes);
+    CHECK_NOTE(moves >= 2, "the block never moved");
+    CHECK_NOTE(moves * 3 <= classes * 2, "a block growing by a little moved at (nearly) every class");
+    if (p) {
+        size_t i;
+        for (i = 0; i < n; i++)
+            if (p[i] != 7) break;
+        CHECK_NOTE(i == n, "contents lost while growing");
+        keel_free(p);
+    }
+    {   /* a larger growth gets the size asked: the usable size of a new block of that size */
+        unsigned char* a = (unsigned char*)keel_alloc(3000);
+        unsigned char* b;
+        size_t u;
+        CHECK(a != NULL);
+        if (a) {
+            u = keel_usable_size(a);
+            b = (unsigned char*)keel_realloc(a, 3 * u);
+            CHECK(b != NULL);
+            if (b) {
+                void* f = keel_alloc(3 * u);
+                CHECK(f != NULL);
+                CHECK_NOTE(keel_usable_size(b) == keel_usable_size(f), "a block grown threefold got more than the class asked");
+                keel_free(f);
+                a = b;
+            }
+            keel_free(a);
+        }
+    }
+}
+
+static int grow_handler_calls;
+static bool grow_handler(size_t size, void* user) {
+    (void)size;
+    (void)user;
+    grow_handler_calls++;
+    return false;
+}
+
+/* The eighth more is a wish, not a need: in a heap at its limit, where the
+   size asked fits (a page of its class has room) and the eighth more would
+   take a new page, the realloc succeeds with the size asked. */
+static void test_grow_at_the_limit(void) {
+    keel_heap* h = keel_heap_new();
+    unsigned char *a, *b, *q;
+    CHECK(h != NULL);
+    if (!h) return;
+    a = (unsigned char*)keel_heap_alloc(h, 1100);    /* the 1152-byte class */
+    b = (unsigned char*)keel_heap_alloc(h, 1200);    /* 1280: where 1160 bytes go */
+    CHECK(a != NULL && b != NULL);
+    if (a && b) {
+        CHECK(keel_heap_set_limit(h, keel_heap_get_stats(h).virtual_memory_size));
+        {   /* the limit holds: a class with no page gets none */
+            void* c = keel_heap_alloc(h, 1400);
+            CHECK_NOTE(c == NULL, "a new page was committed past the heap's limit");
+            keel_free(c);
+        }
+        memset(a, 9, 1100);
+        grow_handler_calls = 0;
+        keel_set_out_of_memory_handler(grow_handler, NULL);
+        errno = 0;
+        q = (unsigned char*)keel_heap_realloc(h, a, 1160);   /* an eighth more: 1296, the 1408 class */
+        keel_set_out_of_memory_handler(NULL, NULL);
+        CHECK_NOTE(q != NULL, "a realloc that fits failed because of its eighth more");
+        if (q) {
+            CHECK(q[0] == 9 && q[1099] == 9);
+            CHECK_NOTE(errno == 0, "a realloc that succeeded left errno set");
+            CHECK_NOTE(grow_handler_calls == 0, "the out-of-memory handler was asked for the eighth more");
+            a = q;
+        }
+        printf(NAME ": at the heap's limit, realloc 1100 -> 1160 %s; the out-of-memory handler called %d times\n",
+               q ? "succeeded" : "failed", grow_handler_calls);
+    }
+    keel_heap_destroy(h);
+}
+
 int main(void) {
     keel_stats s0 = keel_get_stats(), s1;
     ht_unbuffered();
@@ -273,6 +382,8 @@ int main(void) {
     test_chain();
     test_in_place();
     test_failure_keeps_block();
+    test_grow_by_a_little();
+    test_grow_at_the_limit();
     s1 = keel_get_stats();
     CHECK(s1.num_bytes_allocated == s0.num_bytes_allocated);
     CHECK(s1.num_live_blocks == s0.num_live_blocks);
