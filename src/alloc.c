@@ -712,9 +712,10 @@ static inline void* realloc_new_block(keel_theap* heap, size_t num_bytes, size_t
    grown a few bytes at a time moves once every second class above 1 KiB
    (classes 12.5% apart), not at each. A block that grows by more gets the
    size asked, and so does one that would land past the medium classes (a
-   large block has room to grow of its own, large.c). tcmalloc grows by a
-   quarter; an eighth gave realloc-str most of that's speed (docs/
-   benchmarks.md item 23) for 0.5% of its peak memory, a quarter 5%. */
+   large block has room to grow of its own, large.c). tcmalloc gives a
+   quarter more; an eighth took realloc-str most of that way (0.87x the
+   time, a quarter 0.82x) for 0.5% more peak memory, where a quarter cost
+   5% (docs/benchmarks.md item 23). */
 static inline size_t realloc_ask(size_t room, size_t num_bytes) {
     size_t more = room + room / 8;
     if (num_bytes > room && num_bytes < more && keel__harden_size(more) <= KEEL_MEDIUM_MAX) return more;
