@@ -693,7 +693,8 @@ static inline size_t realloc_usable(keel_segment* seg, void* ptr) {
    first-class heap's theap under its lock). A large block for a block that
    grows is likely to grow again, so large.c gives it the cached span with
    the most memory to grow into (the path of keel__alloc_slow, with that
-   flag). */
+   flag). num_bytes: what the program asked; ask: the size the block is
+   taken for, num_bytes or a little more (realloc_ask). */
 static inline void* realloc_new_block(keel_theap* heap, size_t num_bytes, size_t ask, bool growing, void* caller) {
     size_t need = keel__harden_size(ask);
     void* p;
