@@ -63,14 +63,18 @@ keel_lines() { grep -c '^keel: ' "$tmp/err"; }
 hex_norm() { local h=${1#0x}; h=${h,,}; h=${h##+(0)}; echo "${h:-0}"; }
 
 # A size as keel_stats_print writes it ("123 B", "12.5 MiB"): SIZE_RE has
-# three groups. to_bytes turns one into bytes, monotone in the printed value.
+# three groups. bytes_of VAR SIZE sets VAR to SIZE in bytes, monotone in the
+# printed value (-1 for an unknown unit). It sets a variable instead of
+# printing, so no subshell: a report has about 80 sizes and test_override_fork
+# checks 41 reports, where a fork of bash each (milliseconds on a kernel with
+# slow page faults) made the check take longer than the program.
 SIZE_RE='([0-9]+(\.[0-9])? (B|KiB|MiB|GiB))'
-to_bytes() {
-  local v=${1% *} u=${1##* } whole tenth=0 mult
-  case $u in B) mult=1 ;; KiB) mult=1024 ;; MiB) mult=1048576 ;; GiB) mult=1073741824 ;; *) echo -1; return ;; esac
-  whole=${v%.*}
-  [[ $v == *.* ]] && tenth=${v#*.}
-  echo $(((whole * 10 + tenth) * mult / 10))
+bytes_of() {
+  local _v=${2% *} _u=${2##* } _whole _tenth=0 _mult
+  case $_u in B) _mult=1 ;; KiB) _mult=1024 ;; MiB) _mult=1048576 ;; GiB) _mult=1073741824 ;; *) printf -v "$1" %s -1; return 0 ;; esac
+  _whole=${_v%.*}
+  [[ $_v == *.* ]] && _tenth=${_v#*.}
+  printf -v "$1" %s $(((_whole * 10 + _tenth) * _mult / 10))
 }
 
 # check_stats WHAT [PID] [MIN_ALLOCS] [BLOCKS]: stderr holds only keel's
@@ -84,6 +88,7 @@ check_stats() {
   local -a lines
   local S=$SIZE_RE i n blocks=0 why="" pid="" line
   local live_bytes live peak_live committed peak reserved cached allocs=0 frees seen alive segments rows_blocks
+  local rss rss_peak row_live row_committed
   mapfile -t lines < <(grep '^keel: ' "$tmp/err")
   n=${#lines[@]}
   if [ "$n" -ne "$(wc -l <"$tmp/err")" ]; then why="stderr has lines that are not keel's"
@@ -96,17 +101,17 @@ check_stats() {
     if [ $((i + 9)) -gt "$n" ]; then why="a report cut short after '${lines[i]}'"; break; fi
     line=${lines[i+1]}
     if [[ $line =~ ^keel:\ live\ $S\ in\ ([0-9]+)\ blocks\ \(peak\ $S,\ sampled\)$ ]]; then
-      live_bytes=$(to_bytes "${BASH_REMATCH[1]}") live=${BASH_REMATCH[4]} peak_live=$(to_bytes "${BASH_REMATCH[5]}")
+      bytes_of live_bytes "${BASH_REMATCH[1]}"; live=${BASH_REMATCH[4]}; bytes_of peak_live "${BASH_REMATCH[5]}"
     else why="line '$line' is not 'keel: live SIZE in N blocks (peak SIZE, sampled)'"; break; fi
     line=${lines[i+2]}
     if [[ $line =~ ^keel:\ committed\ $S\ \(peak\ $S\),\ reserved\ $S,\ cached\ $S$ ]]; then
-      committed=$(to_bytes "${BASH_REMATCH[1]}") peak=$(to_bytes "${BASH_REMATCH[4]}")
-      reserved=$(to_bytes "${BASH_REMATCH[7]}") cached=$(to_bytes "${BASH_REMATCH[10]}")
+      bytes_of committed "${BASH_REMATCH[1]}"; bytes_of peak "${BASH_REMATCH[4]}"
+      bytes_of reserved "${BASH_REMATCH[7]}"; bytes_of cached "${BASH_REMATCH[10]}"
     else why="line '$line' is not 'keel: committed SIZE (peak SIZE), reserved SIZE, cached SIZE'"; break; fi
     line=${lines[i+3]}
     if ! [[ $line =~ ^keel:\ process\ RSS\ $S\ \(peak\ $S\)$ ]]; then
       why="line '$line' is not 'keel: process RSS SIZE (peak SIZE)'"; break
-    elif [ "$(to_bytes "${BASH_REMATCH[1]}")" -gt "$(to_bytes "${BASH_REMATCH[4]}")" ]; then
+    elif bytes_of rss "${BASH_REMATCH[1]}"; bytes_of rss_peak "${BASH_REMATCH[4]}"; [ "$rss" -gt "$rss_peak" ]; then
       why="RSS above its peak in '$line'"; break
     fi
     line=${lines[i+4]}
@@ -130,7 +135,8 @@ check_stats() {
       i=$((i + 1))
       if [[ $line =~ ^keel:\ +([0-9]+|large)\ +($S|-)\ +([0-9]+)\ +$S\ +([0-9]+)\ +$S\ +([0-9]+\.[0-9]%|-)$ ]]; then
         rows_blocks=$((rows_blocks + BASH_REMATCH[6]))
-        if [ "$(to_bytes "${BASH_REMATCH[7]}")" -gt "$(to_bytes "${BASH_REMATCH[11]}")" ]; then
+        bytes_of row_live "${BASH_REMATCH[7]}"; bytes_of row_committed "${BASH_REMATCH[11]}"
+        if [ "$row_live" -gt "$row_committed" ]; then
           why="live bytes above committed in row '$line'"; break
         fi
         [ "${BASH_REMATCH[1]}" = large ] && break

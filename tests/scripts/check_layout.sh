@@ -37,16 +37,38 @@ library_files() {
     find src include -type f \( -name '*.c' -o -name '*.h' -o -name '*.cpp' -o -name '*.hpp' -o -name '*.inc' \) | LC_ALL=C sort
 }
 
-# The file with comments and string literals (not #include names) blanked and
-# line numbers kept, so a comment or a message that mentions mmap(...) is not
-# a hit.
-strip_comments() {
-    perl -0777 -pe 's{^([ \t]*#[ \t]*include[ \t]*(?:"[^"\n]*"|<[^>\n]*>))|/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"}{ my $m = $&; defined $1 ? $1 : $m =~ /^"/ ? q("") : ("\n" x ($m =~ tr/\n//)) || " " }gsme' "$1"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/keel-layout.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+# strip FILE...: a copy of each file under $tmp/s/ (same relative path) with
+# comments and string literals (not #include names) blanked and line numbers
+# kept, so a comment or a message that mentions mmap(...) is not a hit. One
+# perl for all the files, and below one grep per rule: a process start costs
+# tens of milliseconds on a VM kernel whose page faults are slow, and one per
+# file made this check take seconds.
+strip() {
+    [ $# -gt 0 ] || return 0
+    perl -e '
+        use File::Path qw(make_path);
+        my $dir = shift @ARGV;
+        for my $f (@ARGV) {
+            open(my $in, "<", $f) or die "check_layout: cannot read $f\n";
+            local $/; my $t = <$in>; close $in;
+            $t =~ s{^([ \t]*#[ \t]*include[ \t]*(?:"[^"\n]*"|<[^>\n]*>))|/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"}{ my $m = $&; defined $1 ? $1 : $m =~ /^"/ ? q("") : ("\n" x ($m =~ tr/\n//)) || " " }gsme;
+            (my $d = "$dir/$f") =~ s{/[^/]*$}{};
+            make_path($d);
+            open(my $out, ">", "$dir/$f") or die "check_layout: cannot write $dir/$f\n";
+            print $out $t; close $out;
+        }' "$tmp/s" "$@"
 }
 
-# grep_code REGEX FILE: "FILE:LINE: text" for each hit outside comments.
+# grep_code REGEX FILE...: "FILE:LINE: text" for each hit outside comments
+# (the files stripped first).
 grep_code() {
-    strip_comments "$2" | grep -nE "$1" | sed "s|^|$2:|"
+    local re=$1
+    shift
+    [ $# -gt 0 ] || return 0
+    (cd "$tmp/s" && grep -nHE -- "$re" "$@")
 }
 
 os_only() {    # FILE: may it talk to the OS directly?
@@ -56,12 +78,23 @@ os_only() {    # FILE: may it talk to the OS directly?
     esac
 }
 
+# the library's files that may not talk to the OS; every .c of the tree but
+# the unity build file; the files of include/
+lib_files=() c_files=() include_files=()
+while read -r f; do os_only "$f" || lib_files+=("$f"); done < <(library_files)
+while read -r f; do
+    for u in "${unity_files[@]}"; do [ "$f" = "$u" ] && continue 2; done
+    c_files+=("$f")
+done < <(find . \( -path './.git' -o -path './build*' \) -prune -o -type f -name '*.c' -print | sed 's|^\./||' | LC_ALL=C sort)
+while read -r f; do include_files+=("$f"); done < <(find include -type f | LC_ALL=C sort)
+if ! strip "${lib_files[@]}" "${c_files[@]}" "${include_files[@]}"; then
+    fail "could not read the sources without their comments"
+    finish
+fi
+
 # Rule 1: <sys/mman.h> and <windows.h> only in vmem.h and src/os/.
 hits=()
-while read -r f; do
-    os_only "$f" && continue
-    while IFS= read -r h; do hits+=("$h"); done < <(grep_code '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]((sys/mman)|([Ww]indows))\.h[>"]' "$f")
-done < <(library_files)
+while IFS= read -r h; do hits+=("$h"); done < <(grep_code '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]((sys/mman)|([Ww]indows))\.h[>"]' "${lib_files[@]}")
 if [ ${#hits[@]} -eq 0 ]; then
     pass
 else
@@ -71,10 +104,7 @@ fi
 # Rule 2: the OS's virtual-memory calls only in vmem.h and src/os/.
 vm_calls='(^|[^[:alnum:]_])(mmap|mmap64|munmap|mremap|mprotect|madvise|posix_madvise|VirtualAlloc|VirtualAllocEx|VirtualAlloc2|VirtualFree|VirtualFreeEx|VirtualProtect)[[:space:]]*\('
 hits=()
-while read -r f; do
-    os_only "$f" && continue
-    while IFS= read -r h; do hits+=("$h"); done < <(grep_code "$vm_calls" "$f")
-done < <(library_files)
+while IFS= read -r h; do hits+=("$h"); done < <(grep_code "$vm_calls" "${lib_files[@]}")
 if [ ${#hits[@]} -eq 0 ]; then
     pass
 else
@@ -83,10 +113,7 @@ fi
 
 # Rule 3: no .c file includes another .c file (anywhere in the tree).
 hits=()
-while read -r f; do
-    for u in "${unity_files[@]}"; do [ "$f" = "$u" ] && continue 2; done
-    while IFS= read -r h; do hits+=("$h"); done < <(grep_code '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"][^>"]*\.c[>"]' "$f")
-done < <(find . \( -path './.git' -o -path './build*' \) -prune -o -type f -name '*.c' -print | sed 's|^\./||' | LC_ALL=C sort)
+while IFS= read -r h; do hits+=("$h"); done < <(grep_code '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"][^>"]*\.c[>"]' "${c_files[@]}")
 if [ ${#hits[@]} -eq 0 ]; then
     pass
 else
@@ -110,9 +137,7 @@ fi
 
 # Rule 5: a public header never reaches into src/ for an internal header.
 hits=()
-while read -r f; do
-    while IFS= read -r h; do hits+=("$h"); done < <(grep_code '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[^"]*(\.\./)+src/' "$f")
-done < <(find include -type f | LC_ALL=C sort)
+while IFS= read -r h; do hits+=("$h"); done < <(grep_code '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[^"]*(\.\./)+src/' "${include_files[@]}")
 if [ ${#hits[@]} -eq 0 ]; then
     pass
 else
