@@ -44,19 +44,17 @@ static void touch(unsigned char* p, size_t n, unsigned char v, size_t stride, si
     p[n - 1] = v;
 }
 
-static int touched(const unsigned char* p, size_t n, unsigned char v, size_t stride, size_t phase) {
-    size_t i;
-    for (i = phase * page; i < n; i += stride * page)
-        if (p[i] != v) return 0;
-    return p[n - 1] == v;
-}
-
 /* the pages below n that touch wrote, without the last byte */
 static int pages_touched(const unsigned char* p, size_t n, unsigned char v, size_t stride, size_t phase) {
     size_t i;
     for (i = phase * page; i < n; i += stride * page)
         if (p[i] != v) return 0;
     return 1;
+}
+
+/* what touch wrote, the last byte too */
+static int touched(const unsigned char* p, size_t n, unsigned char v, size_t stride, size_t phase) {
+    return pages_touched(p, n, v, stride, phase) && p[n - 1] == v;
 }
 
 static void pull_on_alloc(int moves) {

@@ -30,6 +30,9 @@ typedef struct worker {
 } worker;
 
 static worker workers[MAX_THREADS];
+static int num_workers;
+static volatile int stop;
+static void* atfork_block;
 
 /* the first and the last byte of a block of n bytes */
 static void mark(void* p, size_t n, int v) {
@@ -37,9 +40,6 @@ static void mark(void* p, size_t n, int v) {
     ((unsigned char*)p)[0] = (unsigned char)v;
     ((unsigned char*)p)[n - 1] = (unsigned char)v;
 }
-static int num_workers;
-static volatile int stop;
-static void* atfork_block;
 
 static void* worker_main(void* arg) {
     worker* w = (worker*)arg;
@@ -49,7 +49,7 @@ static void* worker_main(void* arg) {
         x = x * 1664525u + 1013904223u;
         k = (x >> 10) % RING;
         /* the ring is only this thread's, but a child forked at any moment
-           reads it: a slot holds NULL or a block filled and sized */
+           reads it: a slot holds NULL or a block marked and sized */
         {
             void* old = w->ring[k];
             size_t n = (x >> 20) % 32 == 0 ? (x >> 4) % 200000 : (x >> 4) % 500;

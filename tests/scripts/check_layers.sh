@@ -41,6 +41,18 @@ while read -r verdict rel; do
   if [ "$verdict" = in ]; then pass; else fail "src/$rel is in no layer of docs/design.md"; fi
 done < <(awk 'NR == FNR { t[$1] = 1; next } { print (($1 in t) ? "in" : "out"), $1 }' "$tmp/layers" "$tmp/sources")
 
+# nm_symbols DIR MIN_FIELDS NM-OPTION...: "symbol object layer" for each
+# line of nm -A over the objects in DIR with at least MIN_FIELDS fields after
+# "object:", objects of no layer ($tmp/objlayer) left out
+nm_symbols() {
+  local dir=$1 min=$2
+  shift 2
+  (cd "$dir" && "$nm" -A "$@" -- * 2>/dev/null) |
+    awk -v min="$min" 'NR == FNR { lay[$1] = $2; next }
+         { i = index($0, ":"); o = substr($0, 1, i - 1); $0 = substr($0, i + 1)
+           if (NF >= min && lay[o] != "-") print $NF, o, lay[o] }' "$tmp/objlayer" -
+}
+
 : >"$tmp/alldefs"
 for k in "${!libs[@]}"; do
   lib=$(cd "$(dirname "${libs[$k]}")" && pwd)/$(basename "${libs[$k]}")
@@ -52,15 +64,8 @@ for k in "${!libs[@]}"; do
   while read -r ob l; do
     [ "$l" = - ] && fail "object $ob of $lib has no source file in the layer table"
   done <"$tmp/objlayer"
-  # nm -A: "object:value type name" (defined), "object:    U name" (used)
-  (cd "$tmp/objs$k" && "$nm" -A -g --defined-only -- * 2>/dev/null) |
-    awk 'NR == FNR { lay[$1] = $2; next }
-         { i = index($0, ":"); o = substr($0, 1, i - 1); $0 = substr($0, i + 1)
-           if (NF >= 3 && lay[o] != "-") print $3, o, lay[o] }' "$tmp/objlayer" - >"$tmp/defs"
-  (cd "$tmp/objs$k" && "$nm" -A -u -- * 2>/dev/null) |
-    awk 'NR == FNR { lay[$1] = $2; next }
-         { i = index($0, ":"); o = substr($0, 1, i - 1); $0 = substr($0, i + 1)
-           if (NF >= 1 && lay[o] != "-") print $NF, o, lay[o] }' "$tmp/objlayer" - >"$tmp/uses"
+  nm_symbols "$tmp/objs$k" 3 -g --defined-only >"$tmp/defs"   # "object:value type name"
+  nm_symbols "$tmp/objs$k" 1 -u >"$tmp/uses"                  # "object:    U name"
   [ -s "$tmp/defs" ] || { fail "nm found no symbols in $lib"; finish; }
   cat "$tmp/defs" >>"$tmp/alldefs"
   # every use of another object's symbol goes to the same layer or below

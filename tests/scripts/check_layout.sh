@@ -87,7 +87,9 @@ while read -r f; do
     c_files+=("$f")
 done < <(find . \( -path './.git' -o -path './build*' \) -prune -o -type f -name '*.c' -print | sed 's|^\./||' | LC_ALL=C sort)
 while read -r f; do include_files+=("$f"); done < <(find include -type f | LC_ALL=C sort)
-if ! strip "${lib_files[@]}" "${c_files[@]}" "${include_files[@]}"; then
+# each file once: the lists overlap (src/*.c, include/)
+mapfile -t all_files < <(printf '%s\n' "${lib_files[@]}" "${c_files[@]}" "${include_files[@]}" | sed '/^$/d' | LC_ALL=C sort -u)
+if ! strip "${all_files[@]}"; then
     fail "could not read the sources without their comments"
     finish
 fi
