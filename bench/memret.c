@@ -13,6 +13,12 @@
                    under 64 MiB after 1 GiB
    The pointer array is mapped apart from malloc and unmapped before RSS is
    read, so only the allocator's memory is left in it.
+   The curve (make bench's "memory given back over time"): with BENCH_CURVE
+   set to a file, the idle phase lasts BENCH_CURVE_MS milliseconds (2000 if
+   unset) instead of one second, and RSS is read at every step, before its
+   malloc+free, and appended to the file as "MS KB" lines: milliseconds
+   since the last free and RSS then. A file that cannot be written fails
+   the run. rss_after_kb is still the reading at one second.
    Usage: memret THREADS SCALE   (THREADS is ignored: one thread) */
 #include "bench.h"
 
@@ -23,8 +29,20 @@ int main(int argc, char** argv) {
     bench_rng r = bench_rng_seed(41);
     size_t target = (size_t)((double)((size_t)1 << 30) * a.scale), total = 0, n = 0, cap, i;
     void** ptr;
-    double t0, t_work;
-    long rss_freed, rss_after;
+    double t0, t_work, t_freed;
+    long rss_freed, rss_after = -1, steps = 100;
+    const char* curve_path = getenv("BENCH_CURVE");
+    FILE* curve = NULL;
+    if (curve_path && *curve_path) {
+        const char* ms = getenv("BENCH_CURVE_MS");
+        long v = ms && *ms ? strtol(ms, NULL, 10) : 2000;
+        if (v < 10 || v > 600000) bench_fail("BENCH_CURVE_MS: not a number of milliseconds from 10 to 600000");
+        steps = v / 10;
+        /* opened before the peak: no stdio buffer is allocated after it */
+        curve = fopen(curve_path, "w");
+        if (!curve) bench_fail("BENCH_CURVE: the file cannot be written");
+        setvbuf(curve, NULL, _IONBF, 0);
+    }
     cap = target / 16 + 1;
     ptr = (void**)mmap(NULL, cap * sizeof *ptr, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (ptr == MAP_FAILED) bench_fail("mmap failed");
@@ -39,17 +57,26 @@ int main(int argc, char** argv) {
     }
     for (i = 0; i < n; i += 2) free(ptr[i]);
     for (i = 1; i < n; i += 2) free(ptr[i]);
-    t_work = bench_now() - t0;
+    t_freed = bench_now();
+    t_work = t_freed - t0;
 
     munmap(ptr, cap * sizeof *ptr);
     rss_freed = bench_rss_kb();
-    for (i = 0; i < 100; i++) {
-        void* p = bench_malloc(64);
+    for (i = 0; i < (size_t)steps; i++) {
+        void* p;
+        if (curve && fprintf(curve, "%.0f %ld\n", (bench_now() - t_freed) * 1000, i ? bench_rss_kb() : rss_freed) < 0)
+            bench_fail("BENCH_CURVE: writing the file failed");
+        p = bench_malloc(64);
         bench_touch(p, 64);
         free(p);
         bench_sleep_ms(10);
+        if (i == 99) rss_after = bench_rss_kb();
     }
-    rss_after = bench_rss_kb();
+    if (curve) {
+        if (fprintf(curve, "%.0f %ld\n", (bench_now() - t_freed) * 1000, bench_rss_kb()) < 0 || fclose(curve) != 0)
+            bench_fail("BENCH_CURVE: writing the file failed");
+    }
+    if (rss_after < 0) rss_after = bench_rss_kb();
     BENCH_REPORT("wall_s=%.6f", t_work);
     BENCH_REPORT("rss_freed_kb=%ld", rss_freed);
     BENCH_REPORT("rss_after_kb=%ld", rss_after);

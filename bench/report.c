@@ -1,9 +1,10 @@
 /* report.c — the report of `make bench`: reads what bench/run.sh left in
    build/bench/ (runs.csv, workloads.tsv, meta.txt, fastpath.csv,
-   callgrind.csv) and writes results.csv (the median of each workload and
-   allocator), report.md (tables, ratios, geometric means, the DESIGN.md
-   section 9 bar and where keel misses it) and the data and script of
-   report.png (report_time.dat, report_rss.dat, report.gp).
+   callgrind.csv, memret_curve.csv) and writes results.csv (the median of
+   each workload and allocator), report.md (tables, ratios, geometric
+   means, the DESIGN.md section 9 bar and where keel misses it) and the
+   data and scripts of report.png (report_time.dat, report_rss.dat,
+   report.gp) and memret_curve.png (memret_curve.dat, memret_curve.gp).
    Usage: report DIR */
 #define _GNU_SOURCE
 #include <math.h>
@@ -226,6 +227,85 @@ static void rp_read_fastpath(void) {
         rp_fast_have[a] = 1;
     }
     fclose(f);
+}
+
+/* memret_curve.csv (bench/run.sh's "memory given back over time"):
+   setting,rep,t_ms,rss_kb, a line every 10 ms or so for two seconds after
+   memret's last free, for each allocator and keel's purge settings. */
+#define RP_CURVE_SETTINGS 16
+#define RP_CURVE_REPS 8
+#define RP_CURVE_POINTS 512
+typedef struct rp_curve {
+    char name[RP_NAME];
+    int reps;                                        /* highest rep seen */
+    int n[RP_CURVE_REPS];                            /* points of each rep */
+    double t[RP_CURVE_REPS][RP_CURVE_POINTS], kb[RP_CURVE_REPS][RP_CURVE_POINTS];
+} rp_curve;
+static rp_curve rp_curves[RP_CURVE_SETTINGS];
+static int rp_ncurves;
+
+static void rp_read_curve(void) {
+    char line[256];
+    FILE* f = rp_open("memret_curve.csv", "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        char name[RP_NAME];
+        int rep, i;
+        double t, kb;
+        rp_chomp(line);
+        if (sscanf(line, "%63[^,],%d,%lf,%lf", name, &rep, &t, &kb) != 4 || rep < 1 || rep > RP_CURVE_REPS) continue;
+        for (i = 0; i < rp_ncurves; i++) if (strcmp(rp_curves[i].name, name) == 0) break;
+        if (i == rp_ncurves) {
+            if (rp_ncurves == RP_CURVE_SETTINGS) continue;
+            snprintf(rp_curves[rp_ncurves++].name, RP_NAME, "%s", name);
+        }
+        {
+            rp_curve* c = &rp_curves[i];
+            int* n = &c->n[rep - 1];
+            if (*n == RP_CURVE_POINTS) continue;
+            c->t[rep - 1][*n] = t;
+            c->kb[rep - 1][(*n)++] = kb;
+            if (rep > c->reps) c->reps = rep;
+        }
+    }
+    fclose(f);
+}
+
+static int rp_dbl_cmp(const void* x, const void* y) {
+    double a = *(const double*)x, b = *(const double*)y;
+    return a < b ? -1 : a > b;
+}
+
+/* A setting's RSS at ms milliseconds after the free: in each run the first
+   reading at or after ms (none: the run ended before), the median over the
+   runs; NAN when no run reached ms. */
+static double rp_curve_at(const rp_curve* c, double ms) {
+    double v[RP_CURVE_REPS];
+    int r, i, m = 0;
+    for (r = 0; r < c->reps; r++)
+        for (i = 0; i < c->n[r]; i++)
+            if (c->t[r][i] >= ms) { v[m++] = c->kb[r][i]; break; }
+    if (m == 0) return NAN;
+    qsort(v, (size_t)m, sizeof v[0], rp_dbl_cmp);
+    return m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
+}
+
+/* The first point of time at which the median curve is under kb (ms, a
+   10 ms grid); NAN when it never is. */
+static double rp_curve_under(const rp_curve* c, double kb) {
+    double ms;
+    for (ms = 0; ms <= 60000; ms += 10) {
+        double v = rp_curve_at(c, ms);
+        if (isnan(v)) return NAN;
+        if (v < kb) return ms;
+    }
+    return NAN;
+}
+
+static const rp_curve* rp_curve_find(const char* name) {
+    int i;
+    for (i = 0; i < rp_ncurves; i++) if (strcmp(rp_curves[i].name, name) == 0) return &rp_curves[i];
+    return NULL;
 }
 
 static void rp_read_callgrind(void) {
@@ -670,6 +750,19 @@ static void rp_write_md(void) {
             sl += (size_t)snprintf(short_of + sl, sizeof short_of - sl,
                                    "- memory return: keel still holds %.0f MiB one second after the free (bar: under 64 MiB).\n", v / 1024);
     }
+    {   /* the same with purge_delay=0, from memret's curve */
+        const rp_curve* c = rp_curve_find("keel purge_delay=0");
+        if (c) {
+            double v = rp_curve_at(c, 1000);
+            fprintf(f, "| RSS 1 s after freeing %s of small blocks with purge_delay=0 (memret's curve) | %s MiB | < 16 MiB | %s |\n",
+                    strstr(rp_meta_get("command"), "QUICK") ? "256 MiB (QUICK)" : "1 GiB", rp_mib(v),
+                    isnan(v) ? "-" : v < 16 * 1024 ? yes : no);
+            if (!isnan(v) && v >= 16 * 1024)
+                sl += (size_t)snprintf(short_of + sl, sizeof short_of - sl,
+                                       "- memory return with purge_delay=0: keel still holds %.0f MiB one second after the free (bar: under 16 MiB).\n",
+                                       v / 1024);
+        }
+    }
     for (w = 0; w < rp_wls; w++) {
         double r;
         if (!rp_wl[w].used || !rp_is_real(rp_wl[w].name)) continue;
@@ -798,6 +891,29 @@ static void rp_write_md(void) {
             fputc('\n', f);
         }
     }
+    if (rp_ncurves) {   /* memret's curve (bench/run.sh) */
+        static const double at[] = {0, 100, 200, 300, 500, 750, 1000, 1500, 2000};
+        int j;
+        fprintf(f, "## Memory given back over time (memret's curve)\n\n"
+                   "RSS in MiB at each point of time after memret frees its %s of small blocks (the median of the runs; "
+                   "each run idles two seconds, one malloc+free of 64 bytes every 10 ms), then when it first falls under "
+                   "64 and 16 MiB. keel's purge_delay is 500 ms unless the row says otherwise; the purge thread gives "
+                   "back what waited that long (README, Options). Chart: memret_curve.png.\n\n| allocator |",
+                strstr(rp_meta_get("command"), "QUICK") ? "256 MiB (QUICK)" : "1 GiB");
+        for (j = 0; j < (int)(sizeof at / sizeof at[0]); j++) fprintf(f, " %.0f ms |", at[j]);
+        fputs(" under 64 MiB at | under 16 MiB at |\n|---|", f);
+        for (j = 0; j < (int)(sizeof at / sizeof at[0]) + 2; j++) fputs("---:|", f);
+        fputc('\n', f);
+        for (i = 0; i < rp_ncurves; i++) {
+            const rp_curve* c = &rp_curves[i];
+            double u64 = rp_curve_under(c, 64 * 1024), u16 = rp_curve_under(c, 16 * 1024);
+            fprintf(f, "| %s |", c->name);
+            for (j = 0; j < (int)(sizeof at / sizeof at[0]); j++) fprintf(f, " %s |", rp_mib(rp_curve_at(c, at[j])));
+            fprintf(f, " %s |", isnan(u64) ? "not within the run" : rp_fmt(u64, "%.0f ms"));
+            fprintf(f, " %s |\n", isnan(u16) ? "not within the run" : rp_fmt(u16, "%.0f ms"));
+        }
+        fprintf(f, "\n%d run(s) of each.\n\n", rp_curves[0].reps);
+    }
     fputs("## Time (seconds, lower is better)\n\n", f);
     rp_overview(f, K_WALL);
     fputs("## Peak RSS (MiB, lower is better)\n\n", f);
@@ -899,6 +1015,45 @@ static void rp_write_plot(void) {
             rp_meta_get("date"), rp_meta_get("command"), 1 + rp_present[0] + rp_present[1] + rp_present[2] + rp_present[3] + rp_present[4],
             1 + rp_present[0] + rp_present[1] + rp_present[2] + rp_present[3] + rp_present[4]);
     fclose(g);
+    if (rp_ncurves) {   /* memret_curve.png: the median curves on a 10 ms grid */
+        FILE* f = rp_open("memret_curve.dat", "w");
+        double ms;
+        int i;
+        fputs("t_ms", f);
+        for (i = 0; i < rp_ncurves; i++) fprintf(f, " \"%s\"", rp_curves[i].name);
+        fputc('\n', f);
+        for (ms = 0; ms <= 2000; ms += 10) {
+            fprintf(f, "%.0f", ms);
+            for (i = 0; i < rp_ncurves; i++) {
+                double v = rp_curve_at(&rp_curves[i], ms);
+                if (isnan(v) || v <= 0) fputs(" ?", f);
+                else fprintf(f, " %.2f", v / 1024);
+            }
+            fputc('\n', f);
+        }
+        fclose(f);
+        g = rp_open("memret_curve.gp", "w");
+        fprintf(g,
+                "# gnuplot script of memret_curve.png, written by bench/report.c\n"
+                "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 1200,700 font ',10' } else { set terminal png size 1200,700 }\n"
+                "set output 'memret_curve.png'\n"
+                "set datafile missing '?'\n"
+                "set termoption noenhanced\n"
+                "set linetype 9 lc rgb '#8c564b'\nset linetype 10 lc rgb '#e377c2'\nset linetype 11 lc rgb '#7f7f7f'\n"
+                "set linetype 12 lc rgb '#bcbd22'\nset linetype 13 lc rgb '#17becf'\nset linetype 14 lc rgb '#ff7f0e'\n"
+                "set linetype 15 lc rgb '#2ca02c'\nset linetype 16 lc rgb '#d62728'\n"
+                "set title 'RSS after memret frees its blocks, %s, %s'\n"
+                "set xlabel 'ms after the last free'\n"
+                "set ylabel 'RSS MiB (log scale)'\n"
+                "set logscale y 2\n"
+                "set grid\n"
+                "set key outside right top vertical\n"
+                "set arrow 1 from graph 0, first 64 to graph 1, first 64 nohead lw 1 dt 2\n"
+                "set arrow 2 from graph 0, first 16 to graph 1, first 16 nohead lw 1 dt 3\n"
+                "plot for [i=2:%d] 'memret_curve.dat' using 1:i with lines lw 2 lt (i - 1) title columnheader(i)\n",
+                rp_meta_get("date"), rp_meta_get("command"), 1 + rp_ncurves);
+        fclose(g);
+    }
 }
 
 /* ---- the summary on stdout ---- */
@@ -935,6 +1090,7 @@ int main(int argc, char** argv) {
     rp_read_meta();
     rp_read_fastpath();
     rp_read_callgrind();
+    rp_read_curve();
     rp_medians();
     rp_write_csv();
     rp_write_md();

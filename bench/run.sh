@@ -6,6 +6,8 @@
 #   results.csv  workload,allocator,wall_s,peak_rss_kb,... (medians)
 #   report.md    tables with ratios, geometric means, the DESIGN.md section 9 bar
 #   report.png   time and peak RSS normalised to glibc (gnuplot)
+#   memret_curve.csv, memret_curve.png   RSS every 10 ms for 2 s after
+#                freeing memret's 1 GiB, per allocator and purge_delay
 #   runs.csv     every run (long format), logs/ every run's output
 #
 #   make bench                  the full suite (about 22 minutes on 2 cores)
@@ -413,6 +415,45 @@ for name in "${names[@]}"; do
     done
 done
 
+# ---- memory given back over time (memret's curve) ----
+# memret once more under each allocator, its idle phase two seconds long,
+# RSS read every 10 ms after the last free (bench/memret.c, BENCH_CURVE);
+# keel at its default purge_delay (500 ms) and at 0, 100 and 1000 ms, and
+# with the purge thread off. min(REPS, 3) runs each; memret_curve.csv:
+# setting,rep,t_ms,rss_kb. The report gives the median curves.
+CURVE_CSV=$OUT/memret_curve.csv
+rm -f "$CURVE_CSV" "$OUT"/memret_curve.*
+if wanted memret; then
+    curve_scale=1
+    [ "$QUICK" = 1 ] && curve_scale=$(printf '%s\n' "$WORKLOAD_TABLE" | awk -F'|' '$1 == "memret" { print $2 }')
+    curve_reps=$((REPS < 3 ? REPS : 3))
+    curve_settings=()
+    if [[ " ${present[*]} " == *" keel "* ]]; then
+        curve_settings+=("keel|" "keel purge_delay=0|KEEL_PURGE_DELAY=0" "keel purge_delay=100|KEEL_PURGE_DELAY=100"
+                         "keel purge_delay=1000|KEEL_PURGE_DELAY=1000" "keel purge_thread=0|KEEL_PURGE_THREAD=0")
+    fi
+    for a in glibc mimalloc jemalloc tcmalloc; do [[ " ${present[*]} " == *" $a "* ]] && curve_settings+=("$a|"); done
+    say "memory given back over time: memret at scale $curve_scale, ${#curve_settings[@]} settings, $curve_reps run(s) each"
+    echo "setting,rep,t_ms,rss_kb" >"$CURVE_CSV"
+    for rep in $(seq 1 "$curve_reps"); do
+        for setting in "${curve_settings[@]}"; do
+            label=${setting%%|*} envset=${setting#*|} alloc=${setting%% *}
+            alloc=${alloc%%|*}
+            points=$WORK/memret_curve.txt log=$LOGS/memret_curve.${label// /_}.$rep.log
+            rm -f "$points"
+            if env ${envset:+"$envset"} ${LIB[$alloc]:+LD_PRELOAD=${LIB[$alloc]}} BENCH_CURVE="$points" BENCH_CURVE_MS=2000 \
+                    timeout 600 "$BIN/memret" 1 "$curve_scale" >"$log" 2>&1 && [ -s "$points" ]; then
+                awk -v l="$label" -v r="$rep" '{ printf "%s,%s,%s,%s\n", l, r, $1, $2 }' "$points" >>"$CURVE_CSV"
+                printf '  memret curve  %-22s run %d/%d  %8.1f MiB at 1 s\n' "$label" "$rep" "$curve_reps" \
+                    "$(awk '$1 >= 1000 { print $2 / 1024; exit }' "$points")" >&2
+            else
+                say "memret's curve under $label failed (${log#$ROOT/})"
+                status=1
+            fi
+        done
+    done
+fi
+
 # ---- instruction counts ----
 FASTPATH_CSV=$OUT/fastpath.csv
 rm -f "$FASTPATH_CSV"
@@ -475,8 +516,11 @@ say "machine load: $(sed -n 's/^load=//p' "$META")"
 "$BIN/report" "$OUT" || { say "report failed"; exit 1; }
 if command -v gnuplot >/dev/null 2>&1; then
     (cd "$OUT" && gnuplot report.gp) 2>"$OUT/gnuplot.log" || { say "gnuplot failed (build/bench/gnuplot.log)"; status=1; }
+    if [ -f "$OUT/memret_curve.gp" ]; then
+        (cd "$OUT" && gnuplot memret_curve.gp) 2>>"$OUT/gnuplot.log" || { say "gnuplot failed (build/bench/gnuplot.log)"; status=1; }
+    fi
 else
-    rm -f "$OUT/report.png"
+    rm -f "$OUT/report.png" "$OUT/memret_curve.png"
     printf '\nreport.png was not drawn: gnuplot is not installed (apt-get install gnuplot-nox).\n' >>"$OUT/report.md"
 fi
 say "wrote build/bench/results.csv, report.md$([ -f "$OUT/report.png" ] && echo ' and report.png') in $(($(date +%s) - t_start)) s"
