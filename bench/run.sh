@@ -10,8 +10,8 @@
 #                freeing memret's 1 GiB, per allocator and purge_delay
 #   runs.csv     every run (long format), logs/ every run's output
 #
-#   make bench                  the full suite (about 22 minutes on 2 cores)
-#   make bench QUICK=1          one run each, small sizes (about a minute)
+#   make bench                  the full suite (18 to 74 minutes on 2 cores: README, Performance)
+#   make bench QUICK=1          one run each, small sizes (about five minutes)
 #   THREADS=N                   threads of the multi-threaded workloads (nproc)
 #   THREADS=1,2,4,8,16          thread scaling instead: only the threaded
 #                               workloads, at each count, keel and the peers;
