@@ -3,7 +3,8 @@
    bytes), the segments of exited threads (their empty committed slots), the
    large-block cache (count, bytes, reuse, age; its share of the memory in
    use, which gives way to the heaps' pages), and a cross-thread free of
-   an interior-aligned block. White box: internal.h gives the bounds and the
+   an interior-aligned block, and a destroyed first-class heap's segments
+   waiting warm for the next heap. White box: internal.h gives the bounds and the
    counters that keel_get_stats does not show. */
 #define _DEFAULT_SOURCE
 #include "keel/keel.h"
@@ -375,6 +376,64 @@ static void test_warm_slot_first(void) {
     keel_validate();
 }
 
+/* A destroyed first-class heap's segments wait warm in the segment cache
+   within the busy bounds (keel_heap_destroy starts the purge thread before
+   they go), so the next heap builds in them: no new segment. Before, the
+   thread came after them and the plain bounds (KEEL_SEGMENT_CACHE_COUNT
+   segments, KEEL_SEGMENT_CACHE_BYTES) decommitted nearly everything. */
+static void test_destroyed_heap_warm(void) {
+    enum { N = 12 * 64 * 15 };   /* 12 segments' worth of 4 KiB blocks, as above */
+    keel_heap* h;
+    keel_stats s0, s1, s2, s3;
+    size_t i, n;
+    int waited;
+    if (!CHECK(keel_option_set("purge_thread", 1))) return;
+    /* slow runs (tsan, wine) build again well within it */
+    CHECK(keel_option_set("purge_delay", 1500));
+    (void)keel_trim();
+    keel__purge_wake();   /* can a purge thread run here at all? */
+    keel__purge_start_due();
+    if (!keel__purge_running()) {
+        printf(NAME ": no purge thread here: the destroyed-heap case left out\n");
+        CHECK(keel_option_set("purge_delay", KEEL_PURGE_DELAY));
+        return;
+    }
+    /* with nothing to wait for it ends: destroy must start it again */
+    for (waited = 0; waited < 10000 && keel__purge_running(); waited += 20) ht_sleep_ms(20);
+    CHECK_NOTE(!keel__purge_running(), "the purge thread did not end with nothing cached");
+    s0 = keel_get_stats();
+    h = keel_heap_new();
+    if (!CHECK(h != NULL)) return;
+    for (n = 0; n < N; n++) {
+        char* p = (char*)keel_heap_alloc(h, 4096);
+        if (!p) break;
+        memset(p, 1, 64);
+    }
+    CHECK(n == N);
+    s1 = keel_get_stats();
+    keel_heap_destroy(h);
+    s2 = keel_get_stats();
+    printf(NAME ": destroyed heap: segments %zu before, %zu built, %zu after; %.1f MiB cached after\n", s0.num_segments,
+           s1.num_segments, s2.num_segments, ht_mib(s2.cached_bytes));
+    CHECK_NOTE(keel__purge_running(), "keel_heap_destroy did not start the purge thread");
+    CHECK_NOTE(s2.cached_bytes > KEEL_SEGMENT_CACHE_BYTES + KEEL_HEAP_EMPTY_CACHE,
+               "a destroyed heap's segments did not wait warm in the segment cache");
+    h = keel_heap_new();
+    if (!CHECK(h != NULL)) return;
+    for (i = 0; i < N; i++) {
+        char* p = (char*)keel_heap_alloc(h, 4096);
+        if (!p) break;
+        memset(p, 1, 64);
+    }
+    s3 = keel_get_stats();
+    CHECK_NOTE(s3.num_segments <= s1.num_segments + (KEEL_HARDENED ? 2 : 0),
+               "the next heap, built within purge_delay, took new segments");
+    keel_heap_destroy(h);
+    (void)keel_trim();
+    CHECK(keel_option_set("purge_delay", KEEL_PURGE_DELAY));
+    CHECK(keel_option_set("purge_thread", KEEL_PURGE_THREAD));
+}
+
 int main(void) {
     ht_unbuffered();
     test_warm_slot_first();
@@ -391,5 +450,7 @@ int main(void) {
     test_large_cache_share();
     test_aligned_from_classes();
     test_cross_thread_aligned_free();
+    /* not under qemu-user, as the busy bounds above */
+    if (!ht_under_qemu()) test_destroyed_heap_warm();
     return check_done(NAME);
 }
