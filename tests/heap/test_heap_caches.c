@@ -376,6 +376,17 @@ static void test_warm_slot_first(void) {
     keel_validate();
 }
 
+/* n blocks of 4 KiB from heap, each written at its start; how many it gave. */
+static size_t heap_fill(keel_heap* heap, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        char* p = (char*)keel_heap_alloc(heap, 4096);
+        if (!p) break;
+        memset(p, 1, 64);
+    }
+    return i;
+}
+
 /* A destroyed first-class heap's segments wait warm in the segment cache
    within the busy bounds (keel_heap_destroy starts the purge thread before
    they go), so the next heap builds in them: no new segment. Before, the
@@ -385,7 +396,6 @@ static void test_destroyed_heap_warm(void) {
     enum { N = 12 * 64 * 15 };   /* 12 segments' worth of 4 KiB blocks, as above */
     keel_heap* h;
     keel_stats s0, s1, s2, s3;
-    size_t i, n;
     int waited;
     if (!CHECK(keel_option_set("purge_thread", 1))) return;
     /* slow runs (tsan, wine) build again well within it */
@@ -404,12 +414,7 @@ static void test_destroyed_heap_warm(void) {
     s0 = keel_get_stats();
     h = keel_heap_new();
     if (!CHECK(h != NULL)) return;
-    for (n = 0; n < N; n++) {
-        char* p = (char*)keel_heap_alloc(h, 4096);
-        if (!p) break;
-        memset(p, 1, 64);
-    }
-    CHECK(n == N);
+    CHECK(heap_fill(h, N) == N);
     s1 = keel_get_stats();
     keel_heap_destroy(h);
     s2 = keel_get_stats();
@@ -420,11 +425,7 @@ static void test_destroyed_heap_warm(void) {
                "a destroyed heap's segments did not wait warm in the segment cache");
     h = keel_heap_new();
     if (!CHECK(h != NULL)) return;
-    for (i = 0; i < N; i++) {
-        char* p = (char*)keel_heap_alloc(h, 4096);
-        if (!p) break;
-        memset(p, 1, 64);
-    }
+    CHECK(heap_fill(h, N) == N);
     s3 = keel_get_stats();
     CHECK_NOTE(s3.num_segments <= s1.num_segments + (KEEL_HARDENED ? 2 : 0),
                "the next heap, built within purge_delay, took new segments");
