@@ -24,6 +24,11 @@
 
 #include <sys/mman.h>
 
+/* One point of the curve: ms since t_freed, and kb. */
+static void curve_point(FILE* curve, double t_freed, long kb) {
+    if (fprintf(curve, "%.0f %ld\n", (bench_now() - t_freed) * 1000, kb) < 0) bench_fail("BENCH_CURVE: writing the file failed");
+}
+
 int main(int argc, char** argv) {
     bench_args a = bench_parse(argc, argv, NULL);
     bench_rng r = bench_rng_seed(41);
@@ -64,8 +69,7 @@ int main(int argc, char** argv) {
     rss_freed = bench_rss_kb();
     for (i = 0; i < (size_t)steps; i++) {
         void* p;
-        if (curve && fprintf(curve, "%.0f %ld\n", (bench_now() - t_freed) * 1000, i ? bench_rss_kb() : rss_freed) < 0)
-            bench_fail("BENCH_CURVE: writing the file failed");
+        if (curve) curve_point(curve, t_freed, i ? bench_rss_kb() : rss_freed);
         p = bench_malloc(64);
         bench_touch(p, 64);
         free(p);
@@ -73,8 +77,8 @@ int main(int argc, char** argv) {
         if (i == 99) rss_after = bench_rss_kb();
     }
     if (curve) {
-        if (fprintf(curve, "%.0f %ld\n", (bench_now() - t_freed) * 1000, bench_rss_kb()) < 0 || fclose(curve) != 0)
-            bench_fail("BENCH_CURVE: writing the file failed");
+        curve_point(curve, t_freed, bench_rss_kb());
+        if (fclose(curve) != 0) bench_fail("BENCH_CURVE: writing the file failed");
     }
     if (rss_after < 0) rss_after = bench_rss_kb();
     BENCH_REPORT("wall_s=%.6f", t_work);
